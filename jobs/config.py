@@ -1,0 +1,108 @@
+"""Configuration, read once from the environment.
+
+Every process (web, worker, the `taskstream` command) builds one `Settings` at start-up
+with `Settings.from_env()`; a missing or malformed value fails there, with the variable's
+name in the message, never later in a request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+KINDS = ("demo", "business_plan", "evaluation", "export", "email", "financial")
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class KindPolicy:
+    """How long one attempt of a task kind may run, and how often it is tried."""
+
+    timeout_s: float
+    max_tries: int
+    retry_backoff_s: float
+
+
+_DEFAULT_POLICIES = {
+    "demo": KindPolicy(timeout_s=120, max_tries=3, retry_backoff_s=0.5),
+    "business_plan": KindPolicy(timeout_s=300, max_tries=3, retry_backoff_s=2),
+    "evaluation": KindPolicy(timeout_s=300, max_tries=3, retry_backoff_s=2),
+    "export": KindPolicy(timeout_s=300, max_tries=2, retry_backoff_s=2),
+    "email": KindPolicy(timeout_s=60, max_tries=5, retry_backoff_s=2),
+    "financial": KindPolicy(timeout_s=300, max_tries=1, retry_backoff_s=1),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None
+    data_dir: str = ".taskstream"
+    retention_s: int = 24 * 3600
+    stream_maxlen: int = 1000
+    heartbeat_s: float = 15.0
+    listener_queue: int = 256
+    lease_s: float = 15.0
+    coalesce_s: float = 0.1
+    worker_max_jobs: int = 200
+    queue_name: str = "taskstream:queue"
+    policies: Mapping[str, KindPolicy] = field(default_factory=lambda: dict(_DEFAULT_POLICIES))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        policies = {
+            kind: KindPolicy(
+                timeout_s=reader.number(f"TASKSTREAM_TIMEOUT_{kind.upper()}", p.timeout_s),
+                max_tries=int(reader.number(f"TASKSTREAM_MAX_TRIES_{kind.upper()}", p.max_tries)),
+                retry_backoff_s=reader.number(
+                    f"TASKSTREAM_RETRY_BACKOFF_{kind.upper()}", p.retry_backoff_s
+                ),
+            )
+            for kind, p in _DEFAULT_POLICIES.items()
+        }
+        return cls(
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=env.get("TASKSTREAM_DATA_DIR", ".taskstream"),
+            retention_s=int(reader.number("TASKSTREAM_RETENTION_SECONDS", 24 * 3600)),
+            stream_maxlen=int(reader.number("TASKSTREAM_STREAM_MAXLEN", 1000)),
+            heartbeat_s=reader.number("TASKSTREAM_HEARTBEAT_SECONDS", 15.0),
+            listener_queue=int(reader.number("TASKSTREAM_LISTENER_QUEUE", 256)),
+            lease_s=reader.number("TASKSTREAM_LEASE_SECONDS", 15.0),
+            coalesce_s=reader.number("TASKSTREAM_COALESCE_MS", 100) / 1000,
+            worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", 200)),
+            queue_name=env.get("TASKSTREAM_QUEUE", "taskstream:queue"),
+            policies=policies,
+        )
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise ConfigError(
+                "REDIS_URL is not set: point it at a Redis or Valkey server "
+                "(e.g. redis://127.0.0.1:6379/0), or run `taskstream up`, which starts one"
+            )
+        return self.redis_url
+
+    def policy(self, kind: str) -> KindPolicy:
+        return self.policies[kind]
+
+
+@dataclass
+class _Reader:
+    env: Mapping[str, str]
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < 0:
+            raise ConfigError(f"{name} must not be negative, got {raw!r}")
+        return value

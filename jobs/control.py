@@ -1,0 +1,74 @@
+"""Starting and cancelling tasks: what the web process asks of the queue."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import abort_jobs_ss
+from arq.utils import timestamp_ms
+
+from jobs.config import Settings
+from jobs.logs import bind_task
+from jobs.tasks import Task, TaskStore, WriteRejected, now_iso
+
+logger = logging.getLogger(__name__)
+
+
+async def submit(
+    store: TaskStore,
+    queue: ArqRedis,
+    settings: Settings,
+    kind: str,
+    params: dict[str, Any],
+    *,
+    owner: str = "",
+    estimated_time: float | None = None,
+) -> Task:
+    """Create a `pending` task and enqueue its job under the same id."""
+    task = await store.create(kind, owner=owner, estimatedTime=estimated_time)
+    with bind_task(task.id):
+        try:
+            await queue.enqueue_job(
+                kind, task.id, params, _job_id=task.id, _queue_name=settings.queue_name
+            )
+        except Exception:
+            logger.exception("enqueue failed", extra={"kind": kind})
+            patch = {
+                "status": "failed",
+                "finishedAt": now_iso(),
+                "errorCode": "ENQUEUE_FAILED",
+                "errorMessage": "the task could not be queued",
+            }
+            await store.write(task.id, "failed", patch)
+            raise
+        logger.info("task queued", extra={"kind": kind})
+    return task
+
+
+async def cancel(store: TaskStore, queue: ArqRedis, settings: Settings, task_id: str) -> None:
+    """End the task `cancelled` now, then have ARQ stop (or never start) its job.
+
+    Raises `WriteRejected` ("final") when the task had already ended.
+    """
+    await store.write(
+        task_id,
+        "cancelled",
+        {
+            "status": "cancelled",
+            "finishedAt": now_iso(),
+            "currentStage": None,
+            "estimatedRemaining": None,
+        },
+    )
+    async with queue.pipeline(transaction=True) as tr:
+        # a job deferred for a retry would see the abort only when due: bring it forward
+        tr.zadd(settings.queue_name, {task_id: 1}, xx=True)
+        tr.zadd(abort_jobs_ss, {task_id: timestamp_ms()})
+        await tr.execute()
+    with bind_task(task_id):
+        logger.info("task cancelled")
+
+
+__all__ = ["WriteRejected", "cancel", "submit"]

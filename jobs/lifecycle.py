@@ -1,0 +1,190 @@
+"""The life of one task attempt inside a worker, around the job function of its kind.
+
+    pending → processing → completed | failed | cancelled
+
+The wrapper marks the task `processing`, holds a lease while the attempt runs, enforces
+the kind's timeout itself (so a timeout is told apart from a cancel), turns exceptions
+into `failed` with an error code, and asks ARQ to retry transient errors with backoff.
+A cancel is written by whoever cancels (the task turns `cancelled` at once); the running
+job is then aborted by ARQ, and any write it still attempts is refused by the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from arq.worker import Function, Retry, func
+
+from jobs.config import Settings
+from jobs.errors import JobError, TaskGone, TransientError
+from jobs.logs import bind_task
+from jobs.progress import Progress
+from jobs.tasks import TaskStore, WriteRejected, now_iso
+
+logger = logging.getLogger(__name__)
+
+LEASES = "ts:leases"
+# ARQ's own timeout is only a backstop behind ours, so that ours is the one that fires.
+ARQ_TIMEOUT_MARGIN_S = 5.0
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job function gets: its task, its attempt, and the reporter to write through."""
+
+    task_id: str
+    kind: str
+    attempt: int
+    progress: Progress
+    store: TaskStore
+    settings: Settings
+    worker: dict[str, Any]
+
+
+JobBody = Callable[[JobContext, dict[str, Any]], Awaitable[Any]]
+
+
+def result_url(task_id: str) -> str:
+    return f"/api/v1/tasks/{task_id}/result"
+
+
+def task_function(kind: str, body: JobBody, settings: Settings) -> Function:
+    """The ARQ function that runs `body` as one attempt of a task of `kind`."""
+    policy = settings.policy(kind)
+
+    async def run(ctx: dict[str, Any], task_id: str, params: dict[str, Any]) -> str:
+        with bind_task(task_id):
+            return await _attempt(ctx, kind, body, task_id, params)
+
+    return func(
+        run,
+        name=kind,
+        timeout=policy.timeout_s + ARQ_TIMEOUT_MARGIN_S,
+        max_tries=policy.max_tries,
+    )
+
+
+async def _attempt(
+    ctx: dict[str, Any], kind: str, body: JobBody, task_id: str, params: dict[str, Any]
+) -> str:
+    store: TaskStore = ctx["store"]
+    settings: Settings = ctx["settings"]
+    policy = settings.policy(kind)
+    attempt = int(ctx["job_try"])
+    try:
+        await store.write(
+            task_id,
+            "status",
+            {
+                "status": "processing",
+                "attempt": attempt,
+                "progress": 0,
+                "startedAt": now_iso(),
+                "currentStage": "starting",
+                "errorCode": None,
+                "errorMessage": None,
+            },
+        )
+    except WriteRejected as rejected:
+        logger.info("task not started: %s", rejected.reason, extra={"kind": kind})
+        return rejected.reason
+
+    logger.info("task started", extra={"kind": kind, "attempt": attempt})
+    started = time.monotonic()
+    progress = Progress(store, task_id, attempt, settings.coalesce_s)
+    job = JobContext(task_id, kind, attempt, progress, store, settings, ctx)
+    lease = asyncio.create_task(_hold_lease(store, task_id, settings.lease_s))
+    outcome = "completed"
+    try:
+        async with asyncio.timeout(policy.timeout_s):
+            result = await body(job, params)
+        await progress.flush()
+        await _finish(
+            store,
+            task_id,
+            attempt,
+            "completed",
+            {"progress": 100, "estimatedRemaining": 0, "resultUrl": result_url(task_id)},
+            result=result,
+        )
+    except TimeoutError:
+        outcome = "TIMEOUT"
+        await _fail(store, task_id, attempt, "TIMEOUT", f"took longer than {policy.timeout_s:g} s")
+    except TransientError as error:
+        outcome = error.code
+        if attempt >= policy.max_tries:
+            await _fail(store, task_id, attempt, error.code, error.message)
+        else:
+            backoff = policy.retry_backoff_s * 2 ** (attempt - 1)
+            await _retry_later(store, task_id, attempt, error, backoff)
+            raise Retry(defer=backoff) from error
+    except JobError as error:
+        outcome = error.code
+        await _fail(store, task_id, attempt, error.code, error.message)
+    except TaskGone:
+        outcome = "gone"
+    except Exception:
+        outcome = "INTERNAL_ERROR"
+        logger.exception("job raised", extra={"kind": kind, "attempt": attempt})
+        await _fail(store, task_id, attempt, "INTERNAL_ERROR", "the task failed unexpectedly")
+    finally:
+        lease.cancel()
+        await store.redis.zrem(LEASES, task_id)
+        logger.info(
+            "task attempt ended",
+            extra={
+                "kind": kind,
+                "attempt": attempt,
+                "outcome": outcome,
+                "durationS": round(time.monotonic() - started, 3),
+            },
+        )
+    return outcome
+
+
+async def _finish(
+    store: TaskStore,
+    task_id: str,
+    attempt: int,
+    status: str,
+    patch: dict[str, Any],
+    result: Any = None,
+) -> None:
+    patch = {"status": status, "finishedAt": now_iso(), "currentStage": None, **patch}
+    try:
+        await store.write(task_id, status, patch, fence=attempt, result=result)
+    except WriteRejected as rejected:
+        logger.info("terminal write refused: %s", rejected.reason)
+
+
+async def _fail(store: TaskStore, task_id: str, attempt: int, code: str, message: str) -> None:
+    await _finish(store, task_id, attempt, "failed", {"errorCode": code, "errorMessage": message})
+
+
+async def _retry_later(
+    store: TaskStore, task_id: str, attempt: int, error: JobError, backoff: float
+) -> None:
+    patch = {
+        "status": "pending",
+        "currentStage": "retrying",
+        "estimatedRemaining": None,
+        "errorCode": error.code,
+        "errorMessage": error.message,
+    }
+    try:
+        await store.write(task_id, "status", patch, fence=attempt)
+    except WriteRejected:
+        raise TaskGone(task_id) from error
+    logger.info("retrying in %.1f s", backoff, extra={"attempt": attempt, "code": error.code})
+
+
+async def _hold_lease(store: TaskStore, task_id: str, lease_s: float) -> None:
+    """Keep this attempt's lease fresh; the reaper takes over tasks whose lease lapsed."""
+    while True:
+        await store.redis.zadd(LEASES, {task_id: time.time() + lease_s})
+        await asyncio.sleep(lease_s / 3)

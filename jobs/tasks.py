@@ -1,0 +1,245 @@
+"""The task record and its event stream.
+
+A task lives in Redis under keys that share the hash tag `{taskId}`: a hash (state, owner,
+the public snapshot as JSON), a capped stream of events (the replay log), the text written
+so far, and the result. Every change goes through `write.lua`, which updates the hash,
+bumps the version, appends to the stream and publishes on the task's channel in one atomic
+step; nothing else writes task state. The event's JSON is built once, in that script, and
+travels unchanged to every client.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from redis.asyncio import Redis
+
+from jobs.config import Settings
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+EventType = Literal["status", "progress", "partial", "completed", "failed", "cancelled"]
+
+
+class TaskSnapshot(TypedDict, total=False):
+    """The public state of a task, as the status endpoint and `status` events show it."""
+
+    taskId: str
+    kind: str
+    status: str
+    progress: int
+    currentStage: str | None
+    estimatedRemaining: float | None
+    errorCode: str | None
+    errorMessage: str | None
+    attempt: int
+    maxAttempts: int
+    createdAt: str
+    startedAt: str | None
+    finishedAt: str | None
+    estimatedTime: float | None
+    version: int
+    textLength: int | None
+    resultUrl: str | None
+    text: str
+    resync: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a task: its stream id, its type and its JSON data, already encoded."""
+
+    id: str
+    type: str
+    data: str
+
+    @classmethod
+    def from_message(cls, message: bytes | str) -> Event:
+        text = message.decode() if isinstance(message, bytes) else message
+        event_id, event_type, data = text.split("\n", 2)
+        return cls(event_id, event_type, data)
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the store knows of a task: its public snapshot and the fields kept private."""
+
+    snapshot: TaskSnapshot
+    owner: str
+    last_event_id: str
+
+    @property
+    def id(self) -> str:
+        return self.snapshot["taskId"]
+
+    @property
+    def status(self) -> str:
+        return self.snapshot["status"]
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def as_event(self, *, resync: bool = False) -> Event:
+        """The snapshot as a `status` event carrying the id of the last event it includes."""
+        data: dict[str, Any] = dict(self.snapshot)
+        if resync:
+            data["resync"] = True
+        return Event(self.last_event_id, "status", json.dumps(data, ensure_ascii=False))
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The task and the events after a given id, or `resync` when some were trimmed."""
+
+    task: Task
+    events: list[Event]
+    resync: bool
+
+
+class WriteRejected(Exception):
+    """A write that the record refused: unknown task, terminal task, or a stale attempt."""
+
+    def __init__(self, reason: str, status: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def parse_event_id(value: str | None) -> tuple[int, int] | None:
+    """`"1764136800000-3"` → `(1764136800000, 3)`; anything else → None."""
+    if not value:
+        return None
+    ms, sep, seq = value.partition("-")
+    if not sep or not ms.isdigit() or not seq.isdigit():
+        return None
+    return int(ms), int(seq)
+
+
+def is_task_id(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value, version=4)) == value
+    except ValueError:
+        return False
+
+
+def channel(task_id: str) -> str:
+    return f"ts:{{{task_id}}}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _keys(task_id: str) -> list[str]:
+    prefix = f"ts:{{{task_id}}}"
+    return [f"{prefix}:task", f"{prefix}:events", f"{prefix}:text", f"{prefix}:result"]
+
+
+def _script(name: str) -> str:
+    return (Path(__file__).parent / name).read_text()
+
+
+def _task_from_hash(fields: dict[str, str]) -> Task:
+    return Task(
+        snapshot=json.loads(fields["snapshot"]),
+        owner=fields.get("owner", ""),
+        last_event_id=fields["lastEventId"],
+    )
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class TaskStore:
+    """Creates tasks, writes their changes and reads them back. Needs `decode_responses`."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._write = redis.register_script(_script("write.lua"))
+        self._read = redis.register_script(_script("read.lua"))
+
+    async def create(
+        self, kind: str, *, owner: str = "", task_id: str | None = None, **fields: Any
+    ) -> Task:
+        task_id = task_id or str(uuid.uuid4())
+        patch = {
+            "taskId": task_id,
+            "kind": kind,
+            "owner": owner,
+            "status": "pending",
+            "progress": 0,
+            "attempt": 0,
+            "maxAttempts": self.settings.policy(kind).max_tries,
+            "createdAt": now_iso(),
+            **fields,
+        }
+        await self.write(task_id, "create", patch)
+        task = await self.get(task_id)
+        assert task is not None
+        return task
+
+    async def write(
+        self,
+        task_id: str,
+        event: str,
+        patch: dict[str, Any],
+        *,
+        fence: int | None = None,
+        text: str = "",
+        result: Any = None,
+    ) -> Event:
+        """Apply one change atomically; raises `WriteRejected` when the record refuses it."""
+        reply = await self._write(
+            keys=_keys(task_id),
+            args=[
+                event,
+                json.dumps(patch, ensure_ascii=False),
+                "" if fence is None else str(fence),
+                self.settings.stream_maxlen,
+                self.settings.retention_s,
+                channel(task_id),
+                text,
+                "" if result is None else json.dumps(result, ensure_ascii=False),
+            ],
+        )
+        if reply[0] != "ok":
+            raise WriteRejected(reply[0], reply[1] if len(reply) > 1 else None)
+        return Event(reply[1], reply[2], reply[3])
+
+    async def get(self, task_id: str, *, with_text: bool = False) -> Task | None:
+        reply = await self._read(keys=_keys(task_id)[:3], args=["", "text" if with_text else ""])
+        if not reply[0]:
+            return None
+        task = _task_from_hash(_pairs(reply[0]))
+        if with_text and reply[1]:
+            task.snapshot["text"] = reply[1]
+        return task
+
+    async def replay(self, task_id: str, after: str) -> Replay | None:
+        """The events after `after`; `resync` when the stream no longer holds all of them."""
+        reply = await self._read(keys=_keys(task_id)[:3], args=[after, ""])
+        if not reply[0]:
+            return None
+        task = _task_from_hash(_pairs(reply[0]))
+        after_id = parse_event_id(after)
+        trimmed = parse_event_id(reply[2])
+        last = parse_event_id(task.last_event_id)
+        if after_id is None or trimmed is None or after_id < trimmed or (last and after_id > last):
+            return Replay(task, [], resync=True)
+        events = [Event(eid, _pairs(f)["event"], _pairs(f)["data"]) for eid, f in reply[3]]
+        return Replay(task, events, resync=False)
+
+    async def result(self, task_id: str) -> Any:
+        raw = await self.redis.get(_keys(task_id)[3])
+        return None if raw is None else json.loads(raw)

@@ -1,0 +1,60 @@
+"""The ARQ worker: its functions (one per task kind), clients and background reaper.
+
+Run with `taskstream worker` (the Procfile's `worker:`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.worker import Worker
+from redis.asyncio import Redis
+
+from jobs.config import Settings
+from jobs.demo import demo
+from jobs.lifecycle import JobBody, task_function
+from jobs.reaper import reap_forever
+from jobs.tasks import TaskStore
+
+logger = logging.getLogger(__name__)
+
+BODIES: dict[str, JobBody] = {"demo": demo}
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    redis = Redis.from_url(
+        settings.require_redis_url(), decode_responses=True, client_name="taskstream:worker"
+    )
+    ctx["store"] = TaskStore(redis, settings)
+    ctx["reaper"] = asyncio.create_task(reap_forever(ctx["store"], settings.lease_s / 3))
+    logger.info("worker started", extra={"kinds": sorted(BODIES)})
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    ctx["reaper"].cancel()
+    await ctx["store"].redis.aclose()
+
+
+def worker_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker`, built from our settings."""
+    return {
+        "functions": [task_function(kind, body, settings) for kind, body in BODIES.items()],
+        "redis_settings": RedisSettings.from_dsn(settings.require_redis_url()),
+        "queue_name": settings.queue_name,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "ctx": {"settings": settings},
+        "allow_abort_jobs": True,
+        "max_jobs": settings.worker_max_jobs,
+        "keep_result": 3600,
+        "poll_delay": 0.1,
+    }
+
+
+def run(settings: Settings) -> None:
+    """Run a worker until SIGINT/SIGTERM (ARQ finishes or re-queues the running jobs)."""
+    Worker(**worker_settings(settings)).run()

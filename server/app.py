@@ -1,0 +1,35 @@
+"""The web application: routes, exception handlers and lifespan, wired together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from jobs import logs
+from jobs.config import Settings
+from server.api import demo, health, tasks
+from server.errors import EXCEPTION_HANDLERS
+from server.realtime import sse, ws
+from server.state import lifespan_for
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    logs.configure()
+    return Starlette(
+        routes=[
+            *health.routes,
+            *tasks.routes,
+            *demo.routes,
+            *sse.routes,
+            *ws.routes,
+            Mount("/", StaticFiles(directory=STATIC, html=True, check_dir=False), name="static"),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan_for(settings),
+    )

@@ -1,0 +1,203 @@
+"""The hub: one Redis pub/sub connection per web process, shared by every stream.
+
+Channels are reference-counted: SUBSCRIBE on a task's first local listener, UNSUBSCRIBE on
+its last. `listen()` returns only once Redis has confirmed the subscription, so a stream
+that replays from Redis afterwards cannot miss an event published in between.
+
+Each listener has a bounded queue. A listener whose queue fills is not allowed to grow: its
+queue is dropped and it is marked `stale`, which tells its reader to catch up from the
+task's event stream by its last id. When the Redis link drops, the hub reconnects with
+backoff, re-subscribes every channel and marks every listener stale the same way.
+
+Deliberate choice: the connection is a bare redis-py `Connection` read by our own loop,
+not redis-py's `PubSub`, whose silent reconnect would re-subscribe without telling us that
+events may have been missed in the meantime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from redis.asyncio import ConnectionPool
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from jobs.tasks import Event, channel
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIBE_BATCH = 500
+PING_EVERY_S = 5.0
+
+
+class Listener:
+    """One stream's view of one task's channel."""
+
+    __slots__ = ("maxsize", "queue", "stale", "wake")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.queue: deque[Event] = deque()
+        self.stale = False
+        self.wake = asyncio.Event()
+
+    def push(self, event: Event) -> None:
+        if self.stale:
+            return  # the reader will catch up from the stream anyway
+        if len(self.queue) >= self.maxsize:
+            self.mark_stale()
+            return
+        self.queue.append(event)
+        self.wake.set()
+
+    def mark_stale(self) -> None:
+        self.queue.clear()
+        self.stale = True
+        self.wake.set()
+
+    async def wait(self) -> None:
+        await self.wake.wait()
+        self.wake.clear()
+
+
+class _Channel:
+    __slots__ = ("confirmed", "listeners", "resubscribed")
+
+    def __init__(self) -> None:
+        self.listeners: set[Listener] = set()
+        self.confirmed = asyncio.Event()
+        self.resubscribed = False
+
+
+class Hub:
+    def __init__(self, redis_url: str, queue_size: int, name: str = "taskstream:web:hub") -> None:
+        self._pool = ConnectionPool.from_url(redis_url, client_name=name)
+        self._queue_size = queue_size
+        self._channels: dict[str, _Channel] = {}
+        # channels whose SUBSCRIBE is sent and not yet confirmed, in the order Redis answers
+        self._awaiting: deque[_Channel] = deque()
+        self._conn: AbstractConnection | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self.reconnects = 0
+        self.connected = asyncio.Event()
+
+    @property
+    def channel_count(self) -> int:
+        return len(self._channels)
+
+    @property
+    def listener_count(self) -> int:
+        return sum(len(c.listeners) for c in self._channels.values())
+
+    async def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name="hub")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._runner
+        await self._pool.disconnect()
+
+    @asynccontextmanager
+    async def listen(self, task_id: str, timeout: float = 10.0) -> AsyncIterator[Listener]:
+        """A listener on the task's channel, once Redis has confirmed the subscription."""
+        name = channel(task_id)
+        entry = self._channels.get(name)
+        if entry is None:
+            entry = self._channels[name] = _Channel()
+            await self._send_subscribe([name])
+        listener = Listener(self._queue_size)
+        entry.listeners.add(listener)
+        try:
+            async with asyncio.timeout(timeout):
+                await entry.confirmed.wait()
+            yield listener
+        finally:
+            entry.listeners.discard(listener)
+            if not entry.listeners and self._channels.get(name) is entry:
+                del self._channels[name]
+                await self._send("UNSUBSCRIBE", name)
+
+    async def _send_subscribe(self, names: list[str]) -> None:
+        conn = self._conn
+        if conn is None:
+            return  # the next connect subscribes every channel
+        self._awaiting.extend(self._channels[n] for n in names)
+        await self._send("SUBSCRIBE", *names)
+
+    async def _send(self, *args: str) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            await conn.send_command(*args, check_health=False)
+        except (RedisError, OSError):
+            logger.warning("hub send failed; the reader will reconnect")
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            pinger: asyncio.Task[None] | None = None
+            try:
+                await conn.connect()  # type: ignore[no-untyped-call]
+                self._conn = conn
+                self._awaiting.clear()
+                for entry in self._channels.values():
+                    entry.confirmed.clear()
+                    entry.resubscribed = self.reconnects > 0
+                names = list(self._channels)
+                for i in range(0, len(names), SUBSCRIBE_BATCH):
+                    await self._send_subscribe(names[i : i + SUBSCRIBE_BATCH])
+                self.connected.set()
+                backoff = 0.1
+                pinger = asyncio.create_task(self._ping(conn))
+                while True:
+                    reply = await conn.read_response(timeout=PING_EVERY_S * 3)
+                    if reply is None:
+                        raise RedisConnectionError("no reply from Redis, not even to PING")
+                    self._dispatch(reply)
+            except (RedisError, OSError) as exc:
+                logger.warning("hub lost Redis: %s", exc, extra={"backoffS": round(backoff, 2)})
+            finally:
+                self._conn = None
+                self.connected.clear()
+                if pinger is not None:
+                    pinger.cancel()
+                with suppress(Exception):
+                    await conn.disconnect()
+            self.reconnects += 1
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, 5.0)
+
+    async def _ping(self, conn: AbstractConnection) -> None:
+        """Keep replies flowing, so that a dead link shows up as a read timeout."""
+        while True:
+            await asyncio.sleep(PING_EVERY_S)
+            with suppress(RedisError, OSError):
+                await conn.send_command("PING", check_health=False)
+
+    def _dispatch(self, reply: object) -> None:
+        if not isinstance(reply, list) or len(reply) < 3:
+            return
+        kind = reply[0]
+        if kind == b"message":
+            entry = self._channels.get(reply[1].decode())
+            if entry is not None:
+                event = Event.from_message(reply[2])
+                for listener in entry.listeners:
+                    listener.push(event)
+        elif kind == b"subscribe" and self._awaiting:
+            entry = self._awaiting.popleft()
+            entry.confirmed.set()
+            if entry.resubscribed:
+                entry.resubscribed = False
+                for listener in entry.listeners:
+                    listener.mark_stale()

@@ -1,0 +1,93 @@
+"""Server-Sent Events: one task (`/api/v1/tasks/{id}/events`) or many (`/api/v1/events`).
+
+A stream ends after the terminal event. `EventSource` reconnects by itself whenever a
+stream ends, so a reconnect whose `Last-Event-ID` already covers the terminal event is
+answered `204 No Content`, which tells it to stop. The id may also come as `lastEventId`
+in the query, for clients that open a fresh `EventSource`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobs.tasks import Event, Task, is_task_id, parse_event_id
+from server.api.tasks import load_task
+from server.errors import ApiError, NotFound
+from server.realtime.follow import follow, follow_many
+from server.state import app_state
+
+MAX_TASKS_PER_STREAM = 100
+
+
+def encode(event: Event) -> bytes:
+    return f"id: {event.id}\nevent: {event.type}\ndata: {event.data}\n\n".encode()
+
+
+def last_event_id(request: Request) -> str | None:
+    return request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+
+
+def has_seen_end(task: Task, last_id: str | None) -> bool:
+    """The client's last id already covers this finished task's terminal event."""
+    seen, last = parse_event_id(last_id), parse_event_id(task.last_event_id)
+    return task.terminal and seen is not None and last is not None and seen >= last
+
+
+def stream(request: Request, events: AsyncIterator[Event]) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        async for event in events:
+            yield encode(event)
+
+    return EventSourceResponse(
+        body(),
+        ping=app_state(request)["settings"].heartbeat_s,
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def task_events(request: Request) -> Response:
+    task = await load_task(request)
+    last_id = last_event_id(request)
+    if has_seen_end(task, last_id):
+        return Response(status_code=204)
+    state = app_state(request)
+    return stream(request, follow(state["hub"], state["store"], task.id, last_id))
+
+
+async def many_events(request: Request) -> Response:
+    ids = [t for t in request.query_params.get("tasks", "").split(",") if t]
+    if not ids:
+        raise ApiError("name the tasks to follow: ?tasks=id1,id2", code="TASKS_REQUIRED")
+    if len(ids) > MAX_TASKS_PER_STREAM or len(set(ids)) != len(ids):
+        raise ApiError(
+            f"at most {MAX_TASKS_PER_STREAM} distinct tasks per stream", code="TOO_MANY_TASKS"
+        )
+    state = app_state(request)
+    tasks = [await state["store"].get(t) if is_task_id(t) else None for t in ids]
+    missing = [t for t, task in zip(ids, tasks, strict=True) if task is None]
+    if missing:
+        raise NotFound("no such task", code="TASK_NOT_FOUND", details={"taskIds": missing})
+    cursor = parse_cursor(last_event_id(request), len(ids))
+    found = [t for t in tasks if t is not None]
+    if all(has_seen_end(t, c) for t, c in zip(found, cursor, strict=True)):
+        return Response(status_code=204)
+    return stream(request, follow_many(state["hub"], state["store"], ids, cursor))
+
+
+def parse_cursor(value: str | None, count: int) -> list[str | None]:
+    """A multi-task cursor: one last id per task, comma-separated, in the `tasks` order."""
+    parts = (value or "").split(",")
+    if len(parts) != count:
+        return [None] * count
+    return [p if parse_event_id(p) else None for p in parts]
+
+
+routes = [
+    Route("/api/v1/tasks/{task_id}/events", task_events),
+    Route("/api/v1/events", many_events),
+]

@@ -1,0 +1,153 @@
+"""WebSocket `/api/v1/ws`: follow many tasks over one connection, and cancel them.
+
+Client frames (JSON):
+    {"type": "subscribe", "taskId": "…", "lastEventId": "…"}   lastEventId optional
+    {"type": "unsubscribe", "taskId": "…"}
+    {"type": "cancel", "taskId": "…"}
+Server frames carry the task events as SSE does, with `id` and `event` inside:
+    {"id": "…", "event": "progress", "data": {…}}
+and replies without an id: `subscribed`, `unsubscribed`, `cancelAccepted`, `error`
+(`{"event": "error", "taskId": …, "error": {"code", "message"}}`).
+The connection stays open after a task ends; its subscription ends with its terminal event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import suppress
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from jobs import control
+from jobs.tasks import Event, WriteRejected, is_task_id
+from server.realtime.follow import follow
+from server.realtime.sse import has_seen_end
+from server.state import AppState, app_state
+
+logger = logging.getLogger(__name__)
+
+MAX_SUBSCRIPTIONS = 100
+
+
+def encode(event: Event) -> str:
+    return f'{{"id":"{event.id}","event":"{event.type}","data":{event.data}}}'
+
+
+class Session:
+    """One WebSocket connection and its subscriptions."""
+
+    def __init__(self, websocket: WebSocket, state: AppState) -> None:
+        self.websocket = websocket
+        self.state = state
+        self.subscriptions: dict[str, asyncio.Task[None]] = {}
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, frame: str | dict[str, Any]) -> None:
+        text = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False)
+        async with self._send_lock:
+            await self.websocket.send_text(text)
+
+    async def error(self, code: str, message: str, task_id: Any = None) -> None:
+        await self.send(
+            {"event": "error", "taskId": task_id, "error": {"code": code, "message": message}}
+        )
+
+    async def handle(self, message: Any) -> None:
+        if not isinstance(message, dict) or message.get("type") not in {
+            "subscribe",
+            "unsubscribe",
+            "cancel",
+        }:
+            await self.error("BAD_MESSAGE", "expected {type: subscribe|unsubscribe|cancel, taskId}")
+            return
+        task_id = message.get("taskId")
+        if not isinstance(task_id, str) or not is_task_id(task_id):
+            await self.error("TASK_NOT_FOUND", "no such task", task_id)
+            return
+        if message["type"] == "subscribe":
+            last_id = message.get("lastEventId")
+            await self.subscribe(task_id, last_id if isinstance(last_id, str) else None)
+        elif message["type"] == "unsubscribe":
+            await self.unsubscribe(task_id)
+        else:
+            await self.cancel(task_id)
+
+    async def subscribe(self, task_id: str, last_id: str | None) -> None:
+        if task_id in self.subscriptions:
+            await self.error("ALREADY_SUBSCRIBED", "already subscribed to this task", task_id)
+            return
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            await self.error("TOO_MANY_SUBSCRIPTIONS", "unsubscribe from a task first", task_id)
+            return
+        task = await self.state["store"].get(task_id)
+        if task is None:
+            await self.error("TASK_NOT_FOUND", "no such task", task_id)
+            return
+        await self.send({"event": "subscribed", "taskId": task_id})
+        if has_seen_end(task, last_id):
+            await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "ended"})
+            return
+        self.subscriptions[task_id] = asyncio.create_task(self._pump(task_id, last_id))
+
+    async def _pump(self, task_id: str, last_id: str | None) -> None:
+        try:
+            async for event in follow(self.state["hub"], self.state["store"], task_id, last_id):
+                await self.send(encode(event))
+            await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "ended"})
+        finally:
+            self.subscriptions.pop(task_id, None)
+
+    async def unsubscribe(self, task_id: str) -> None:
+        pump = self.subscriptions.pop(task_id, None)
+        if pump is not None:
+            pump.cancel()
+            with suppress(asyncio.CancelledError):
+                await pump
+        await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "asked"})
+
+    async def cancel(self, task_id: str) -> None:
+        state = self.state
+        if await state["store"].get(task_id) is None:
+            await self.error("TASK_NOT_FOUND", "no such task", task_id)
+            return
+        try:
+            await control.cancel(state["store"], state["queue"], state["settings"], task_id)
+        except WriteRejected as rejected:
+            await self.error(
+                "TASK_FINISHED", f"the task has already ended ({rejected.status})", task_id
+            )
+            return
+        await self.send({"event": "cancelAccepted", "taskId": task_id})
+
+    async def close(self) -> None:
+        pumps = list(self.subscriptions.values())
+        for pump in pumps:
+            pump.cancel()
+        for pump in pumps:
+            with suppress(asyncio.CancelledError, Exception):
+                await pump
+
+
+async def endpoint(websocket: WebSocket) -> None:
+    await websocket.accept()
+    session = Session(websocket, app_state(websocket))
+    try:
+        while True:
+            text = await websocket.receive_text()
+            try:
+                message = json.loads(text)
+            except json.JSONDecodeError:
+                await session.error("INVALID_JSON", "frames must be JSON objects")
+                continue
+            await session.handle(message)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await session.close()
+
+
+routes = [WebSocketRoute("/api/v1/ws", endpoint)]

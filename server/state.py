@@ -1,0 +1,55 @@
+"""The clients shared by every request, opened and closed by the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypedDict, cast
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
+
+from jobs.config import Settings
+from jobs.tasks import TaskStore
+from server.realtime.hub import Hub
+
+
+class AppState(TypedDict):
+    settings: Settings
+    store: TaskStore
+    queue: ArqRedis
+    hub: Hub
+
+
+def app_state(conn: HTTPConnection) -> AppState:
+    return cast(AppState, conn.scope["state"])
+
+
+def lifespan_for(
+    settings: Settings,
+) -> Callable[[Starlette], AbstractAsyncContextManager[AppState]]:
+    url = settings.require_redis_url()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
+        redis = Redis.from_url(url, decode_responses=True, client_name="taskstream:web")
+        queue = await create_pool(
+            RedisSettings.from_dsn(url), default_queue_name=settings.queue_name
+        )
+        hub = Hub(url, settings.listener_queue)
+        await hub.start()
+        try:
+            yield {
+                "settings": settings,
+                "store": TaskStore(redis, settings),
+                "queue": queue,
+                "hub": hub,
+            }
+        finally:
+            await hub.stop()
+            await queue.aclose()
+            await redis.aclose()
+
+    return lifespan
