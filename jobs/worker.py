@@ -9,11 +9,10 @@ import asyncio
 import logging
 from typing import Any
 
-from arq.connections import RedisSettings
 from arq.worker import Worker
-from redis.asyncio import Redis
 
 from jobs.config import Settings
+from jobs.connections import arq_settings, connect
 from jobs.demo import demo
 from jobs.lifecycle import JobBody, task_function
 from jobs.reaper import reap_forever
@@ -26,9 +25,7 @@ BODIES: dict[str, JobBody] = {"demo": demo}
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    redis = Redis.from_url(
-        settings.require_redis_url(), decode_responses=True, client_name="taskstream:worker"
-    )
+    redis = connect(settings.require_redis_url(), "taskstream:worker")
     ctx["store"] = TaskStore(redis, settings)
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["store"], settings.lease_s / 3))
     logger.info("worker started", extra={"kinds": sorted(BODIES)})
@@ -43,7 +40,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `arq.worker.Worker`, built from our settings."""
     return {
         "functions": [task_function(kind, body, settings) for kind, body in BODIES.items()],
-        "redis_settings": RedisSettings.from_dsn(settings.require_redis_url()),
+        "redis_settings": arq_settings(settings.require_redis_url()),
         "queue_name": settings.queue_name,
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypedDict, cast
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
-from redis.asyncio import Redis
+from arq.connections import ArqRedis, create_pool
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
 from jobs.config import Settings
+from jobs.connections import arq_settings, connect
 from jobs.tasks import TaskStore
 from server.realtime.hub import Hub
 
@@ -34,10 +34,8 @@ def lifespan_for(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        redis = Redis.from_url(url, decode_responses=True, client_name="taskstream:web")
-        queue = await create_pool(
-            RedisSettings.from_dsn(url), default_queue_name=settings.queue_name
-        )
+        redis = connect(url, "taskstream:web")
+        queue = await create_pool(arq_settings(url), default_queue_name=settings.queue_name)
         hub = Hub(url, settings.listener_queue)
         await hub.start()
         try:

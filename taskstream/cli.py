@@ -73,7 +73,8 @@ def up(settings: Settings, host: str, port: int) -> None:
         subprocess.Popen([*command, "worker"], env=env),
         subprocess.Popen([*command, "web", "--host", host, "--port", str(port)], env=env),
     ]
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         url = f"http://{host}:{port}"
         _wait_ready(url + "/readyz", children)
