@@ -6,12 +6,6 @@ if #h == 0 then return {h} end
 local text = false
 if ARGV[2] == 'text' then text = redis.call('GET', KEYS[3]) end
 if ARGV[1] == '' then return {h, text} end
--- the newest id trimmed from the stream: events after an older id may be gone
-local trimmed = '0-0'
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[2])
-  for i = 1, #info, 2 do
-    if info[i] == 'max-deleted-entry-id' then trimmed = info[i + 1] end
-  end
-end
-return {h, text, trimmed, redis.call('XRANGE', KEYS[2], '(' .. ARGV[1], '+')}
+-- an id the stream no longer holds was trimmed (or never existed): events after it may be gone
+if #redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1]) == 0 then return {h, text, 'gone'} end
+return {h, text, 'held', redis.call('XRANGE', KEYS[2], '(' .. ARGV[1], '+')}

@@ -156,6 +156,10 @@ def _task_from_hash(fields: dict[str, str]) -> Task:
     )
 
 
+def _event(event_id: str, fields: dict[str, str]) -> Event:
+    return Event(event_id, fields["event"], fields["data"])
+
+
 def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -228,16 +232,15 @@ class TaskStore:
 
     async def replay(self, task_id: str, after: str) -> Replay | None:
         """The events after `after`; `resync` when the stream no longer holds all of them."""
+        if parse_event_id(after) is None:
+            raise ValueError(f"not an event id: {after!r}")
         reply = await self._read(keys=_keys(task_id)[:3], args=[after, ""])
         if not reply[0]:
             return None
         task = _task_from_hash(_pairs(reply[0]))
-        after_id = parse_event_id(after)
-        trimmed = parse_event_id(reply[2])
-        last = parse_event_id(task.last_event_id)
-        if after_id is None or trimmed is None or after_id < trimmed or (last and after_id > last):
+        if reply[2] != "held":
             return Replay(task, [], resync=True)
-        events = [Event(eid, _pairs(f)["event"], _pairs(f)["data"]) for eid, f in reply[3]]
+        events = [_event(eid, _pairs(fields)) for eid, fields in reply[3]]
         return Replay(task, events, resync=False)
 
     async def result(self, task_id: str) -> Any:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from jobs import logs
@@ -18,6 +20,11 @@ from server.state import lifespan_for
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
+async def index(request: Request) -> Response:
+    """The demo page."""
+    return FileResponse(STATIC / "index.html")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     logs.configure()
@@ -28,7 +35,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *demo.routes,
             *sse.routes,
             *ws.routes,
-            Mount("/", StaticFiles(directory=STATIC, html=True, check_dir=False), name="static"),
+            Route("/", index),
+            Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan_for(settings),

@@ -1,0 +1,83 @@
+"""The progress reporter: bursts coalesced, the newest value always delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from jobs.errors import TaskGone
+from jobs.progress import Progress
+from jobs.tasks import TaskStore
+
+
+async def started(store: TaskStore) -> str:
+    task = await store.create("demo")
+    await store.write(task.id, "status", {"status": "processing", "attempt": 1})
+    return task.id
+
+
+async def events(store: TaskStore, task_id: str) -> list[tuple[str, dict]]:
+    entries = await store.redis.xrange(f"ts:{{{task_id}}}:events")
+    return [(f["event"], json.loads(f["data"])) for _, f in entries]
+
+
+async def test_a_burst_becomes_one_event_now_and_one_with_the_newest_values(store: TaskStore):
+    task_id = await started(store)
+    progress = Progress(store, task_id, attempt=1, interval=30)
+    for step in range(1, 51):
+        await progress.update(progress=step * 2, stage="generating", estimated_remaining=50 - step)
+    await progress.flush()
+    written = [data for kind, data in await events(store, task_id) if kind == "progress"]
+    assert [d["progress"] for d in written] == [2, 100]
+    assert written[-1]["estimatedRemaining"] == 0
+    assert written[-1]["currentStage"] == "generating"
+
+
+async def test_the_timer_delivers_the_last_value_without_a_flush(store: TaskStore):
+    task_id = await started(store)
+    stream = f"ts:{{{task_id}}}:events"
+    last_id = (await store.redis.xrevrange(stream, count=1))[0][0]
+    progress = Progress(store, task_id, attempt=1, interval=0.05)
+    for value in (10, 20, 30):
+        await progress.update(progress=value)
+    seen: list[int] = []
+    async with asyncio.timeout(10):
+        while not seen or seen[-1] != 30:
+            reply = await store.redis.xread({stream: last_id}, block=1000)
+            for _, entries in reply:
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    seen.append(json.loads(fields["data"])["progress"])
+    assert seen == [10, 30]
+
+
+async def test_progress_reported_lower_is_held_at_the_highest_value(store: TaskStore):
+    task_id = await started(store)
+    progress = Progress(store, task_id, attempt=1, interval=0)
+    await progress.update(progress=70)
+    await progress.update(progress=40)
+    assert [d["progress"] for k, d in await events(store, task_id) if k == "progress"] == [70, 70]
+
+
+async def test_partial_text_is_concatenated_never_dropped(store: TaskStore):
+    task_id = await started(store)
+    progress = Progress(store, task_id, attempt=1, interval=30)
+    chunks = [f"줄 {i}\n" for i in range(40)]
+    for chunk in chunks:
+        await progress.partial(chunk)
+    await progress.flush()
+    partials = [d for k, d in await events(store, task_id) if k == "partial"]
+    assert len(partials) == 2
+    assert "".join(d["text"] for d in partials) == "".join(chunks)
+    assert partials[1]["offset"] == len(chunks[0].encode())
+
+
+async def test_a_cancelled_task_stops_its_job_at_its_report(store: TaskStore):
+    task_id = await started(store)
+    progress = Progress(store, task_id, attempt=1, interval=0)
+    await store.write(task_id, "cancelled", {"status": "cancelled"})
+    with pytest.raises(TaskGone):
+        await progress.update(progress=10)
+    assert [k for k, _ in await events(store, task_id)] == ["status", "status", "cancelled"]

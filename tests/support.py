@@ -1,0 +1,148 @@
+"""Processes and clients the tests drive: Valkey, web, worker, and an SSE reader."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from taskstream.embedded import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 20.0  # the bound on any single wait in a test
+
+
+@dataclass
+class Proc:
+    """A `taskstream web` or `taskstream worker` process with its own environment."""
+
+    role: str
+    env: dict[str, str]
+    log: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Proc:
+        args = [sys.executable, "-m", "taskstream.cli", self.role]
+        if self.role == "web":
+            args += ["--port", str(self.port)]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                args, env={**os.environ, **self.env}, cwd=ROOT, stdout=out, stderr=out
+            )
+        if self.role == "web":
+            self._wait_web()
+        else:
+            self._wait_log("worker started")
+        return self
+
+    def _wait_web(self) -> None:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"web did not start:\n{self.log.read_text()[-3000:]}")
+
+    def _wait_log(self, text: str) -> None:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if text in self.log.read_text():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.role} did not start:\n{self.log.read_text()[-3000:]}")
+
+    def _check_alive(self) -> None:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.role} exited:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    id: str | None
+    event: str
+    data: dict[str, Any]
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    """Parse a text/event-stream body into events (comments and `retry:` are skipped)."""
+    fields: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if "data" in fields:
+                yield SseEvent(
+                    fields.get("id"), fields.get("event", "message"), json.loads(fields["data"])
+                )
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+
+
+async def collect(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    limit: int | None = None,
+) -> list[SseEvent]:
+    """Read an SSE stream until it ends (or `limit` events), bounded by WAIT."""
+    received: list[SseEvent] = []
+    async with asyncio.timeout(WAIT):
+        async with client.stream("GET", url, headers=headers) as response:
+            assert response.status_code == 200, await response.aread()
+            async for event in sse_events(response):
+                received.append(event)
+                if limit is not None and len(received) >= limit:
+                    break
+    return received
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient, task_id: str, wanted: set[str], timeout: float = WAIT
+) -> dict[str, Any]:
+    """Poll the status endpoint until the task reaches one of `wanted` (a bounded wait)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            response = await client.get(f"/api/v1/tasks/{task_id}/status")
+            data: dict[str, Any] = response.json()["data"]
+            if data["status"] in wanted:
+                return data
+            await asyncio.sleep(0.05)
+
+
+async def start_demo(client: httpx.AsyncClient, **body: Any) -> str:
+    response = await client.post("/api/v1/demo/tasks", json=body)
+    assert response.status_code == 202, response.text
+    task_id: str = response.json()["data"]["taskId"]
+    return task_id
