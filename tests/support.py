@@ -146,3 +146,31 @@ async def start_demo(client: httpx.AsyncClient, **body: Any) -> str:
     assert response.status_code == 202, response.text
     task_id: str = response.json()["data"]["taskId"]
     return task_id
+
+
+class SseStream:
+    """An open SSE stream read one event at a time, every wait bounded."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None):
+        self._context = client.stream("GET", url, headers=headers)
+
+    async def __aenter__(self) -> SseStream:
+        self.response = await self._context.__aenter__()
+        assert self.response.status_code == 200, await self.response.aread()
+        self._events = sse_events(self.response)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._context.__aexit__(None, None, None)
+
+    async def next(self) -> SseEvent:
+        async with asyncio.timeout(WAIT):
+            return await anext(self._events)
+
+    async def take(self, count: int) -> list[SseEvent]:
+        return [await self.next() for _ in range(count)]
+
+    async def rest(self) -> list[SseEvent]:
+        """Every event until the server ends the stream."""
+        async with asyncio.timeout(WAIT):
+            return [event async for event in self._events]

@@ -33,8 +33,8 @@ class Cursor:
         self.reset(last_id)
 
     def reset(self, last_id: str | None) -> None:
-        self.id = last_id
         self._key = parse_event_id(last_id)
+        self.id = last_id if self._key is not None else None
 
     def admit(self, event: Event) -> bool:
         key = parse_event_id(event.id)
