@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypedDict, cast
@@ -34,9 +35,10 @@ def lifespan_for(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        redis = connect(url, "taskstream:web")
+        name = f"taskstream:web:{os.getpid()}"  # CLIENT LIST tells each process's connections
+        redis = connect(url, name)
         queue = await create_pool(arq_settings(url), default_queue_name=settings.queue_name)
-        hub = Hub(url, settings.listener_queue)
+        hub = Hub(url, settings.listener_queue, name=f"{name}:hub")
         await hub.start()
         try:
             yield {

@@ -174,3 +174,37 @@ class SseStream:
         """Every event until the server ends the stream."""
         async with asyncio.timeout(WAIT):
             return [event async for event in self._events]
+
+
+class WsClient:
+    """A WebSocket client on `/api/v1/ws` whose every wait is bounded."""
+
+    def __init__(self, base_url: str) -> None:
+        self.url = base_url.replace("http://", "ws://") + "/api/v1/ws"
+
+    async def __aenter__(self) -> WsClient:
+        import websockets
+
+        self.socket = await websockets.connect(self.url)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.socket.close()
+
+    async def send(self, **frame: Any) -> None:
+        await self.socket.send(json.dumps(frame))
+
+    async def next(self) -> dict[str, Any]:
+        async with asyncio.timeout(WAIT):
+            frame: dict[str, Any] = json.loads(await self.socket.recv())
+            return frame
+
+    async def until(self, event: str, task_id: str | None = None) -> list[dict[str, Any]]:
+        """Frames up to and including the first `event` (for `task_id`, when given)."""
+        frames = []
+        while True:
+            frame = await self.next()
+            frames.append(frame)
+            task = frame.get("taskId") or frame.get("data", {}).get("taskId")
+            if frame["event"] == event and (task_id is None or task == task_id):
+                return frames

@@ -76,7 +76,7 @@ class _Channel:
 
 
 class Hub:
-    def __init__(self, redis_url: str, queue_size: int, name: str = "taskstream:web:hub") -> None:
+    def __init__(self, redis_url: str, queue_size: int, name: str) -> None:
         self._pool = ConnectionPool.from_url(redis_url, client_name=name)
         self._queue_size = queue_size
         self._channels: dict[str, _Channel] = {}

@@ -1,0 +1,101 @@
+"""WebSocket delivery: the same contract as SSE, many tasks on one socket, cancel."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from jobs.tasks import TaskStore
+from tests.support import Proc, WsClient, start_demo, wait_for_status
+
+
+async def stream_ids(store: TaskStore, task_id: str, after: str) -> list[str]:
+    entries = await store.redis.xrange(f"ts:{{{task_id}}}:events", f"({after}")
+    return [eid for eid, _ in entries]
+
+
+async def test_a_demo_tasks_events_arrive_complete_and_in_order(
+    client: httpx.AsyncClient, web: Proc, store: TaskStore
+):
+    task_id = await start_demo(client, steps=10, stepSeconds=0.05)
+    async with WsClient(web.url) as ws:
+        await ws.send(type="subscribe", taskId=task_id)
+        frames = await ws.until("unsubscribed")
+    assert frames[0] == {"event": "subscribed", "taskId": task_id}
+    events = frames[1:-1]
+    assert events[0]["event"] == "status"
+    assert events[-1]["event"] == "completed"
+    assert [f["id"] for f in events[1:]] == await stream_ids(store, task_id, events[0]["id"])
+    assert frames[-1] == {"event": "unsubscribed", "taskId": task_id, "reason": "ended"}
+
+
+async def test_many_tasks_on_one_socket_and_resume_with_last_event_id(
+    client: httpx.AsyncClient, web: Proc, store: TaskStore
+):
+    a, b = await store.create("demo"), await store.create("demo")
+    async with WsClient(web.url) as ws:
+        await ws.send(type="subscribe", taskId=a.id)
+        await ws.send(type="subscribe", taskId=b.id)
+        frames = [await ws.next() for _ in range(4)]  # the two tasks' frames may interleave
+        statuses = {f["data"]["taskId"] for f in frames if f["event"] == "status"}
+        assert statuses == {a.id, b.id}
+        written = await store.write(a.id, "progress", {"progress": 10})
+        frame = await ws.until("progress", a.id)
+        assert frame[-1]["id"] == written.id
+    missed = [(await store.write(a.id, "progress", {"progress": p})).id for p in (20, 30)]
+    async with WsClient(web.url) as ws:
+        await ws.send(type="subscribe", taskId=a.id, lastEventId=written.id)
+        assert await ws.next() == {"event": "subscribed", "taskId": a.id}
+        assert [(await ws.next())["id"] for _ in missed] == missed
+        await ws.send(type="unsubscribe", taskId=a.id)
+        assert (await ws.next())["reason"] == "asked"
+        later = await store.write(a.id, "progress", {"progress": 40})
+        await ws.send(type="subscribe", taskId=b.id, lastEventId=b.last_event_id)
+        await ws.next()
+        done = await store.write(b.id, "completed", {"status": "completed"})
+        frame = await ws.next()
+    assert frame["id"] == done.id  # nothing of `a` after the unsubscribe
+    assert later.id not in {done.id}
+
+
+async def test_cancel_over_the_socket_ends_the_running_task(client: httpx.AsyncClient, web: Proc):
+    task_id = await start_demo(client, steps=100, stepSeconds=0.1)
+    await wait_for_status(client, task_id, {"processing"})
+    async with WsClient(web.url) as ws:
+        await ws.send(type="subscribe", taskId=task_id)
+        await ws.until("status", task_id)
+        await ws.send(type="cancel", taskId=task_id)
+        seen: set[str] = set()
+        while not {"cancelled", "cancelAccepted"} <= seen:  # the two may come in either order
+            seen.add((await ws.next())["event"])
+        await ws.send(type="cancel", taskId=task_id)
+        frames = await ws.until("error")
+    assert frames[-1]["error"]["code"] == "TASK_FINISHED"
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "INVALID_JSON"),
+        ('{"type": "dance"}', "BAD_MESSAGE"),
+        ('["subscribe"]', "BAD_MESSAGE"),
+        ('{"type": "subscribe", "taskId": "nope"}', "TASK_NOT_FOUND"),
+        ('{"type": "subscribe", "taskId": "6f1c2d3e-4b5a-4c6d-8e7f-901234567890"}',
+         "TASK_NOT_FOUND"),
+        ('{"type": "cancel", "taskId": "6f1c2d3e-4b5a-4c6d-8e7f-901234567890"}',
+         "TASK_NOT_FOUND"),
+    ],
+    ids=["not-json", "unknown-type", "not-an-object", "malformed-id", "unknown-id",
+         "cancel-unknown"],
+)  # fmt: skip
+async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_usable(
+    client: httpx.AsyncClient, web: Proc, store: TaskStore, frame: str, code: str
+):
+    task = await store.create("demo")
+    async with WsClient(web.url) as ws:
+        await ws.socket.send(frame)
+        error = await ws.next()
+        assert error["event"] == "error" and error["error"]["code"] == code
+        await ws.send(type="subscribe", taskId=task.id)
+        assert await ws.next() == {"event": "subscribed", "taskId": task.id}
+        assert (await ws.next())["event"] == "status"
