@@ -69,6 +69,24 @@ def worker(spawn: Callable[..., Proc], env: dict[str, str]) -> Proc:
 
 
 @pytest.fixture
+def private(
+    spawn: Callable[..., Proc], env: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Proc]]:
+    """Processes of this test alone, on a queue of their own, stopped when it ends."""
+    mine: list[Proc] = []
+    queue = f"taskstream:test:{request.node.name}"
+
+    def start(role: str, **extra: str) -> Proc:
+        proc = spawn(role, {**env, "TASKSTREAM_QUEUE": queue, **extra})
+        mine.append(proc)
+        return proc
+
+    yield start
+    for proc in mine:
+        proc.stop()
+
+
+@pytest.fixture
 async def client(web: Proc, worker: Proc) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=web.url, timeout=10) as http:
         yield http

@@ -1,0 +1,126 @@
+"""The worker lifecycle: cancel, timeout, failure, retry, and a worker killed mid-job."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.jobs import Job
+
+from jobs.tasks import TaskStore
+from tests.support import WAIT, Proc, start_demo, wait_for_status
+
+
+@pytest.fixture
+async def arq(valkey) -> AsyncIterator[ArqRedis]:
+    pool = await create_pool(RedisSettings.from_dsn(valkey.url))
+    yield pool
+    await pool.aclose()
+
+
+async def job_outcome(arq: ArqRedis, task_id: str) -> object:
+    """What ARQ recorded for the job once it ended (awaited, bounded)."""
+    async with asyncio.timeout(WAIT):
+        while (info := await Job(task_id, arq).result_info()) is None:
+            await asyncio.sleep(0.05)
+    return info.result
+
+
+async def event_log(store: TaskStore, task_id: str) -> list[tuple[str, dict]]:
+    entries = await store.redis.xrange(f"ts:{{{task_id}}}:events")
+    return [(f["event"], json.loads(f["data"])) for _, f in entries]
+
+
+async def test_cancelling_a_queued_task_ends_it_before_it_ever_runs(
+    client: httpx.AsyncClient, store: TaskStore, arq: ArqRedis, settings
+):
+    task = await store.create("demo")
+    params = {"steps": 2, "stepSeconds": 0.1}
+    await arq.enqueue_job(
+        "demo", task.id, params, _job_id=task.id, _queue_name=settings.queue_name, _defer_by=60
+    )
+    response = await client.post(f"/api/v1/tasks/{task.id}/cancel")
+    assert response.status_code == 200
+    assert response.json()["data"]["status"] == "cancelled"
+    assert isinstance(await job_outcome(arq, task.id), asyncio.CancelledError)
+    assert [kind for kind, _ in await event_log(store, task.id)] == ["status", "cancelled"]
+
+
+async def test_cancelling_a_running_task_stops_the_job(
+    client: httpx.AsyncClient, store: TaskStore, arq: ArqRedis
+):
+    task_id = await start_demo(client, steps=100, stepSeconds=0.05)
+    await wait_for_status(client, task_id, {"processing"})
+    response = await client.post(f"/api/v1/tasks/{task_id}/cancel")
+    assert response.json()["data"]["status"] == "cancelled"
+    assert isinstance(await job_outcome(arq, task_id), asyncio.CancelledError)
+    log = await event_log(store, task_id)
+    assert log[-1][0] == "cancelled"  # nothing after it, though the job was mid-way
+    assert log[-1][1]["progress"] < 100
+
+
+async def test_a_job_that_overruns_its_timeout_fails_with_timeout(client: httpx.AsyncClient):
+    task_id = await start_demo(client, steps=100, stepSeconds=0.1)  # 10 s, the limit is 4 s
+    failed = await wait_for_status(client, task_id, {"failed", "completed"})
+    assert (failed["status"], failed["errorCode"]) == ("failed", "TIMEOUT")
+    assert failed["attempt"] == 1
+    assert 0 < failed["progress"] < 100
+
+
+async def test_a_job_that_raises_fails_with_its_code_and_message(client: httpx.AsyncClient):
+    task_id = await start_demo(client, steps=5, stepSeconds=0.01, failAtStep=3)
+    failed = await wait_for_status(client, task_id, {"failed", "completed"})
+    assert failed["errorCode"] == "DEMO_FAILURE"
+    assert failed["errorMessage"] == "failed at step 3, as asked"
+    assert failed["finishedAt"] is not None
+
+
+async def test_a_transient_error_is_retried_with_the_attempt_shown_then_completes(
+    client: httpx.AsyncClient, store: TaskStore
+):
+    task_id = await start_demo(client, steps=3, stepSeconds=0.01, transientFailures=1)
+    done = await wait_for_status(client, task_id, {"failed", "completed"})
+    assert (done["status"], done["attempt"], done["errorCode"]) == ("completed", 2, None)
+    retrying = [d for _, d in await event_log(store, task_id) if d["currentStage"] == "retrying"]
+    assert [(d["status"], d["attempt"], d["errorCode"]) for d in retrying] == [
+        ("pending", 1, "UPSTREAM_UNAVAILABLE")
+    ]
+
+
+async def test_transient_errors_past_the_last_attempt_fail_the_task(client: httpx.AsyncClient):
+    task_id = await start_demo(client, steps=3, stepSeconds=0.01, transientFailures=5)
+    failed = await wait_for_status(client, task_id, {"failed", "completed"})
+    assert (failed["status"], failed["errorCode"]) == ("failed", "UPSTREAM_UNAVAILABLE")
+    assert failed["attempt"] == failed["maxAttempts"] == 3
+
+
+@pytest.mark.parametrize(
+    ("max_tries", "outcome", "code", "attempt"),
+    [("3", "completed", None, 2), ("1", "failed", "WORKER_LOST", 1)],
+    ids=["re-run", "no-attempt-left"],
+)
+async def test_a_worker_killed_mid_job_leaves_no_task_processing_forever(
+    private: Callable[..., Proc],
+    store: TaskStore,
+    max_tries: str,
+    outcome: str,
+    code: str | None,
+    attempt: int,
+):
+    limits = {"TASKSTREAM_MAX_TRIES_DEMO": max_tries, "TASKSTREAM_TIMEOUT_DEMO": "20"}
+    web = private("web", **limits)
+    doomed = private("worker", **limits)
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        task_id = await start_demo(http, steps=30, stepSeconds=0.1)
+        async with asyncio.timeout(WAIT):
+            while (await wait_for_status(http, task_id, {"processing"}))["progress"] < 10:
+                await asyncio.sleep(0.05)
+        doomed.stop(signal.SIGKILL)
+        private("worker", **limits)
+        end = await wait_for_status(http, task_id, {"completed", "failed", "cancelled"})
+    assert (end["status"], end["errorCode"], end["attempt"]) == (outcome, code, attempt)
