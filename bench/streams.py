@@ -1,0 +1,247 @@
+"""Benchmark: N concurrent SSE streams on one web process.
+
+    python -m bench.streams --streams 2000 --rate 5000 --seconds 10
+
+Starts Valkey and one web process, creates N tasks, opens N SSE streams from a separate
+client process (raw asyncio sockets, uvloop), then publishes progress events through the
+same atomic script the workers use, at `--rate` events/s spread over all tasks, and ends
+every task `completed`. Prints: events sent/received/lost/duplicated, publish→receive
+latency (the stream id's timestamp is the publish time, both on this machine), the web
+process's RSS per idle stream, and its Redis connections with the streams open.
+
+Events are published by this process, not by ARQ workers, so that the figure is the web
+process's delivery, not a worker's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jobs.config import Settings
+from jobs.connections import connect
+from jobs.tasks import TaskStore
+from taskstream.embedded import Valkey, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+# --- the client process -------------------------------------------------------------------
+
+
+async def _follow(host: str, port: int, task_id: str, stats: dict[str, Any]) -> None:
+    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    # HTTP/1.0: the body is the raw stream, ended by the server's close
+    writer.write(
+        f"GET /api/v1/tasks/{task_id}/events HTTP/1.0\r\nHost: {host}\r\n"
+        "Accept: text/event-stream\r\n\r\n".encode()
+    )
+    status_line = await reader.readline()
+    if b" 200 " not in status_line:
+        stats["failed"] += 1
+        writer.close()
+        return
+    while (await reader.readline()) not in (b"\r\n", b""):
+        pass
+    seen: set[bytes] = set()
+    connected = False
+    latencies: list[float] = stats["latencies"]
+    while line := await reader.readline():
+        if not line.startswith(b"id: "):
+            continue
+        event_id = line[4:-1]
+        kind = (await reader.readline())[7:-1]
+        if not connected:
+            connected = True
+            stats["connected"] += 1
+            continue  # the snapshot
+        if event_id in seen:
+            stats["duplicates"] += 1
+        seen.add(event_id)
+        stats["received"] += 1
+        latencies.append(time.time() * 1000 - int(event_id.split(b"-")[0]))
+        if kind == b"completed":
+            break
+    writer.close()
+
+
+async def _clients(host: str, port: int, ids: list[str], ramp: float) -> None:
+    stats: dict[str, Any] = {
+        "connected": 0, "failed": 0, "received": 0, "duplicates": 0, "latencies": []
+    }  # fmt: skip
+    pause = ramp / max(1, len(ids))
+    followers = []
+    for task_id in ids:
+        followers.append(asyncio.create_task(_follow(host, port, task_id, stats)))
+        await asyncio.sleep(pause)
+    while stats["connected"] + stats["failed"] < len(ids):
+        await asyncio.sleep(0.05)
+    counts = {k: v for k, v in stats.items() if k != "latencies"}
+    print(json.dumps({"phase": "connected", **counts}), flush=True)
+    await asyncio.gather(*followers, return_exceptions=True)
+    latencies = stats.pop("latencies")
+    stats["latency_ms"] = {p: percentile(latencies, p) for p in (50, 90, 99)}
+    stats["latency_ms"]["max"] = max(latencies, default=float("nan"))
+    print(json.dumps({"phase": "done", **stats}), flush=True)
+
+
+def run_clients(args: argparse.Namespace) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    ids = Path(args.ids).read_text().split()
+    asyncio.run(_clients(args.host, args.port, ids, args.ramp))
+
+
+# --- the orchestrator -----------------------------------------------------------------------
+
+
+async def _publish(
+    store: TaskStore, ids: list[str], per_task: int, rate: float
+) -> tuple[int, float]:
+    """Write `per_task` progress events to every task, `rate` events/s in all, then complete."""
+    sent = 0
+    started = time.monotonic()
+    batch = 200
+    for step in range(1, per_task + 1):
+        for i in range(0, len(ids), batch):
+            chunk = ids[i : i + batch]
+            await asyncio.gather(
+                *(store.write(task_id, "progress", {"progress": step}) for task_id in chunk)
+            )
+            sent += len(chunk)
+            ahead = sent / rate - (time.monotonic() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+    elapsed = time.monotonic() - started
+    for task_id in ids:
+        await store.write(task_id, "completed", {"status": "completed"})
+    return sent + len(ids), elapsed
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
+    valkey = Valkey(workdir / "valkey")
+    valkey.start()
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": valkey.url, "TASKSTREAM_HEARTBEAT_SECONDS": "15"}
+    log = (workdir / "web.log").open("wb")
+    web = subprocess.Popen(
+        [sys.executable, "-m", "taskstream.cli", "web", "--port", str(port)],
+        env=env, cwd=ROOT, stdout=log, stderr=log,
+    )  # fmt: skip
+    clients: subprocess.Popen[str] | None = None
+    redis = connect(valkey.url, "taskstream:bench", max_connections=64)
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(200):
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.05)
+        settings = replace(Settings.from_env({"REDIS_URL": valkey.url}), stream_maxlen=1000)
+        store = TaskStore(redis, settings)
+        ids = [(await store.create("demo")).id for _ in range(args.streams)]
+        ids_file = workdir / "ids.txt"
+        ids_file.write_text("\n".join(ids))
+        baseline = rss_kib(web.pid)
+        clients = subprocess.Popen(
+            [sys.executable, "-m", "bench.streams", "clients", "--port", str(port),
+             "--ids", str(ids_file), "--ramp", str(args.ramp)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert clients.stdout is not None
+        connected = json.loads(await asyncio.to_thread(clients.stdout.readline))
+        await asyncio.sleep(1)  # let the server settle before reading its memory
+        idle = rss_kib(web.pid)
+        prefix = f"taskstream:web:{web.pid}"
+        redis_conns = sum(1 for c in await redis.client_list() if c["name"].startswith(prefix))
+        per_task = max(1, round(args.rate * args.seconds / len(ids)))
+        sent, elapsed = await _publish(store, ids, per_task, args.rate)
+        peak = rss_kib(web.pid)
+        done = json.loads(await asyncio.to_thread(clients.stdout.readline))
+        return {
+            "streams": args.streams,
+            "connected": connected["connected"],
+            "failed": connected["failed"],
+            "events_sent": sent,
+            "events_received": done["received"],
+            "events_lost": sent - done["received"],
+            "duplicates": done["duplicates"],
+            "publish_rate": round((sent - len(ids)) / elapsed),
+            "latency_ms": done["latency_ms"],
+            "rss_baseline_mib": round(baseline / 1024, 1),
+            "rss_idle_mib": round(idle / 1024, 1),
+            "rss_peak_mib": round(peak / 1024, 1),
+            "rss_per_idle_stream_kib": round((idle - baseline) / args.streams, 1),
+            "web_redis_connections": redis_conns,
+        }
+    finally:
+        if clients is not None and clients.poll() is None:
+            clients.kill()
+        web.send_signal(signal.SIGTERM)
+        web.wait(30)
+        await redis.aclose()
+        valkey.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.streams")
+    sub = parser.add_subparsers(dest="command")
+    c = sub.add_parser("clients")
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--ids", required=True)
+    c.add_argument("--ramp", type=float, default=5)
+    parser.add_argument("--streams", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=5000, help="events/s, all tasks together")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--ramp", type=float, default=5, help="seconds to open all streams")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.command == "clients":
+        run_clients(args)
+        return
+    if not 1 <= args.streams <= 20000:
+        parser.error("--streams must be between 1 and 20000")
+    result = asyncio.run(bench(args))
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>26}: {value}")
+
+
+if __name__ == "__main__":
+    main()
