@@ -58,7 +58,9 @@ async def test_cancelling_a_running_task_stops_the_job(
     await wait_for_status(client, task_id, {"processing"})
     response = await client.post(f"/api/v1/tasks/{task_id}/cancel")
     assert response.json()["data"]["status"] == "cancelled"
-    assert isinstance(await job_outcome(arq, task_id), asyncio.CancelledError)
+    # the job ends: aborted by ARQ, or stopped by itself when its next report was refused
+    outcome = await job_outcome(arq, task_id)
+    assert isinstance(outcome, asyncio.CancelledError) or outcome == "gone"
     log = await event_log(store, task_id)
     assert log[-1][0] == "cancelled"  # nothing after it, though the job was mid-way
     assert log[-1][1]["progress"] < 100
