@@ -45,6 +45,11 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -85,15 +90,18 @@ async def _follow(host: str, port: int, task_id: str, stats: dict[str, Any]) -> 
             stats["duplicates"] += 1
         seen.add(event_id)
         stats["received"] += 1
-        latencies.append(time.time() * 1000 - int(event_id.split(b"-")[0]))
+        latency = time.time() * 1000 - int(event_id.split(b"-")[0])
         if kind == b"completed":
+            stats["completion_latencies"].append(latency)
             break
+        latencies.append(latency)
     writer.close()
 
 
 async def _clients(host: str, port: int, ids: list[str], ramp: float) -> None:
     stats: dict[str, Any] = {
-        "connected": 0, "failed": 0, "received": 0, "duplicates": 0, "latencies": []
+        "connected": 0, "failed": 0, "received": 0, "duplicates": 0, "latencies": [],
+        "completion_latencies": [],
     }  # fmt: skip
     pause = ramp / max(1, len(ids))
     followers = []
@@ -102,12 +110,13 @@ async def _clients(host: str, port: int, ids: list[str], ramp: float) -> None:
         await asyncio.sleep(pause)
     while stats["connected"] + stats["failed"] < len(ids):
         await asyncio.sleep(0.05)
-    counts = {k: v for k, v in stats.items() if k != "latencies"}
+    counts = {k: v for k, v in stats.items() if not isinstance(v, list)}
     print(json.dumps({"phase": "connected", **counts}), flush=True)
     await asyncio.gather(*followers, return_exceptions=True)
-    latencies = stats.pop("latencies")
-    stats["latency_ms"] = {p: percentile(latencies, p) for p in (50, 90, 99)}
-    stats["latency_ms"]["max"] = max(latencies, default=float("nan"))
+    for name in ("latencies", "completion_latencies"):
+        values = stats.pop(name)
+        summary = {f"p{p}": round(percentile(values, p), 1) for p in (50, 90, 99)}
+        stats[name.replace("latencies", "latency_ms")] = {**summary, "max": round(max(values), 1)}
     print(json.dumps({"phase": "done", **stats}), flush=True)
 
 
@@ -128,24 +137,22 @@ def run_clients(args: argparse.Namespace) -> None:
 async def _publish(
     store: TaskStore, ids: list[str], per_task: int, rate: float
 ) -> tuple[int, float]:
-    """Write `per_task` progress events to every task, `rate` events/s in all, then complete."""
+    """Write `per_task` progress events to every task, then end it `completed`, all at
+    `rate` events/s in all (completions included, so streams end at the same pace)."""
     sent = 0
     started = time.monotonic()
     batch = 200
-    for step in range(1, per_task + 1):
+    for step in range(1, per_task + 2):
+        event = "progress" if step <= per_task else "completed"
+        patch = {"progress": step} if step <= per_task else {"status": "completed"}
         for i in range(0, len(ids), batch):
             chunk = ids[i : i + batch]
-            await asyncio.gather(
-                *(store.write(task_id, "progress", {"progress": step}) for task_id in chunk)
-            )
+            await asyncio.gather(*(store.write(task_id, event, patch) for task_id in chunk))
             sent += len(chunk)
             ahead = sent / rate - (time.monotonic() - started)
             if ahead > 0:
                 await asyncio.sleep(ahead)
-    elapsed = time.monotonic() - started
-    for task_id in ids:
-        await store.write(task_id, "completed", {"status": "completed"})
-    return sent + len(ids), elapsed
+    return sent, time.monotonic() - started
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -188,7 +195,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         prefix = f"taskstream:web:{web.pid}"
         redis_conns = sum(1 for c in await redis.client_list() if c["name"].startswith(prefix))
         per_task = max(1, round(args.rate * args.seconds / len(ids)))
+        cpu_before = cpu_seconds(web.pid), cpu_seconds(clients.pid)
         sent, elapsed = await _publish(store, ids, per_task, args.rate)
+        web_cpu = (cpu_seconds(web.pid) - cpu_before[0]) / elapsed
+        client_cpu = (cpu_seconds(clients.pid) - cpu_before[1]) / elapsed
         peak = rss_kib(web.pid)
         done = json.loads(await asyncio.to_thread(clients.stdout.readline))
         return {
@@ -199,13 +209,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "events_received": done["received"],
             "events_lost": sent - done["received"],
             "duplicates": done["duplicates"],
-            "publish_rate": round((sent - len(ids)) / elapsed),
-            "latency_ms": done["latency_ms"],
+            "publish_rate": round(sent / elapsed),
+            "progress_latency_ms": done["latency_ms"],
+            "completion_latency_ms": done["completion_latency_ms"],
             "rss_baseline_mib": round(baseline / 1024, 1),
             "rss_idle_mib": round(idle / 1024, 1),
             "rss_peak_mib": round(peak / 1024, 1),
             "rss_per_idle_stream_kib": round((idle - baseline) / args.streams, 1),
             "web_redis_connections": redis_conns,
+            "web_cpu_while_publishing": f"{web_cpu:.0%} of a core",
+            "client_cpu_while_publishing": f"{client_cpu:.0%} of a core",
         }
     finally:
         if clients is not None and clients.poll() is None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ async def job_outcome(arq: ArqRedis, task_id: str) -> object:
     return info.result
 
 
-async def event_log(store: TaskStore, task_id: str) -> list[tuple[str, dict]]:
+async def event_log(store: TaskStore, task_id: str) -> list[tuple[str, dict[str, Any]]]:
     entries = await store.redis.xrange(f"ts:{{{task_id}}}:events")
     return [(f["event"], json.loads(f["data"])) for _, f in entries]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ async def started(store: TaskStore) -> str:
     return task.id
 
 
-async def events(store: TaskStore, task_id: str) -> list[tuple[str, dict]]:
+async def events(store: TaskStore, task_id: str) -> list[tuple[str, dict[str, Any]]]:
     entries = await store.redis.xrange(f"ts:{{{task_id}}}:events")
     return [(f["event"], json.loads(f["data"])) for _, f in entries]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from taskstream.embedded import Valkey
 from tests.support import WAIT, Proc, SseStream, WsClient, start_demo
 
 
-async def web_connections(redis: Redis, pid: int) -> list[dict]:
+async def web_connections(redis: Redis, pid: int) -> list[dict[str, Any]]:
     prefix = f"taskstream:web:{pid}"
     return [c for c in await redis.client_list() if c["name"].startswith(prefix)]
 

@@ -17,8 +17,8 @@ def events_url(task_id: str) -> str:
     return f"/api/v1/tasks/{task_id}/events"
 
 
-async def stream_ids(store: TaskStore, task_id: str, after: str = "-") -> list[str]:
-    start = after if after == "-" else f"({after}"
+async def stream_ids(store: TaskStore, task_id: str, after: str | None = "-") -> list[str]:
+    start = "-" if after in ("-", None) else f"({after}"
     return [eid for eid, _ in await store.redis.xrange(f"ts:{{{task_id}}}:events", start)]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -10,13 +12,14 @@ from tests.support import start_demo, wait_for_status
 UNKNOWN = "6f1c2d3e-4b5a-4c6d-8e7f-901234567890"
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict:
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["success"] is False
     assert body["error"]["code"] == code
     assert body["error"]["message"]
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 async def test_starting_a_demo_answers_202_with_the_task_and_its_links(client: httpx.AsyncClient):
