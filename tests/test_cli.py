@@ -1,0 +1,92 @@
+"""`taskstream up` on a machine with nothing running: Valkey, worker and web in one go."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jobs.config import ConfigError, Settings
+from taskstream.embedded import free_port
+from tests.support import ROOT, WAIT, collect, start_demo
+
+
+async def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
+    assert process.stdout is not None
+    async with asyncio.timeout(WAIT):
+        while True:
+            line = await asyncio.to_thread(process.stdout.readline)
+            assert line, "taskstream up exited early"
+            if match := re.search(pattern, line):
+                return match
+
+
+def up(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "taskstream.cli", "up", "--port", str(port)],
+        env={**env, "TASKSTREAM_DATA_DIR": str(data_dir)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+async def stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGINT)
+    code = await asyncio.to_thread(process.wait, WAIT)
+    assert process.stdout is not None
+    process.stdout.close()
+    return code
+
+
+async def test_up_serves_a_demo_task_and_keeps_it_across_a_restart(tmp_path: Path):
+    port = free_port()
+    first = up(tmp_path, port)
+    try:
+        url = (await read_until(first, r"ready at (http://\S+)")).group(1)
+        async with httpx.AsyncClient(base_url=url) as http:
+            page = await http.get("/")
+            assert page.status_code == 200 and "<title>Taskstream" in page.text
+            task_id = await start_demo(http, steps=3, stepSeconds=0.05)
+            events = await collect(http, f"/api/v1/tasks/{task_id}/events")
+            assert events[-1].event == "completed"
+    finally:
+        assert await stop(first) == 0
+    assert (tmp_path / "valkey" / "appendonlydir").is_dir()
+
+    second = up(tmp_path, port)
+    try:
+        await read_until(second, r"ready at")
+        async with httpx.AsyncClient(base_url=url) as http:
+            kept = await http.get(f"/api/v1/tasks/{task_id}/status")
+            assert kept.json()["data"]["status"] == "completed"
+    finally:
+        assert await stop(second) == 0
+
+
+def test_web_without_redis_url_stops_at_start_up_with_a_clear_message():
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "taskstream.cli", "web"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=WAIT,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "REDIS_URL is not set" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("TASKSTREAM_RETENTION_SECONDS", "a day"), ("TASKSTREAM_TIMEOUT_DEMO", "-1")],
+)
+def test_a_malformed_setting_names_the_variable(name: str, value: str):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({"REDIS_URL": "redis://localhost", name: value})
