@@ -99,20 +99,25 @@ async def follow_many(
     hub: Hub, store: TaskStore, task_ids: list[str], cursor: list[str | None]
 ) -> AsyncIterator[Event]:
     """Events of several tasks on one stream; each event's id is the cursor of all tasks."""
-    queue: asyncio.Queue[tuple[int, Event | None]] = asyncio.Queue(MULTI_QUEUE)
+    # bounded: a slow client holds the pumps back, and their listeners fall back to catch-up
+    queue: asyncio.Queue[tuple[int, Event | Exception | None]] = asyncio.Queue(MULTI_QUEUE)
 
     async def pump(index: int) -> None:
         try:
             async for event in follow(hub, store, task_ids[index], cursor[index]):
                 await queue.put((index, event))
-        finally:
-            await queue.put((index, None))
+        except Exception as error:
+            await queue.put((index, error))
+            return
+        await queue.put((index, None))  # this task ended
 
     pumps = [asyncio.create_task(pump(i)) for i in range(len(task_ids))]
     try:
         open_count = len(pumps)
         while open_count:
             index, event = await queue.get()
+            if isinstance(event, Exception):
+                raise event
             if event is None:
                 open_count -= 1
                 continue

@@ -9,7 +9,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from jobs.tasks import TaskStore
+from jobs.tasks import TaskStore, channel
 from tests.support import WAIT, SseStream, collect, start_demo
 
 
@@ -208,3 +208,24 @@ async def test_a_bad_multi_task_request_is_answered_in_the_envelope(
     response = await client.get("/api/v1/events" + query)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
+
+
+async def subscribers(store: TaskStore, *task_ids: str) -> int:
+    counts = await store.redis.pubsub_numsub(*(channel(t) for t in task_ids))
+    return sum(n for _, n in counts)
+
+
+@pytest.mark.parametrize("multi", [False, True], ids=["one-task", "many-tasks"])
+async def test_a_client_that_goes_away_leaves_no_subscription_behind(
+    client: httpx.AsyncClient, store: TaskStore, multi: bool
+):
+    a, b = await store.create("demo"), await store.create("demo")
+    url = f"/api/v1/events?tasks={a.id},{b.id}" if multi else events_url(a.id)
+    async with SseStream(client, url) as stream:
+        await stream.next()
+        assert await subscribers(store, a.id, b.id) == (2 if multi else 1)
+        await progress(store, a.id, *range(100))  # written while the client is not reading
+        await progress(store, b.id, *range(100))
+    async with asyncio.timeout(WAIT):
+        while await subscribers(store, a.id, b.id):
+            await asyncio.sleep(0.05)
