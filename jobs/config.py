@@ -38,6 +38,19 @@ _DEFAULT_POLICIES = {
 
 
 @dataclass(frozen=True)
+class GeminiSettings:
+    """The model behind generation and evaluation; no key means the offline generator."""
+
+    api_key: str | None = None
+    model: str = "gemini-2.5-flash"
+    base_url: str | None = None
+    timeout_s: float = 60.0
+
+    def __repr__(self) -> str:  # never print the key
+        return f"GeminiSettings(model={self.model!r}, offline={self.api_key is None})"
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str | None
     data_dir: str = ".taskstream"
@@ -50,6 +63,7 @@ class Settings:
     worker_max_jobs: int = 200
     queue_name: str = "taskstream:queue"
     policies: Mapping[str, KindPolicy] = field(default_factory=lambda: dict(_DEFAULT_POLICIES))
+    gemini: GeminiSettings = field(default_factory=GeminiSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +91,12 @@ class Settings:
             worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", 200)),
             queue_name=env.get("TASKSTREAM_QUEUE", "taskstream:queue"),
             policies=policies,
+            gemini=GeminiSettings(
+                api_key=env.get("GEMINI_API_KEY") or None,
+                model=env.get("GEMINI_MODEL") or "gemini-2.5-flash",
+                base_url=env.get("GEMINI_BASE_URL") or None,
+                timeout_s=reader.number("GEMINI_TIMEOUT_SECONDS", 60.0),
+            ),
         )
 
     def require_redis_url(self) -> str:

@@ -11,16 +11,23 @@ from typing import Any
 
 from arq.worker import Worker
 
+from jobs.business_plan import business_plan
 from jobs.config import Settings
 from jobs.connections import arq_settings, connect
 from jobs.demo import demo
+from jobs.evaluation import evaluation
 from jobs.lifecycle import JobBody, task_function
+from jobs.llm import model_from
 from jobs.reaper import reap_forever
 from jobs.tasks import TaskStore
 
 logger = logging.getLogger(__name__)
 
-BODIES: dict[str, JobBody] = {"demo": demo}
+BODIES: dict[str, JobBody] = {
+    "demo": demo,
+    "business_plan": business_plan,
+    "evaluation": evaluation,
+}
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -28,7 +35,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     redis = connect(settings.require_redis_url(), "taskstream:worker")
     ctx["store"] = TaskStore(redis, settings)
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["store"], settings.lease_s / 3))
-    logger.info("worker started", extra={"kinds": sorted(BODIES)})
+    ctx["model"] = model = model_from(settings.gemini)
+    if model.offline:
+        logger.warning("no GEMINI_API_KEY: plans and evaluations come from offline templates")
+    logger.info("worker started", extra={"kinds": sorted(BODIES), "model": model.name})
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -22,6 +22,11 @@ else
   if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[3] then
     return {'stale'}
   end
+  -- a new attempt starts afresh: its text is written again from the start
+  if patch.attempt ~= nil and tostring(patch.attempt) ~= redis.call('HGET', KEYS[1], 'attempt') then
+    redis.call('DEL', KEYS[3])
+    redis.call('HDEL', KEYS[1], 'textLength')
+  end
   -- progress never decreases within one attempt; a new attempt may start again from 0
   if patch.progress ~= nil and patch.attempt == nil then
     local current = tonumber(redis.call('HGET', KEYS[1], 'progress')) or 0

@@ -12,7 +12,7 @@ from starlette.staticfiles import StaticFiles
 
 from jobs import logs
 from jobs.config import Settings
-from server.api import demo, health, tasks
+from server.api import business_plan, demo, evaluations, health, tasks
 from server.errors import EXCEPTION_HANDLERS
 from server.realtime import sse, ws
 from server.state import lifespan_for
@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *health.routes,
             *tasks.routes,
             *demo.routes,
+            *business_plan.routes,
+            *evaluations.routes,
             *sse.routes,
             *ws.routes,
             Route("/", index),

@@ -1,6 +1,14 @@
-"""The generic task resource: status (polling, with ETag), result, cancel."""
+"""The task resource: status (polling, with ETag), result, cancel.
+
+`resource_routes(base, kind)` mounts them under a kind's public path (the client plan's
+`/api/v1/business-plan/{taskId}/status`, …), where a task of another kind is not found;
+under `/api/v1/tasks` they serve every kind.
+"""
 
 from __future__ import annotations
+
+from functools import partial
+from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -15,43 +23,40 @@ from server.state import app_state
 BASE = "/api/v1/tasks"
 
 
-def links(task_id: str) -> dict[str, str]:
+def links(task_id: str, base: str = BASE) -> dict[str, str]:
     return {
-        "status": f"{BASE}/{task_id}/status",
-        "result": f"{BASE}/{task_id}/result",
+        "status": f"{base}/{task_id}/status",
+        "result": f"{base}/{task_id}/result",
+        "cancel": f"{base}/{task_id}/cancel",
         "events": f"{BASE}/{task_id}/events",
-        "cancel": f"{BASE}/{task_id}/cancel",
         "websocket": "/api/v1/ws",
     }
 
 
-def accepted(task: Task) -> Response:
+def accepted(task: Task, base: str = BASE, **extra: Any) -> Response:
     """The answer to a request that started a task: 202 with where to follow it."""
     snapshot = task.snapshot
     data = {
         "taskId": task.id,
         "status": snapshot["status"],
         "estimatedTime": snapshot.get("estimatedTime"),
-        "links": links(task.id),
+        **extra,
+        "links": links(task.id, base),
     }
-    return ok(data, 202, headers={"Location": links(task.id)["status"]})
+    return ok(data, 202, headers={"Location": links(task.id, base)["status"]})
 
 
-async def load_task(conn: HTTPConnection, *, with_text: bool = False) -> Task:
+async def load_task(conn: HTTPConnection, *, kind: str | None = None) -> Task:
     """The task named by the path, or 404 (unknown and malformed ids alike)."""
     task_id: str = conn.path_params["task_id"]
-    task = (
-        await app_state(conn)["store"].get(task_id, with_text=with_text)
-        if is_task_id(task_id)
-        else None
-    )
-    if task is None:
+    task = await app_state(conn)["store"].get(task_id) if is_task_id(task_id) else None
+    if task is None or (kind is not None and task.snapshot["kind"] != kind):
         raise NotFound("no such task", code="TASK_NOT_FOUND")
     return task
 
 
-async def status(request: Request) -> Response:
-    task = await load_task(request)
+async def status(request: Request, kind: str | None = None) -> Response:
+    task = await load_task(request, kind=kind)
     etag = f'"v{task.snapshot["version"]}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
@@ -59,8 +64,8 @@ async def status(request: Request) -> Response:
     return ok(task.snapshot, headers=headers)
 
 
-async def result(request: Request) -> Response:
-    task = await load_task(request)
+async def result(request: Request, kind: str | None = None) -> Response:
+    task = await load_task(request, kind=kind)
     snapshot = task.snapshot
     if task.status == "completed":
         return ok(await app_state(request)["store"].result(task.id))
@@ -78,8 +83,8 @@ async def result(request: Request) -> Response:
     raise Conflict("the task has not finished yet", code="TASK_NOT_FINISHED", details=details)
 
 
-async def cancel(request: Request) -> Response:
-    task = await load_task(request)
+async def cancel(request: Request, kind: str | None = None) -> Response:
+    task = await load_task(request, kind=kind)
     state = app_state(request)
     try:
         await control.cancel(state["store"], state["queue"], state["settings"], task.id)
@@ -94,8 +99,12 @@ async def cancel(request: Request) -> Response:
     return ok(cancelled.snapshot)
 
 
-routes = [
-    Route(BASE + "/{task_id}/status", status),
-    Route(BASE + "/{task_id}/result", result),
-    Route(BASE + "/{task_id}/cancel", cancel, methods=["POST"]),
-]
+def resource_routes(base: str, kind: str | None = None) -> list[Route]:
+    return [
+        Route(base + "/{task_id}/status", partial(status, kind=kind)),
+        Route(base + "/{task_id}/result", partial(result, kind=kind)),
+        Route(base + "/{task_id}/cancel", partial(cancel, kind=kind), methods=["POST"]),
+    ]
+
+
+routes = resource_routes(BASE)

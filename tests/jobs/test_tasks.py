@@ -110,3 +110,14 @@ def test_event_ids_parse_and_order_numerically():
     assert parse_event_id("1764136800000-10") > parse_event_id("1764136800000-9")  # type: ignore[operator]
     for bad in ("", "abc", "1-", "-1", "1-2-3", None):
         assert parse_event_id(bad) is None
+
+
+async def test_a_new_attempt_starts_its_text_afresh(store: TaskStore):
+    task = await store.create("business_plan")
+    await store.write(task.id, "status", {"status": "processing", "attempt": 1})
+    await store.write(task.id, "partial", {}, text="first try, cut short")
+    event = await store.write(task.id, "status", {"attempt": 2, "progress": 0})
+    assert json.loads(event.data)["textLength"] is None
+    await store.write(task.id, "partial", {}, text="second")
+    again = await store.get(task.id, with_text=True)
+    assert again is not None and again.snapshot["text"] == "second"

@@ -1,0 +1,106 @@
+"""The `evaluation` kind: a business plan scored on a rubric, as structured JSON.
+
+Stages: `analyzing` (the plan), `evaluating` (the model answers JSON with a schema),
+`formatting` (the rubric checked complete, the overall score computed).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from jobs.business_plan import plan_json
+from jobs.errors import JobError
+from jobs.lifecycle import JobContext
+from jobs.llm import Model, Prompt
+from jobs.plans import PlanStore
+
+Criterion = Literal["market", "feasibility", "differentiation", "financial_soundness", "team"]
+CRITERIA: tuple[Criterion, ...] = (
+    "market", "feasibility", "differentiation", "financial_soundness", "team",
+)  # fmt: skip
+
+
+class CriterionScore(BaseModel):
+    criterion: Criterion
+    score: int = Field(ge=0, le=100)
+    reasons: str
+
+
+class EvaluationAnswer(BaseModel):
+    scores: list[CriterionScore]
+    overallFeedback: str
+
+
+def evaluation_prompt(plan: dict[str, Any], language: str) -> Prompt:
+    text = (
+        "You are an investor reviewing a startup's business plan. Score it from 0 to 100 on "
+        f"each of: {', '.join(CRITERIA)}, each with the reasons, and give overall feedback, "
+        f"in {'Korean' if language == 'ko' else 'English'}. Answer as JSON.\n\n"
+        f"The plan:\n{plan_json(plan)}"
+    )
+    return Prompt(text, lambda: offline_evaluation(plan, language))
+
+
+def offline_evaluation(plan: dict[str, Any], language: str) -> dict[str, Any]:
+    """Scores from how much each relevant section says, for running with no model."""
+    sections = {s["key"]: s["content"] for s in plan["sections"]}
+    basis = {
+        "market": ("market", "competition"),
+        "feasibility": ("solution", "operations"),
+        "differentiation": ("competition", "solution"),
+        "financial_soundness": ("financial_overview", "business_model"),
+        "team": ("team",),
+    }
+    ko = language == "ko"
+    scores = []
+    for criterion in CRITERIA:
+        written = sum(len(sections.get(key, "")) for key in basis[criterion])
+        score = min(90, 40 + written // 10)
+        reasons = (
+            f"관련 항목 분량 {written}자 기준의 오프라인 평가입니다."
+            if ko
+            else f"Offline estimate from {written} characters in the related sections."
+        )
+        scores.append({"criterion": criterion, "score": score, "reasons": reasons})
+    feedback = (
+        "오프라인 평가입니다. GEMINI_API_KEY를 설정하면 모델이 평가합니다."
+        if ko
+        else "Offline evaluation; set GEMINI_API_KEY for the model's."
+    )
+    return {"scores": scores, "overallFeedback": feedback}
+
+
+async def evaluation(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+    model: Model = job.worker["model"]
+    await job.progress.update(progress=5, stage="analyzing")
+    plan = params.get("plan")
+    if plan is None:
+        plan = await PlanStore(job.store.redis).get(params["businessPlanId"])
+        if plan is None:
+            raise JobError("the business plan no longer exists", code="PLAN_NOT_FOUND")
+    language: str = params.get("language") or plan.get("language", "ko")
+    await job.progress.update(progress=20, stage="evaluating")
+    answer = await model.json(evaluation_prompt(plan, language), EvaluationAnswer)
+    await job.progress.update(progress=90, stage="formatting")
+    by_criterion = {s.criterion: s for s in answer.scores}
+    missing = [c for c in CRITERIA if c not in by_criterion]
+    if missing:
+        raise JobError(
+            f"the model's evaluation leaves out {', '.join(missing)}",
+            code="MALFORMED_MODEL_OUTPUT",
+        )
+    scores = [by_criterion[c].model_dump() for c in CRITERIA]
+    result = {
+        "evaluationId": job.task_id,
+        "businessPlanId": plan.get("businessPlanId"),
+        "scores": scores,
+        "overallScore": round(sum(s["score"] for s in scores) / len(scores)),
+        "overallFeedback": answer.overallFeedback,
+        "offline": model.offline,
+        "model": model.name,
+    }
+    if result["businessPlanId"] is not None:
+        await PlanStore(job.store.redis).save_evaluation(result)
+    return result

@@ -1,0 +1,66 @@
+"""Business plans and the projects they belong to: the records generation produces.
+
+A plan is stored whole, once, after it has been generated and parsed: a failed or
+cancelled generation leaves no half-written plan. Plans are kept without expiry (they are
+the user's documents); each project lists its plans, newest first.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+# (key, English title, Korean title), in the order a plan presents them
+SECTIONS = (
+    ("executive_summary", "Executive summary", "요약"),
+    ("problem", "Problem", "문제 정의"),
+    ("solution", "Solution", "해결책"),
+    ("market", "Market", "시장 분석"),
+    ("competition", "Competition", "경쟁 분석"),
+    ("business_model", "Business model", "비즈니스 모델"),
+    ("go_to_market", "Go-to-market", "시장 진입 전략"),
+    ("operations", "Operations", "운영 계획"),
+    ("team", "Team", "팀 구성"),
+    ("financial_overview", "Financial overview", "재무 개요"),
+    ("risks", "Risks", "위험 요인"),
+    ("milestones", "Milestones", "마일스톤"),
+)
+SECTION_KEYS = tuple(key for key, _, _ in SECTIONS)
+
+
+def section_title(key: str, language: str) -> str:
+    for k, english, korean in SECTIONS:
+        if k == key:
+            return korean if language == "ko" else english
+    raise KeyError(key)
+
+
+class PlanStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def save(self, plan: dict[str, Any]) -> None:
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.set(f"ts:plan:{plan['businessPlanId']}", json.dumps(plan, ensure_ascii=False))
+            tx.lpush(f"ts:project:{plan['projectId']}:plans", plan["businessPlanId"])
+            await tx.execute()
+
+    async def save_evaluation(self, evaluation: dict[str, Any]) -> None:
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.set(f"ts:evaluation:{evaluation['evaluationId']}", json.dumps(evaluation))
+            tx.lpush(
+                f"ts:plan:{evaluation['businessPlanId']}:evaluations", evaluation["evaluationId"]
+            )
+            await tx.execute()
+
+    async def get(self, plan_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(f"ts:plan:{plan_id}")
+        return None if raw is None else dict(json.loads(raw))
+
+    async def latest(self, project_id: str) -> dict[str, Any] | None:
+        plan_id: str | None = await self.redis.lindex(  # type: ignore[misc]
+            f"ts:project:{project_id}:plans", 0
+        )
+        return None if plan_id is None else await self.get(plan_id)

@@ -1,0 +1,76 @@
+"""`/api/v1/business-plan`: generate a plan from the wizard's answers, read it back."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobs import control
+from jobs.plans import PlanStore
+from jobs.tasks import is_task_id
+from server.api.tasks import accepted, resource_routes
+from server.errors import NotFound
+from server.responses import ok, parse_body
+from server.state import app_state
+
+BASE = "/api/v1/business-plan"
+
+Short = Field(min_length=1, max_length=200)
+Long = Field(min_length=1, max_length=4000)
+
+
+class GenerateRequest(BaseModel):
+    """The wizard's answers. Text is trimmed; required answers may not be blank."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    projectId: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$")
+    projectName: str = Short
+    industry: str = Short
+    targetCustomers: str = Long
+    problem: str = Long
+    solution: str = Long
+    businessModel: str = Long
+    competition: str = Field("", max_length=4000)
+    team: str = Field("", max_length=4000)
+    fundingNeed: str = Field("", max_length=1000)
+    freeText: str = Field("", max_length=8000)
+    language: Literal["ko", "en"] = "ko"
+
+
+async def generate(request: Request) -> Response:
+    body = await parse_body(request, GenerateRequest)
+    state = app_state(request)
+    answers = body.model_dump(exclude={"projectId", "language"})
+    task = await control.submit(
+        state["store"],
+        state["queue"],
+        state["settings"],
+        "business_plan",
+        {"answers": answers, "language": body.language, "projectId": body.projectId},
+        estimated_time=45 if state["settings"].gemini.api_key else 4,
+    )
+    return accepted(task, BASE)
+
+
+async def plan(request: Request) -> Response:
+    plan_id: str = request.path_params["plan_id"]
+    found = (
+        await PlanStore(app_state(request)["store"].redis).get(plan_id)
+        if is_task_id(plan_id)
+        else None
+    )
+    if found is None:
+        raise NotFound("no such business plan", code="PLAN_NOT_FOUND")
+    return ok(found)
+
+
+routes = [
+    Route(BASE + "/generate", generate, methods=["POST"]),
+    *resource_routes(BASE, "business_plan"),
+    Route(BASE + "/{plan_id}", plan),
+]
