@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,17 +128,23 @@ async def collect(
     return received
 
 
-async def wait_for_status(
-    client: httpx.AsyncClient, task_id: str, wanted: set[str], timeout: float = WAIT
+async def wait_for_task(
+    client: httpx.AsyncClient, task_id: str, done: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
-    """Poll the status endpoint until the task reaches one of `wanted` (a bounded wait)."""
-    async with asyncio.timeout(timeout):
+    """Poll the status endpoint until `done(status)` (a bounded wait)."""
+    async with asyncio.timeout(WAIT):
         while True:
             response = await client.get(f"/api/v1/tasks/{task_id}/status")
             data: dict[str, Any] = response.json()["data"]
-            if data["status"] in wanted:
+            if done(data):
                 return data
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient, task_id: str, wanted: set[str]
+) -> dict[str, Any]:
+    return await wait_for_task(client, task_id, lambda data: data["status"] in wanted)
 
 
 async def start_demo(client: httpx.AsyncClient, **body: Any) -> str:

@@ -14,7 +14,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import Job
 
 from jobs.tasks import TaskStore
-from tests.support import WAIT, Proc, start_demo, wait_for_status
+from tests.support import WAIT, Proc, start_demo, wait_for_status, wait_for_task
 
 
 @pytest.fixture
@@ -120,9 +120,7 @@ async def test_a_worker_killed_mid_job_leaves_no_task_processing_forever(
     doomed = private("worker", **limits)
     async with httpx.AsyncClient(base_url=web.url) as http:
         task_id = await start_demo(http, steps=30, stepSeconds=0.1)
-        async with asyncio.timeout(WAIT):
-            while (await wait_for_status(http, task_id, {"processing"}))["progress"] < 10:
-                await asyncio.sleep(0.05)
+        await wait_for_task(http, task_id, lambda data: data["progress"] >= 10)
         doomed.stop(signal.SIGKILL)
         private("worker", **limits)
         end = await wait_for_status(http, task_id, {"completed", "failed", "cancelled"})

@@ -12,7 +12,7 @@ from jobs.plans import SECTION_KEYS, PlanStore
 from jobs.tasks import TaskStore
 from tests.fake_gemini import Failure, FakeGemini, Stream
 from tests.server.conftest import ANSWERS
-from tests.support import SseStream, collect, start_demo, wait_for_status
+from tests.support import SseStream, collect, start_demo, wait_for_status, wait_for_task
 
 BASE = "/api/v1/business-plan"
 
@@ -80,8 +80,7 @@ async def test_a_client_joining_mid_generation_sees_the_text_so_far_then_the_res
     chunks = model_markdown()
     gemini.script(Stream(chunks, delay=0.05))
     task_id = await generate(model_client)
-    while not (await model_client.get(f"{BASE}/{task_id}/status")).json()["data"]["textLength"]:
-        pass  # the status endpoint is the event: wait until some text is written
+    await wait_for_task(model_client, task_id, lambda data: bool(data["textLength"]))
     async with SseStream(model_client, f"/api/v1/tasks/{task_id}/events") as stream:
         first = await stream.next()
         rest = await stream.rest()
@@ -144,8 +143,7 @@ async def test_cancelling_during_generation_stops_the_upstream_stream(
     gemini.script(Stream(model_markdown() * 10, delay=0.1))
     project_id = str(uuid.uuid4())
     task_id = await generate(model_client, projectId=project_id)
-    while not (await model_client.get(f"{BASE}/{task_id}/status")).json()["data"]["textLength"]:
-        pass
+    await wait_for_task(model_client, task_id, lambda data: bool(data["textLength"]))
     cancelled = await model_client.post(f"{BASE}/{task_id}/cancel")
     assert cancelled.json()["data"]["status"] == "cancelled"
     assert gemini.disconnected.wait(10)
