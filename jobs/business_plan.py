@@ -22,7 +22,7 @@ from jobs.llm import Model, Prompt
 from jobs.plans import SECTION_KEYS, SECTIONS, PlanStore, section_title
 from jobs.tasks import now_iso
 
-EXPECTED_CHARS = 6000  # a plan's usual length, for progress and time left
+EXPECTED_CHARS = 6000  # a model's plan's usual length, for progress and time left
 HEADING = re.compile(r"^##\s*\[(?P<key>[a-z_]+)\][^\n]*$", re.MULTILINE)
 
 ANSWER_LABELS = {
@@ -132,6 +132,7 @@ async def business_plan(job: JobContext, params: dict[str, Any]) -> dict[str, An
     prompt = plan_prompt(answers, language)
     await job.progress.update(progress=10, stage="generating")
 
+    expected = len(prompt.offline()) if model.offline else EXPECTED_CHARS
     parts: list[str] = []
     written = 0
     started = time.monotonic()
@@ -141,11 +142,11 @@ async def business_plan(job: JobContext, params: dict[str, Any]) -> dict[str, An
             parts.append(chunk)
             written += len(chunk)
             await job.progress.partial(chunk)
-            fraction = min(0.99, written / EXPECTED_CHARS)
+            fraction = min(0.99, written / expected)
             pace = written / max(time.monotonic() - started, 1e-3)
             await job.progress.update(
                 progress=10 + int(75 * fraction),
-                estimated_remaining=max(EXPECTED_CHARS - written, 0) / pace + 1,
+                estimated_remaining=max(expected - written, 0) / pace + 1,
             )
 
     await job.progress.update(progress=88, stage="formatting", estimated_remaining=1)

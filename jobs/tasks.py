@@ -93,7 +93,8 @@ class Task:
         data: dict[str, Any] = dict(self.snapshot)
         if resync:
             data["resync"] = True
-        return Event(self.last_event_id, "status", json.dumps(data, ensure_ascii=False))
+        data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return Event(self.last_event_id, "status", data_json)
 
 
 @dataclass(frozen=True)
