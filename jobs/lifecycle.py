@@ -132,9 +132,17 @@ async def _attempt(
         outcome = "INTERNAL_ERROR"
         logger.exception("job raised", extra={"kind": kind, "attempt": attempt})
         await _fail(store, task_id, attempt, "INTERNAL_ERROR", "the task failed unexpectedly")
+    except asyncio.CancelledError:
+        # aborted (the task is already `cancelled`), or the worker is shutting down: then
+        # the lease is left to lapse, so that if ARQ does not run the job again, a reaper
+        # does (or ends it `WORKER_LOST`); the fence keeps two runs from both writing
+        outcome = "interrupted"
+        lease.cancel()
+        raise
     finally:
         lease.cancel()
-        await store.redis.zrem(LEASES, task_id)
+        if outcome != "interrupted":
+            await store.redis.zrem(LEASES, task_id)
         logger.info(
             "task attempt ended",
             extra={

@@ -103,13 +103,18 @@ async def test_transient_errors_past_the_last_attempt_fail_the_task(client: http
 
 
 @pytest.mark.parametrize(
-    ("max_tries", "outcome", "code", "attempt"),
-    [("3", "completed", None, 2), ("1", "failed", "WORKER_LOST", 1)],
-    ids=["re-run", "no-attempt-left"],
+    ("sig", "max_tries", "outcome", "code", "attempt"),
+    [
+        (signal.SIGKILL, "3", "completed", None, 2),
+        (signal.SIGKILL, "1", "failed", "WORKER_LOST", 1),
+        (signal.SIGTERM, "3", "completed", None, 2),
+    ],
+    ids=["killed-re-run", "killed-no-attempt-left", "stopped-re-run"],
 )
-async def test_a_worker_killed_mid_job_leaves_no_task_processing_forever(
+async def test_a_worker_gone_mid_job_leaves_no_task_processing_forever(
     private: Callable[..., Proc],
     store: TaskStore,
+    sig: signal.Signals,
     max_tries: str,
     outcome: str,
     code: str | None,
@@ -121,7 +126,7 @@ async def test_a_worker_killed_mid_job_leaves_no_task_processing_forever(
     async with httpx.AsyncClient(base_url=web.url) as http:
         task_id = await start_demo(http, steps=30, stepSeconds=0.1)
         await wait_for_task(http, task_id, lambda data: data["progress"] >= 10)
-        doomed.stop(signal.SIGKILL)
+        doomed.stop(sig)
         private("worker", **limits)
         end = await wait_for_status(http, task_id, {"completed", "failed", "cancelled"})
     assert (end["status"], end["errorCode"], end["attempt"]) == (outcome, code, attempt)
