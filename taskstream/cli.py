@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
     sub.add_parser("worker")
+    _loadtest_arguments(sub.add_parser("loadtest", help="drive a running Taskstream"))
     args = parser.parse_args(argv)
+    if args.command == "loadtest":
+        loadtest(args)
+        return
     try:
         settings = Settings.from_env()
         if args.command == "up":
@@ -40,6 +44,50 @@ def main(argv: list[str] | None = None) -> None:
             worker(settings)
     except ConfigError as exc:
         sys.exit(f"taskstream: {exc}")
+
+
+def _loadtest_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--token", help="bearer token, when the server asks for one")
+    p.add_argument("--clients", type=int, default=100)
+    p.add_argument("--transport", choices=["sse", "ws", "poll", "mixed"], default="sse")
+    p.add_argument("--share", type=int, default=1, help="clients following one task")
+    p.add_argument("--ramp", type=float, default=5.0, help="seconds to open all clients")
+    p.add_argument("--seconds", type=float, default=10.0, help="how long each task runs")
+    p.add_argument("--step", type=float, default=1.0, help="seconds between progress events")
+    p.add_argument("--poll-interval", type=float, default=2.0)
+    p.add_argument("--storm-at", type=float, help="drop every connection this many s in")
+    p.add_argument("--max-seconds", type=float, default=300.0, help="hard stop")
+    p.add_argument("--server-pid", type=int, help="the web process, to read RSS/CPU in /proc")
+    p.add_argument("--redis-url", help="to count the web processes' Redis connections")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--plot", help="write latency percentiles over time to this PNG")
+    p.add_argument("--quiet", action="store_true", help="no live progress on stderr")
+
+
+def loadtest(args: argparse.Namespace) -> None:
+    import asyncio
+    import json
+
+    from taskstream.loadtest import Options, run
+    from taskstream.loadtest.report import plot, render
+
+    if not 1 <= args.clients <= 50_000 or args.share < 1 or args.step <= 0:
+        sys.exit("taskstream loadtest: --clients 1..50000, --share ≥ 1, --step > 0")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    fields = {k: v for k, v in vars(args).items() if k not in {"command", "json", "plot"}}
+    report = asyncio.run(run(Options(**fields)))
+    if args.plot:
+        plot(report, args.plot)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(render(report))
 
 
 def web(settings: Settings, host: str, port: int) -> None:

@@ -1,0 +1,135 @@
+"""`taskstream loadtest`: N concurrent clients following demo tasks on a running Taskstream.
+
+    taskstream loadtest --url http://127.0.0.1:8000 --clients 1000 --transport sse
+
+Each client follows its own demo task (or `--share K` clients share one, for fan-out)
+over SSE, WebSocket or polling (`mixed` cycles through the three), opened over `--ramp`
+seconds. Every task runs `--seconds` seconds with a progress event every `--step`
+seconds. The run is bounded: it stops by itself at `--max-seconds`. `--storm-at S` drops
+every connection at once S seconds in and lets the clients reconnect with their last ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import sys
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from taskstream.loadtest.clients import Tally, Target, follow_poll, follow_sse, follow_ws
+from taskstream.loadtest.report import Probe, Report, summarize
+
+TRANSPORTS = ("sse", "ws", "poll")
+
+
+@dataclass(frozen=True)
+class Options:
+    url: str = "http://127.0.0.1:8000"
+    token: str | None = None
+    clients: int = 100
+    transport: str = "sse"
+    share: int = 1
+    ramp: float = 5.0
+    seconds: float = 10.0
+    step: float = 1.0
+    poll_interval: float = 2.0
+    storm_at: float | None = None
+    max_seconds: float = 300.0
+    server_pid: int | None = None
+    redis_url: str | None = None
+    quiet: bool = False
+
+
+async def run(options: Options) -> Report:
+    target = Target.from_url(options.url, options.token)
+    tasks = await _start_tasks(options, math.ceil(options.clients / options.share))
+    transports = itertools.cycle(
+        TRANSPORTS if options.transport == "mixed" else [options.transport]
+    )
+    tallies = [Tally(next(transports), tasks[i // options.share]) for i in range(options.clients)]
+    probe = Probe(options.server_pid, options.redis_url)
+    await probe.start()
+    started = time.time()
+    followers: list[asyncio.Task[None]] = []
+    storm: asyncio.Task[float] | None = None
+    if options.storm_at is not None:
+        storm = asyncio.create_task(_storm(tallies, options.storm_at))
+    ticker = asyncio.create_task(_tick(tallies, started, options.quiet))
+    try:
+        async with asyncio.timeout(options.max_seconds):
+            for tally in tallies:
+                followers.append(asyncio.create_task(_follow(options, target, tally)))
+                await asyncio.sleep(options.ramp / options.clients)
+            await asyncio.gather(*followers)
+    except TimeoutError:
+        pass  # bounded: whoever has not finished by now is reported as such
+    finally:
+        for follower in followers:
+            follower.cancel()
+        ticker.cancel()
+    storm_time = await storm if storm is not None else None
+    return summarize(options, tallies, started, time.time(), storm_time, await probe.finish())
+
+
+async def _follow(options: Options, target: Target, tally: Tally) -> None:
+    if tally.transport == "sse":
+        await follow_sse(target, tally)
+    elif tally.transport == "ws":
+        await follow_ws(options.url, tally)
+    else:
+        await follow_poll(target, tally, options.poll_interval)
+
+
+async def _start_tasks(options: Options, count: int) -> list[str]:
+    steps = max(1, round(options.seconds / options.step))
+    body = {"steps": steps, "stepSeconds": options.step}
+    headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
+    limits = httpx.Limits(max_connections=20)
+    async with httpx.AsyncClient(base_url=options.url, headers=headers, limits=limits) as http:
+
+        async def start() -> str:
+            response = await http.post("/api/v1/demo/tasks", json=body, timeout=30)
+            response.raise_for_status()
+            task_id: str = response.json()["data"]["taskId"]
+            return task_id
+
+        ids: list[str] = []
+        for i in range(0, count, 50):
+            ids += await asyncio.gather(*(start() for _ in range(min(50, count - i))))
+        return ids
+
+
+async def _storm(tallies: list[Tally], at: float) -> float:
+    """Drop every open connection at once; the time until every stream is open again."""
+    await asyncio.sleep(at)
+    dropped = [t for t in tallies if t.drop is not None and not t.done]
+    began = time.time()
+    for tally in dropped:
+        assert tally.drop is not None
+        tally.back_at = None
+        tally.drop()
+    while any(not t.done and t.back_at is None for t in dropped):
+        await asyncio.sleep(0.05)
+    back = [t.back_at or began for t in dropped]
+    return max(back, default=began) - began
+
+
+async def _tick(tallies: list[Tally], started: float, quiet: bool) -> None:
+    """A line a second on stderr: connected, done, events/s, errors."""
+    last = 0
+    while True:
+        await asyncio.sleep(1)
+        received = sum(t.received for t in tallies)
+        if not quiet:
+            print(
+                f"[{time.time() - started:5.0f}s] connected {sum(t.connected for t in tallies)}"
+                f"  done {sum(t.done for t in tallies)}/{len(tallies)}"
+                f"  events/s {received - last}  errors {sum(bool(t.failed) for t in tallies)}",
+                file=sys.stderr,
+                flush=True,
+            )
+        last = received

@@ -1,0 +1,50 @@
+"""`taskstream loadtest`, small: every event accounted for, and a complete report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from taskstream.embedded import Valkey
+from tests.support import ROOT, Proc
+
+
+def test_a_small_mixed_load_with_a_reconnect_storm_loses_nothing(
+    web: Proc, worker: Proc, valkey: Valkey
+):
+    assert web.process is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "taskstream.cli", "loadtest", "--url", web.url,
+         "--clients", "200", "--share", "2", "--transport", "mixed", "--seconds", "3",
+         "--step", "0.2", "--ramp", "1", "--storm-at", "1.5", "--max-seconds", "60",
+         "--server-pid", str(web.process.pid), "--redis-url", valkey.url, "--json", "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["clients"], report["tasks"]) == (200, 100)
+    assert report["connected"] == report["finished"] == 200
+    assert (report["failed"], report["errors"]) == (0, [])
+    events = report["events"]
+    assert events["expected"] > 0
+    assert events["received"] == events["expected"]
+    assert (events["lost"], events["duplicated"]) == (0, 0)
+    assert report["storm"]["lost"] == 0 and report["storm"]["recovery_s"] >= 0
+    assert report["reconnects"] > 0
+    assert set(report["by_transport"]) == {"sse", "ws", "poll"}
+    for key in ("latency_ms", "completion_latency_ms"):
+        assert report[key]["p50"] is not None
+    server = report["server"]
+    assert server["rss_end_mib"] > 0 and server["redis_connections_web"] >= 1
+    assert report["requests"] > 0 and report["bytes_per_s"] > 0
+    assert report["latency_over_time"]
+
+
+def test_loadtest_refuses_nonsense_arguments():
+    done = subprocess.run(
+        [sys.executable, "-m", "taskstream.cli", "loadtest", "--clients", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "--clients" in done.stderr
