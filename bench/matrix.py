@@ -141,6 +141,43 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def verdicts(results: dict[str, list[dict[str, Any]]]) -> str:
+    """The core issue's targets against the 10,000-client rows, met or missed by how much."""
+    lines = []
+    for name in ("sse-10k", "ws-10k"):
+        reports = results.get(name)
+        if not reports:
+            continue
+        connected = median(reports, "connected") or 0
+        lost = median(reports, "events", "lost")
+        p99 = median(reports, "latency_ms", "p99")
+        rss = median(reports, "server", "rss_per_client_kib")
+        checks = [
+            ("10,000 streams", connected >= 10000, f"{connected:g} connected"),
+            ("0 lost events", lost == 0, f"{lost:g} lost"),
+            ("p99 ≤ 50 ms", p99 is not None and p99 <= 50, f"p99 {p99:g} ms"
+             + (f", {p99 / 50:.1f}× the target" if p99 and p99 > 50 else "")),
+            ("≤ 24 KiB RSS per stream", rss is not None and rss <= 24, f"{rss:g} KiB"
+             + (f", {rss / 24:.1f}× the target" if rss and rss > 24 else "")),
+        ]  # fmt: skip
+        small = results.get(name.replace("10k", "1k"))
+        if small:
+            a, b = (
+                median(small, "server", "redis_connections_web"),
+                median(reports, "server", "redis_connections_web"),
+            )
+            checks.append(
+                (
+                    "Redis connections constant",
+                    a is not None and b is not None and b <= 33,
+                    f"{a:g} at 1,000, {b:g} at 10,000 (pool ≤ 32 + hub)",
+                )
+            )
+        for target, met, detail in checks:
+            lines.append(f"- {name}: {target}: **{'met' if met else 'missed'}** ({detail})")
+    return "\n".join(lines) + "\n"
+
+
 def machine() -> str:
     model = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -178,6 +215,8 @@ def main() -> None:
         "Targets (one web process): 10,000 streams, 0 lost at 5,000 events/s, "
         "p99 ≤ 50 ms, ≤ 24 KiB RSS per idle stream, Redis connections constant.\n\n"
         + table(results)
+        + "\n"
+        + verdicts(results)
         + "\nLatency is publish → receive (the event id's timestamp against the client's "
         "clock); completion is job finished → client knows. Polling's events are the status "
         "changes it happened to see. Raw reports: `docs/benchmarks.json`.\n"

@@ -59,19 +59,19 @@ async def run(options: Options) -> Report:
     if options.storm_at is not None:
         storm = asyncio.create_task(_storm(tallies, options.storm_at))
     ticker = asyncio.create_task(_tick(tallies, started, options.quiet))
+    storm_time: float | None = None
     try:
         async with asyncio.timeout(options.max_seconds):
             for tally in tallies:
                 followers.append(asyncio.create_task(_follow(options, target, tally)))
                 await asyncio.sleep(options.ramp / options.clients)
             await asyncio.gather(*followers)
+            storm_time = await storm if storm is not None else None
     except TimeoutError:
         pass  # bounded: whoever has not finished by now is reported as such
     finally:
-        for follower in followers:
-            follower.cancel()
-        ticker.cancel()
-    storm_time = await storm if storm is not None else None
+        for task in [*followers, ticker, *([storm] if storm else [])]:
+            task.cancel()
     return summarize(options, tallies, started, time.time(), storm_time, await probe.finish())
 
 
@@ -112,7 +112,7 @@ async def _storm(tallies: list[Tally], at: float) -> float:
         assert tally.drop is not None
         tally.back_at = None
         tally.drop()
-    while any(not t.done and t.back_at is None for t in dropped):
+    while any(not t.done and not t.failed and t.back_at is None for t in dropped):
         await asyncio.sleep(0.05)
     back = [t.back_at or began for t in dropped]
     return max(back, default=began) - began

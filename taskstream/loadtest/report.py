@@ -136,8 +136,9 @@ def summarize(
     }
     if len(by_transport) > 1:
         report["by_transport"] = {k: _group(v, seconds) for k, v in by_transport.items()}
-    if storm_s is not None:
-        report["storm"] = {"recovery_s": round(storm_s, 2), "lost": report["events"]["lost"]}
+    if options.storm_at is not None:
+        recovery = None if storm_s is None else round(storm_s, 2)  # None: never recovered
+        report["storm"] = {"recovery_s": recovery, "lost": report["events"]["lost"]}
     if server:
         report["server"] = server
         if "rss_growth_kib" in server:
