@@ -34,27 +34,9 @@ from jobs.config import Settings
 from jobs.connections import connect
 from jobs.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
+from taskstream.loadtest.report import cpu_seconds, percentiles, rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 # --- the client process -------------------------------------------------------------------
@@ -114,9 +96,7 @@ async def _clients(host: str, port: int, ids: list[str], ramp: float) -> None:
     print(json.dumps({"phase": "connected", **counts}), flush=True)
     await asyncio.gather(*followers, return_exceptions=True)
     for name in ("latencies", "completion_latencies"):
-        values = stats.pop(name)
-        summary = {f"p{p}": round(percentile(values, p), 1) for p in (50, 90, 99)}
-        stats[name.replace("latencies", "latency_ms")] = {**summary, "max": round(max(values), 1)}
+        stats[name.replace("latencies", "latency_ms")] = percentiles(stats.pop(name))
     print(json.dumps({"phase": "done", **stats}), flush=True)
 
 

@@ -15,14 +15,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from redis.asyncio import Redis
 
 from jobs.config import Settings
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-EventType = Literal["status", "progress", "partial", "completed", "failed", "cancelled"]
 
 
 class TaskSnapshot(TypedDict, total=False):

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import websockets
@@ -216,6 +217,4 @@ async def follow_poll(target: Target, tally: Tally, interval: float) -> None:
 
 
 def _iso_seconds(value: bytes) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(value.decode().replace("Z", "+00:00")).timestamp()

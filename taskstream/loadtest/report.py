@@ -40,18 +40,18 @@ class Probe:
     async def start(self) -> None:
         self.start_time = time.monotonic()
         if self.pid:
-            self.start_rss, self.start_cpu = _rss_kib(self.pid), _cpu_s(self.pid)
+            self.start_rss, self.start_cpu = rss_kib(self.pid), cpu_seconds(self.pid)
 
     async def finish(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
         if self.pid:
             elapsed = time.monotonic() - self.start_time
-            rss = _rss_kib(self.pid)
+            rss, cpu = rss_kib(self.pid), cpu_seconds(self.pid) - self.start_cpu
             found |= {
                 "rss_start_mib": round(self.start_rss / 1024, 1),
                 "rss_end_mib": round(rss / 1024, 1),
                 "rss_growth_kib": round(rss - self.start_rss),
-                "cpu_percent_of_a_core": round(100 * (_cpu_s(self.pid) - self.start_cpu) / elapsed),
+                "cpu_percent_of_a_core": round(100 * cpu / elapsed),
             }
         if self.redis_url:
             redis = Redis.from_url(self.redis_url, decode_responses=True)
@@ -66,14 +66,14 @@ class Probe:
         return found
 
 
-def _rss_kib(pid: int) -> float:
+def rss_kib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return float(line.split()[1])
     return 0.0
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
