@@ -61,6 +61,7 @@ class Settings:
     lease_s: float = 15.0
     coalesce_s: float = 0.1
     worker_max_jobs: int = 200
+    max_body_bytes: int = 1 << 20
     queue_name: str = "taskstream:queue"
     policies: Mapping[str, KindPolicy] = field(default_factory=lambda: dict(_DEFAULT_POLICIES))
     gemini: GeminiSettings = field(default_factory=GeminiSettings)
@@ -89,6 +90,7 @@ class Settings:
             lease_s=reader.number("TASKSTREAM_LEASE_SECONDS", 15.0),
             coalesce_s=reader.number("TASKSTREAM_COALESCE_MS", 100) / 1000,
             worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", 200)),
+            max_body_bytes=int(reader.number("TASKSTREAM_MAX_BODY_BYTES", 1 << 20)),
             queue_name=env.get("TASKSTREAM_QUEUE", "taskstream:queue"),
             policies=policies,
             gemini=GeminiSettings(

@@ -3,6 +3,7 @@
     ApiError                 400, any code
     ├── NotFound             404 (unknown task, malformed id, someone else's task)
     ├── Conflict             409 (the task's state forbids it)
+    ├── PayloadTooLarge      413 (a body over TASKSTREAM_MAX_BODY_BYTES)
     └── Unprocessable        422 (body is not JSON, or fails validation; `details` lists fields)
 
 Endpoints raise; `EXCEPTION_HANDLERS` answers `{"success": false, "error": {...}}`.
@@ -48,6 +49,11 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status_code = 409
     code = "CONFLICT"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "PAYLOAD_TOO_LARGE"
 
 
 class Unprocessable(ApiError):

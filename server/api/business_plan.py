@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs import control
 from jobs.plans import PlanStore
 from jobs.tasks import is_task_id
 from server.api.tasks import accepted, resource_routes
 from server.errors import NotFound
+from server.idempotency import submit
 from server.responses import ok, parse_body
 from server.state import app_state
 
@@ -46,10 +46,9 @@ async def generate(request: Request) -> Response:
     body = await parse_body(request, GenerateRequest)
     state = app_state(request)
     answers = body.model_dump(exclude={"projectId", "language"})
-    task = await control.submit(
-        state["store"],
-        state["queue"],
-        state["settings"],
+    task = await submit(
+        request,
+        body,
         "business_plan",
         {"answers": answers, "language": body.language, "projectId": body.projectId},
         estimated_time=45 if state["settings"].gemini.api_key else 4,

@@ -7,10 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs import control
 from server.api.tasks import accepted
+from server.idempotency import submit
 from server.responses import parse_body
-from server.state import app_state
 
 
 class DemoRequest(BaseModel):
@@ -32,14 +31,8 @@ class DemoRequest(BaseModel):
 
 async def start(request: Request) -> Response:
     body = await parse_body(request, DemoRequest)
-    state = app_state(request)
-    task = await control.submit(
-        state["store"],
-        state["queue"],
-        state["settings"],
-        "demo",
-        body.model_dump(),
-        estimated_time=round(body.steps * body.stepSeconds, 1),
+    task = await submit(
+        request, body, "demo", body.model_dump(), round(body.steps * body.stepSeconds, 1)
     )
     return accepted(task)
 

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs import control
 from jobs.plans import SECTION_KEYS, PlanStore
 from jobs.tasks import is_task_id
 from server.api.tasks import accepted, resource_routes
 from server.errors import NotFound
+from server.idempotency import submit
 from server.responses import parse_body
 from server.state import app_state
 
@@ -62,10 +62,8 @@ async def evaluate(request: Request) -> Response:
     else:
         assert body.plan is not None
         params["plan"] = body.plan.model_dump()
-    task = await control.submit(
-        state["store"], state["queue"], state["settings"], "evaluation", params,
-        estimated_time=20 if state["settings"].gemini.api_key else 2,
-    )  # fmt: skip
+    estimated = 20 if state["settings"].gemini.api_key else 2
+    task = await submit(request, body, "evaluation", params, estimated)
     return accepted(task, BASE, evaluationId=task.id)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -178,3 +180,41 @@ async def test_health_and_readiness(client: httpx.AsyncClient):
     assert (await client.get("/healthz")).json() == {"success": True, "data": {"status": "ok"}}
     ready = (await client.get("/readyz")).json()["data"]
     assert ready == {"status": "ready", "hubConnected": True}
+
+
+async def test_the_same_idempotency_key_and_body_start_one_task(client: httpx.AsyncClient):
+    headers = {"Idempotency-Key": f"demo-{uuid.uuid4()}"}
+    body = {"steps": 2, "stepSeconds": 0.05}
+    first = await client.post("/api/v1/demo/tasks", json=body, headers=headers)
+    again = await client.post("/api/v1/demo/tasks", json=body, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["data"]["taskId"] == first.json()["data"]["taskId"]
+    other = await client.post("/api/v1/demo/tasks", json={"steps": 3}, headers=headers)
+    assert_error(other, 422, "IDEMPOTENCY_KEY_REUSED")
+    fresh = await client.post("/api/v1/demo/tasks", json=body)
+    assert fresh.json()["data"]["taskId"] != first.json()["data"]["taskId"]
+
+
+async def test_an_unusable_idempotency_key_is_400(client: httpx.AsyncClient):
+    response = await client.post(
+        "/api/v1/demo/tasks", json={}, headers={"Idempotency-Key": "k" * 201}
+    )
+    assert_error(response, 400, "BAD_IDEMPOTENCY_KEY")
+
+
+async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(
+    client: httpx.AsyncClient, redis
+):
+    before = await redis.zcard("taskstream:queue")
+    big = b'{"steps": 1, "pad": "' + b"x" * (1 << 20) + b'"}'
+    declared = await client.post("/api/v1/demo/tasks", content=big)
+    assert_error(declared, 413, "PAYLOAD_TOO_LARGE")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    streamed = await client.post("/api/v1/demo/tasks", content=chunks())
+    assert "content-length" not in streamed.request.headers
+    assert_error(streamed, 413, "PAYLOAD_TOO_LARGE")
+    assert await redis.zcard("taskstream:queue") == before

@@ -1,0 +1,71 @@
+"""Starting a task, at most once per `Idempotency-Key`.
+
+A client that retries a POST after a timeout must not start the work twice: with the same
+key and the same request it gets the same task back (202, its current state); the same
+key with another request is refused (422 `IDEMPOTENCY_KEY_REUSED`); a retry that arrives
+while the first is still being handled gets 409 `IDEMPOTENCY_IN_PROGRESS` with
+`Retry-After`. Keys are kept as long as tasks are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+
+from jobs import control
+from jobs.tasks import Task
+from server.errors import ApiError, Conflict, Unprocessable
+from server.state import app_state
+
+MAX_KEY_LENGTH = 200
+
+
+async def submit(
+    request: Request,
+    body: BaseModel,
+    kind: str,
+    params: dict[str, Any],
+    estimated_time: float | None = None,
+) -> Task:
+    state = app_state(request)
+    store, queue, settings = state["store"], state["queue"], state["settings"]
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return await control.submit(
+            store, queue, settings, kind, params, estimated_time=estimated_time
+        )
+    if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise ApiError(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            code="BAD_IDEMPOTENCY_KEY",
+        )
+    request_json = json.dumps([request.url.path, body.model_dump(mode="json")], sort_keys=True)
+    fingerprint = hashlib.sha256(request_json.encode()).hexdigest()
+    slot = f"ts:idempotency:{hashlib.sha256(key.encode()).hexdigest()}"
+    if await store.redis.set(slot, f"{fingerprint}:", nx=True, ex=settings.retention_s):
+        try:
+            task = await control.submit(
+                store, queue, settings, kind, params, estimated_time=estimated_time
+            )
+        except BaseException:
+            await store.redis.delete(slot)
+            raise
+        await store.redis.set(slot, f"{fingerprint}:{task.id}", ex=settings.retention_s)
+        return task
+    seen, _, task_id = (await store.redis.get(slot) or ":").partition(":")
+    if seen != fingerprint:
+        raise Unprocessable(
+            "this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED"
+        )
+    earlier = await store.get(task_id) if task_id else None
+    if earlier is None:
+        raise Conflict(
+            "a request with this Idempotency-Key is still being handled",
+            code="IDEMPOTENCY_IN_PROGRESS",
+            headers={"Retry-After": "1"},
+        )
+    return earlier
