@@ -100,8 +100,9 @@ async def _attempt(
     job = JobContext(task_id, kind, attempt, progress, store, settings, ctx)
     lease = asyncio.create_task(_hold_lease(store, task_id, settings.lease_s))
     outcome = "completed"
+    deadline = asyncio.timeout(policy.timeout_s)
     try:
-        async with asyncio.timeout(policy.timeout_s):
+        async with deadline:
             result = await body(job, params)
         await progress.flush()
         await _finish(
@@ -113,8 +114,14 @@ async def _attempt(
             result=result,
         )
     except TimeoutError:
-        outcome = "TIMEOUT"
-        await _fail(store, task_id, attempt, "TIMEOUT", f"took longer than {policy.timeout_s:g} s")
+        if deadline.expired():
+            outcome = "TIMEOUT"
+            message = f"took longer than {policy.timeout_s:g} s"
+        else:  # a timeout of the job's own making
+            outcome = "INTERNAL_ERROR"
+            logger.exception("job raised", extra={"kind": kind, "attempt": attempt})
+            message = "the task failed unexpectedly"
+        await _fail(store, task_id, attempt, outcome, message)
     except TransientError as error:
         outcome = error.code
         if attempt >= policy.max_tries:

@@ -40,6 +40,7 @@ def lifespan_for(
         queue = await create_pool(arq_settings(url), default_queue_name=settings.queue_name)
         hub = Hub(url, settings.listener_queue, name=f"{name}:hub")
         await hub.start()
+        app.state.hub = hub  # for the server's signal handler (`taskstream web`)
         try:
             yield {
                 "settings": settings,

@@ -91,13 +91,29 @@ def loadtest(args: argparse.Namespace) -> None:
 
 
 def web(settings: Settings, host: str, port: int) -> None:
+    import asyncio
+
     import uvicorn
 
     from server.app import create_app
 
     settings.require_redis_url()
     logs.configure()
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, lifespan="on")
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        """On SIGTERM/SIGINT, first tell every open stream to reconnect elsewhere."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            hub = getattr(app.state, "hub", None)
+            if hub is not None:
+                asyncio.get_event_loop().call_soon_threadsafe(hub.close)
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=10
+    )
+    Server(config).run()
 
 
 def worker(settings: Settings) -> None:

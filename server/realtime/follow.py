@@ -9,7 +9,8 @@
 3. then live events, dropping every id not newer than the last one yielded; a listener
    that fell behind (queue overflow, Redis reconnect) catches up from the stream again.
 
-It ends after the task's terminal event. `follow_many()` merges several tasks into one
+It ends after the task's terminal event, or with a `reconnect` event (no id, so the
+client's last id stays) when the process shuts down. `follow_many()` merges several tasks into one
 stream whose ids are cursors: the last id of every task, in the order they were asked for.
 """
 
@@ -24,6 +25,8 @@ from jobs.tasks import Event, TaskStore, parse_event_id
 from server.realtime.hub import Hub
 
 MULTI_QUEUE = 64
+RECONNECT_MS = 1000
+RECONNECT = Event("", "reconnect", f'{{"reason":"shutdown","retryMs":{RECONNECT_MS}}}')
 
 
 class Cursor:
@@ -69,6 +72,9 @@ async def follow(
                 yield event
                 if event.terminal or isinstance(event, Snapshot) and event.final:
                     return
+            if listener.closing:
+                yield RECONNECT
+                return
             await listener.wait()
             if listener.stale:
                 listener.stale = False
@@ -121,6 +127,9 @@ async def follow_many(
             if event is None:
                 open_count -= 1
                 continue
+            if event is RECONNECT:
+                yield event
+                return
             cursor[index] = event.id
             yield Event(",".join(c or "" for c in cursor), event.type, event.data)
     finally:

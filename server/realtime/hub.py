@@ -7,7 +7,9 @@ that replays from Redis afterwards cannot miss an event published in between.
 Each listener has a bounded queue. A listener whose queue fills is not allowed to grow: its
 queue is dropped and it is marked `stale`, which tells its reader to catch up from the
 task's event stream by its last id. When the Redis link drops, the hub reconnects with
-backoff, re-subscribes every channel and marks every listener stale the same way.
+backoff, re-subscribes every channel and marks every listener stale the same way. When
+the process is asked to stop, `close()` ends every listener, whose stream then tells its
+client to reconnect (to another process).
 
 Deliberate choice: the connection is a bare redis-py `Connection` read by our own loop,
 not redis-py's `PubSub`, whose silent reconnect would re-subscribe without telling us that
@@ -39,12 +41,13 @@ PING_EVERY_S = 5.0
 class Listener:
     """One stream's view of one task's channel."""
 
-    __slots__ = ("maxsize", "queue", "stale", "wake")
+    __slots__ = ("closing", "maxsize", "queue", "stale", "wake")
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, closing: bool = False) -> None:
         self.maxsize = maxsize
         self.queue: deque[Event] = deque()
         self.stale = False
+        self.closing = closing  # the process is shutting down: end, and tell to reconnect
         self.wake = asyncio.Event()
 
     def push(self, event: Event) -> None:
@@ -85,6 +88,7 @@ class Hub:
         self._conn: AbstractConnection | None = None
         self._runner: asyncio.Task[None] | None = None
         self.reconnects = 0
+        self.closing = False
         self._last_reply = 0.0
         self.connected = asyncio.Event()
 
@@ -95,6 +99,14 @@ class Hub:
     @property
     def listener_count(self) -> int:
         return sum(len(c.listeners) for c in self._channels.values())
+
+    def close(self) -> None:
+        """Shutting down: every stream ends now, telling its client to reconnect elsewhere."""
+        self.closing = True
+        for entry in self._channels.values():
+            for listener in entry.listeners:
+                listener.closing = True
+                listener.wake.set()
 
     async def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="hub")
@@ -114,7 +126,7 @@ class Hub:
         if entry is None:
             entry = self._channels[name] = _Channel()
             await self._send_subscribe([name])
-        listener = Listener(self._queue_size)
+        listener = Listener(self._queue_size, closing=self.closing)
         entry.listeners.add(listener)
         try:
             async with asyncio.timeout(timeout):

@@ -18,13 +18,16 @@ from starlette.routing import Route
 from jobs.tasks import Event, Task, is_task_id, parse_event_id
 from server.api.tasks import load_task
 from server.errors import ApiError, NotFound
-from server.realtime.follow import follow, follow_many
+from server.realtime.follow import RECONNECT, RECONNECT_MS, follow, follow_many
 from server.state import app_state
 
 MAX_TASKS_PER_STREAM = 100
+SHUTDOWN_GRACE_S = 2.0
 
 
 def encode(event: Event) -> bytes:
+    if event is RECONNECT:  # no id: the client's Last-Event-ID must stay as it was
+        return f"retry: {RECONNECT_MS}\nevent: {event.type}\ndata: {event.data}\n\n".encode()
     return f"id: {event.id}\nevent: {event.type}\ndata: {event.data}\n\n".encode()
 
 
@@ -47,6 +50,8 @@ def stream(request: Request, events: AsyncIterator[Event]) -> Response:
         body(),
         ping=app_state(request)["settings"].heartbeat_s,
         headers={"Cache-Control": "no-cache"},
+        # on shutdown, time for the stream to say `reconnect` before it is cut
+        shutdown_grace_period=SHUTDOWN_GRACE_S,
     )
 
 

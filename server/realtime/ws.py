@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from jobs import control
 from jobs.tasks import Event, WriteRejected, is_task_id
-from server.realtime.follow import follow
+from server.realtime.follow import RECONNECT, RECONNECT_MS, follow
 from server.realtime.sse import has_seen_end
 from server.state import AppState, app_state
 
@@ -96,6 +96,10 @@ class Session:
     async def _pump(self, task_id: str, last_id: str | None) -> None:
         try:
             async for event in follow(self.state["hub"], self.state["store"], task_id, last_id):
+                if event is RECONNECT:  # shutting down: 1012, "service restart"
+                    await self.send({"event": "reconnect", "retryMs": RECONNECT_MS})
+                    await self.websocket.close(code=1012)
+                    return
                 await self.send(encode(event))
             await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "ended"})
         finally:
