@@ -62,6 +62,7 @@ class Settings:
     coalesce_s: float = 0.1
     worker_max_jobs: int = 200
     max_body_bytes: int = 1 << 20
+    max_streams: int = 20000
     queue_name: str = "taskstream:queue"
     policies: Mapping[str, KindPolicy] = field(default_factory=lambda: dict(_DEFAULT_POLICIES))
     gemini: GeminiSettings = field(default_factory=GeminiSettings)
@@ -91,6 +92,7 @@ class Settings:
             coalesce_s=reader.number("TASKSTREAM_COALESCE_MS", 100) / 1000,
             worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", 200)),
             max_body_bytes=int(reader.number("TASKSTREAM_MAX_BODY_BYTES", 1 << 20)),
+            max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", 20000)),
             queue_name=env.get("TASKSTREAM_QUEUE", "taskstream:queue"),
             policies=policies,
             gemini=GeminiSettings(

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 from jobs.config import Settings
 from jobs.connections import arq_settings, connect
 from jobs.tasks import TaskStore
+from server.realtime.gate import Gate
 from server.realtime.hub import Hub
 
 
@@ -22,6 +23,7 @@ class AppState(TypedDict):
     store: TaskStore
     queue: ArqRedis
     hub: Hub
+    gate: Gate
 
 
 def app_state(conn: HTTPConnection) -> AppState:
@@ -47,6 +49,7 @@ def lifespan_for(
                 "store": TaskStore(redis, settings),
                 "queue": queue,
                 "hub": hub,
+                "gate": Gate(settings.max_streams),
             }
         finally:
             await hub.stop()

@@ -42,13 +42,17 @@ def has_seen_end(task: Task, last_id: str | None) -> bool:
 
 
 def stream(request: Request, events: AsyncIterator[Event]) -> Response:
+    state = app_state(request)
+    state["gate"].check()
+
     async def body() -> AsyncIterator[bytes]:
-        async for event in events:
-            yield encode(event)
+        with state["gate"].hold("sse"):
+            async for event in events:
+                yield encode(event)
 
     return EventSourceResponse(
         body(),
-        ping=app_state(request)["settings"].heartbeat_s,
+        ping=state["settings"].heartbeat_s,
         headers={"Cache-Control": "no-cache"},
         # on shutdown, time for the stream to say `reconnect` before it is cut
         shutdown_grace_period=SHUTDOWN_GRACE_S,

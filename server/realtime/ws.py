@@ -56,6 +56,17 @@ class Session:
             {"event": "error", "taskId": task_id, "error": {"code": code, "message": message}}
         )
 
+    async def serve(self) -> None:
+        """Answer the client's frames until it goes away."""
+        while True:
+            text = await self.websocket.receive_text()
+            try:
+                message = json.loads(text)
+            except json.JSONDecodeError:
+                await self.error("INVALID_JSON", "frames must be JSON objects")
+                continue
+            await self.handle(message)
+
     async def handle(self, message: Any) -> None:
         if not isinstance(message, dict) or message.get("type") not in {
             "subscribe",
@@ -138,16 +149,14 @@ class Session:
 
 async def endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
-    session = Session(websocket, app_state(websocket))
+    state = app_state(websocket)
+    if state["gate"].full:
+        await websocket.close(code=1013, reason="too many streams; retry shortly")
+        return
+    session = Session(websocket, state)
     try:
-        while True:
-            text = await websocket.receive_text()
-            try:
-                message = json.loads(text)
-            except json.JSONDecodeError:
-                await session.error("INVALID_JSON", "frames must be JSON objects")
-                continue
-            await session.handle(message)
+        with state["gate"].hold("ws"):
+            await session.serve()
     except WebSocketDisconnect:
         pass
     finally:
