@@ -63,6 +63,7 @@ class Settings:
     worker_max_jobs: int = 200
     max_body_bytes: int = 1 << 20
     max_streams: int = 20000
+    sync_wait_max_s: float = 0.0
     queue_name: str = "taskstream:queue"
     policies: Mapping[str, KindPolicy] = field(default_factory=lambda: dict(_DEFAULT_POLICIES))
     gemini: GeminiSettings = field(default_factory=GeminiSettings)
@@ -93,6 +94,7 @@ class Settings:
             worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", 200)),
             max_body_bytes=int(reader.number("TASKSTREAM_MAX_BODY_BYTES", 1 << 20)),
             max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", 20000)),
+            sync_wait_max_s=reader.number("TASKSTREAM_SYNC_WAIT_MAX_SECONDS", 0),
             queue_name=env.get("TASKSTREAM_QUEUE", "taskstream:queue"),
             policies=policies,
             gemini=GeminiSettings(

@@ -1,7 +1,14 @@
-"""`/api/v1/business-plan`: generate a plan from the wizard's answers, read it back."""
+"""`/api/v1/business-plan`: generate a plan from the wizard's answers, read it back.
+
+For clients written against the old synchronous endpoint (client plan §10.2), the feature
+flag `TASKSTREAM_SYNC_WAIT_MAX_SECONDS` lets `Prefer: wait=N` (RFC 7240) hold the answer
+until the plan is done: 200 with the plan if it finishes within N seconds (capped by the
+flag), the usual 202 otherwise.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,9 +18,10 @@ from starlette.routing import Route
 
 from jobs.plans import PlanStore
 from jobs.tasks import is_task_id
-from server.api.tasks import accepted, resource_routes
+from server.api.tasks import accepted, resource_routes, result
 from server.errors import NotFound
 from server.idempotency import submit
+from server.realtime.follow import follow
 from server.responses import ok, parse_body
 from server.state import app_state
 
@@ -53,7 +61,31 @@ async def generate(request: Request) -> Response:
         {"answers": answers, "language": body.language, "projectId": body.projectId},
         estimated_time=45 if state["settings"].gemini.api_key else 4,
     )
+    wait = min(prefer_wait(request), state["settings"].sync_wait_max_s)
+    if wait > 0 and await finished_within(request, task.id, wait):
+        headers = {"Preference-Applied": f"wait={wait:g}"}
+        return await result(request, kind="business_plan", task_id=task.id, headers=headers)
     return accepted(task, BASE)
+
+
+def prefer_wait(request: Request) -> float:
+    """The N of `Prefer: wait=N`, or 0."""
+    for preference in request.headers.get("prefer", "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.lower() == "wait" and value.isdigit():
+            return float(value)
+    return 0.0
+
+
+async def finished_within(request: Request, task_id: str, seconds: float) -> bool:
+    state = app_state(request)
+    try:
+        async with asyncio.timeout(seconds):
+            async for _ in follow(state["hub"], state["store"], task_id):
+                pass  # follow() ends with the task's terminal event
+    except TimeoutError:
+        return False
+    return True
 
 
 async def plan(request: Request) -> Response:

@@ -46,9 +46,11 @@ def accepted(task: Task, base: str = BASE, **extra: Any) -> Response:
     return ok(data, 202, headers={"Location": links(task.id, base)["status"]})
 
 
-async def load_task(conn: HTTPConnection, *, kind: str | None = None) -> Task:
-    """The task named by the path, or 404 (unknown and malformed ids alike)."""
-    task_id: str = conn.path_params["task_id"]
+async def load_task(
+    conn: HTTPConnection, *, kind: str | None = None, task_id: str | None = None
+) -> Task:
+    """The task named by the path (or `task_id`), or 404 (unknown and malformed ids alike)."""
+    task_id = task_id or conn.path_params["task_id"]
     task = await app_state(conn)["store"].get(task_id) if is_task_id(task_id) else None
     if task is None or (kind is not None and task.snapshot["kind"] != kind):
         raise NotFound("no such task", code="TASK_NOT_FOUND")
@@ -64,11 +66,16 @@ async def status(request: Request, kind: str | None = None) -> Response:
     return ok(task.snapshot, headers=headers)
 
 
-async def result(request: Request, kind: str | None = None) -> Response:
-    task = await load_task(request, kind=kind)
+async def result(
+    request: Request,
+    kind: str | None = None,
+    task_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    task = await load_task(request, kind=kind, task_id=task_id)
     snapshot = task.snapshot
     if task.status == "completed":
-        return ok(await app_state(request)["store"].result(task.id))
+        return ok(await app_state(request)["store"].result(task.id), headers=headers)
     details = {"status": task.status, "progress": snapshot.get("progress")}
     if task.status == "failed":
         details |= {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,7 +13,14 @@ from jobs.plans import SECTION_KEYS, PlanStore
 from jobs.tasks import TaskStore
 from tests.fake_gemini import Failure, FakeGemini, Stream
 from tests.server.conftest import ANSWERS
-from tests.support import SseStream, collect, start_demo, wait_for_status, wait_for_task
+from tests.support import (
+    Proc,
+    SseStream,
+    collect,
+    start_demo,
+    wait_for_status,
+    wait_for_task,
+)
 
 BASE = "/api/v1/business-plan"
 
@@ -177,3 +185,26 @@ async def test_another_kinds_task_and_an_unknown_plan_are_404(client: httpx.Asyn
     assert (response.status_code, response.json()["error"]["code"]) == (404, "TASK_NOT_FOUND")
     response = await client.get(f"{BASE}/{uuid.uuid4()}")
     assert (response.status_code, response.json()["error"]["code"]) == (404, "PLAN_NOT_FOUND")
+
+
+async def test_prefer_wait_answers_with_the_plan_when_it_is_done_in_time(
+    client: httpx.AsyncClient,
+):
+    response = await client.post(f"{BASE}/generate", json=ANSWERS, headers={"Prefer": "wait=15"})
+    assert response.status_code == 200
+    assert response.headers["preference-applied"] == "wait=15"
+    plan = response.json()["data"]
+    assert plan["title"] == ANSWERS["projectName"] and len(plan["sections"]) == 12
+
+
+async def test_prefer_wait_too_short_gives_the_usual_202(client: httpx.AsyncClient):
+    response = await client.post(f"{BASE}/generate", json=ANSWERS, headers={"Prefer": "wait=1"})
+    assert response.status_code == 202
+    assert "preference-applied" not in response.headers
+
+
+async def test_prefer_wait_is_ignored_with_the_feature_flag_off(private: Callable[..., Proc]):
+    web = private("web", TASKSTREAM_SYNC_WAIT_MAX_SECONDS="0")
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        response = await http.post(f"{BASE}/generate", json=ANSWERS, headers={"Prefer": "wait=15"})
+    assert response.status_code == 202
