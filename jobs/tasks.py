@@ -11,6 +11,7 @@ travels unchanged to every client.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,10 @@ from typing import Any, TypedDict
 
 from redis.asyncio import Redis
 
+from jobs import metrics
 from jobs.config import Settings
+
+logger = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
@@ -144,6 +148,10 @@ def _keys(task_id: str) -> list[str]:
     return [f"{prefix}:task", f"{prefix}:events", f"{prefix}:text", f"{prefix}:result"]
 
 
+def _polls_key(task_id: str) -> str:
+    return f"ts:{{{task_id}}}:polls"
+
+
 def _script(name: str) -> str:
     return (Path(__file__).parent / name).read_text()
 
@@ -189,6 +197,7 @@ class TaskStore:
             **fields,
         }
         await self.write(task_id, "create", patch)
+        await metrics.record_created(self.redis, kind)
         task = await self.get(task_id)
         assert task is not None
         return task
@@ -219,7 +228,21 @@ class TaskStore:
         )
         if reply[0] != "ok":
             raise WriteRejected(reply[0], reply[1] if len(reply) > 1 else None)
-        return Event(reply[1], reply[2], reply[3])
+        written = Event(reply[1], reply[2], reply[3])
+        if written.terminal:
+            try:
+                polls = int(await self.redis.get(_polls_key(task_id)) or 0)
+                await metrics.record_finished(self.redis, json.loads(written.data), polls)
+            except Exception:  # the state is written; a lost count must not undo that
+                logger.exception("could not count the task's end")
+        return written
+
+    async def count_poll(self, task_id: str) -> None:
+        """One more status poll of this task (for the polls-per-task histogram)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(_polls_key(task_id))
+            pipe.expire(_polls_key(task_id), self.settings.retention_s)
+            await pipe.execute()
 
     async def get(self, task_id: str, *, with_text: bool = False) -> Task | None:
         reply = await self._read(keys=_keys(task_id)[:3], args=["", "text" if with_text else ""])

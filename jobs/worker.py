@@ -11,6 +11,7 @@ from typing import Any
 
 from arq.worker import Worker
 
+from jobs import metrics
 from jobs.business_plan import business_plan
 from jobs.config import Settings
 from jobs.connections import arq_settings, connect
@@ -35,13 +36,33 @@ async def startup(ctx: dict[str, Any]) -> None:
     redis = connect(settings.require_redis_url(), "taskstream:worker")
     ctx["store"] = TaskStore(redis, settings)
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["store"], settings.lease_s / 3))
+    ctx["publisher"] = asyncio.create_task(_publish_metrics(ctx))
     ctx["model"] = model = model_from(settings.gemini)
     if model.offline:
         logger.warning("no GEMINI_API_KEY: plans and evaluations come from offline templates")
     logger.info("worker started", extra={"kinds": sorted(BODIES), "model": model.name})
 
 
+async def _publish_metrics(ctx: dict[str, Any], every_s: float = 5.0) -> None:
+    """This worker's gauges, for the web processes' /metrics."""
+    while True:
+        worker = ctx.get("arq_worker")
+        if worker is not None:
+            gauges = {
+                "jobs_running": len(worker.job_tasks),
+                "jobs_complete": worker.jobs_complete,
+                "jobs_failed": worker.jobs_failed,
+                "jobs_retried": worker.jobs_retried,
+            }
+            try:
+                await metrics.publish_worker(ctx["store"].redis, gauges, int(every_s * 3))
+            except Exception:
+                logger.exception("publishing metrics failed")
+        await asyncio.sleep(every_s)
+
+
 async def shutdown(ctx: dict[str, Any]) -> None:
+    ctx["publisher"].cancel()
     ctx["reaper"].cancel()
     await ctx["store"].redis.aclose()
 
@@ -64,4 +85,6 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
 
 def run(settings: Settings) -> None:
     """Run a worker until SIGINT/SIGTERM (ARQ finishes or re-queues the running jobs)."""
-    Worker(**worker_settings(settings)).run()
+    worker = Worker(**worker_settings(settings))
+    worker.ctx["arq_worker"] = worker  # for its gauges
+    worker.run()

@@ -12,7 +12,7 @@ from starlette.staticfiles import StaticFiles
 
 from jobs import logs
 from jobs.config import Settings
-from server.api import business_plan, demo, evaluations, health, tasks
+from server.api import business_plan, demo, evaluations, health, metrics, tasks
 from server.errors import EXCEPTION_HANDLERS
 from server.realtime import sse, ws
 from server.state import lifespan_for
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             *health.routes,
+            *metrics.routes,
             *tasks.routes,
             *demo.routes,
             *business_plan.routes,

@@ -59,6 +59,9 @@ async def load_task(
 
 async def status(request: Request, kind: str | None = None) -> Response:
     task = await load_task(request, kind=kind)
+    state = app_state(request)
+    await state["store"].count_poll(task.id)
+    state["gate"].polls += 1
     etag = f'"v{task.snapshot["version"]}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:

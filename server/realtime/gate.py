@@ -25,6 +25,8 @@ class Gate:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open: Counter[str] = Counter()
+        self.delivered: Counter[str] = Counter()  # events sent, by transport
+        self.polls = 0  # status requests answered (200 or 304)
 
     @property
     def full(self) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -35,6 +36,7 @@ from jobs.tasks import Event, channel
 logger = logging.getLogger(__name__)
 
 SUBSCRIBE_BATCH = 500
+LAG_BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, float("inf"))
 PING_EVERY_S = 5.0
 
 
@@ -89,6 +91,9 @@ class Hub:
         self._runner: asyncio.Task[None] | None = None
         self.reconnects = 0
         self.closing = False
+        # publish → dispatch lag, in ms: bucket bound → count (for /metrics)
+        self.lag_ms: dict[float, int] = dict.fromkeys(LAG_BUCKETS_MS, 0)
+        self.lag_sum_ms = 0.0
         self._last_reply = 0.0
         self.connected = asyncio.Event()
 
@@ -214,6 +219,11 @@ class Hub:
             with suppress(RedisError, OSError):
                 await conn.send_command("PING", check_health=False)
 
+    def _observe_lag(self, event: Event) -> None:
+        lag = time.time() * 1000 - int(event.id.partition("-")[0])
+        self.lag_sum_ms += lag
+        self.lag_ms[next(b for b in LAG_BUCKETS_MS if lag <= b)] += 1
+
     def _dispatch(self, reply: object) -> None:
         if not isinstance(reply, list) or len(reply) < 3:
             return
@@ -222,6 +232,7 @@ class Hub:
             entry = self._channels.get(reply[1].decode())
             if entry is not None:
                 event = Event.from_message(reply[2])
+                self._observe_lag(event)
                 for listener in entry.listeners:
                     listener.push(event)
         elif kind == b"subscribe" and self._awaiting:

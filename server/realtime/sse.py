@@ -46,9 +46,11 @@ def stream(request: Request, events: AsyncIterator[Event]) -> Response:
     state["gate"].check()
 
     async def body() -> AsyncIterator[bytes]:
-        with state["gate"].hold("sse"):
+        gate = state["gate"]
+        with gate.hold("sse"):
             async for event in events:
                 yield encode(event)
+                gate.delivered["sse"] += 1
 
     return EventSourceResponse(
         body(),

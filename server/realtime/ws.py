@@ -112,6 +112,7 @@ class Session:
                     await self.websocket.close(code=1012)
                     return
                 await self.send(encode(event))
+                self.state["gate"].delivered["ws"] += 1
             await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "ended"})
         finally:
             self.subscriptions.pop(task_id, None)

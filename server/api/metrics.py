@@ -1,0 +1,119 @@
+"""`GET /metrics`, in Prometheus' text format.
+
+Two sources: the task metrics in Redis (`jobs.metrics`; cluster-wide, the same from every
+process: take `max` over instances) and this process's own (streams open, events
+delivered, status polls, the hub's link and lag), plus each live worker's gauges.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from jobs import metrics
+from server.state import app_state
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Exposition:
+    """Prometheus text lines, one HELP/TYPE header per metric."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def metric(self, name: str, kind: str, help_text: str) -> None:
+        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+
+    def sample(self, name: str, value: float, **labels: str) -> None:
+        inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        self.lines.append(f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}")
+
+    def histogram(
+        self, name: str, buckets: dict[float, float], total: float, **labels: str
+    ) -> None:
+        """`buckets`: upper bound → count in that bucket alone; made cumulative here."""
+        running = 0.0
+        for bound in sorted(buckets):
+            running += buckets[bound]
+            le = "+Inf" if bound == float("inf") else f"{bound:g}"
+            self.sample(f"{name}_bucket", running, **labels, le=le)
+        self.sample(f"{name}_sum", total, **labels)
+        self.sample(f"{name}_count", running, **labels)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _task_metrics(out: Exposition, fields: dict[str, str]) -> None:
+    created: dict[str, float] = {}
+    finished: dict[tuple[str, str, str], float] = {}
+    histograms: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
+    sums: dict[tuple[str, str], float] = defaultdict(float)
+    for field, raw in fields.items():
+        name, *parts = field.split("|")
+        value = float(raw)
+        if name == "created":
+            created[parts[0]] = value
+        elif name == "finished":
+            finished[(parts[0], parts[1], parts[2])] = value
+        elif name in ("duration", "polls"):
+            bound = float("inf") if parts[1] == "+Inf" else float(parts[1])
+            histograms[(name, parts[0])][bound] = value
+        elif name in ("duration_sum", "polls_sum"):
+            sums[(name.removesuffix("_sum"), parts[0])] = value
+    out.metric("taskstream_tasks_created_total", "counter", "Tasks created, by kind.")
+    for kind, value in sorted(created.items()):
+        out.sample("taskstream_tasks_created_total", value, kind=kind)
+    out.metric(
+        "taskstream_tasks_finished_total", "counter", "Tasks ended, by kind, status, error code."
+    )
+    for (kind, status, code), value in sorted(finished.items()):
+        out.sample("taskstream_tasks_finished_total", value, kind=kind, status=status, error=code)
+    for name, help_text in (
+        ("duration", "Seconds from a task's creation to its end."),
+        ("polls", "Status polls a task got before it ended."),
+    ):
+        metric = (
+            f"taskstream_task_{name}_seconds" if name == "duration" else "taskstream_task_polls"
+        )
+        out.metric(metric, "histogram", help_text)
+        bounds = metrics.DURATION_BUCKETS if name == "duration" else metrics.POLL_BUCKETS
+        for (hist, kind), counts in sorted(histograms.items()):
+            if hist == name:
+                full = {**dict.fromkeys([*bounds, float("inf")], 0.0), **counts}
+                out.histogram(metric, full, sums[(name, kind)], kind=kind)
+
+
+async def endpoint(request: Request) -> Response:
+    state = app_state(request)
+    tasks, workers = await metrics.read(state["store"].redis)
+    out = Exposition()
+    _task_metrics(out, tasks)
+    gate, hub = state["gate"], state["hub"]
+    out.metric("taskstream_open_streams", "gauge", "Streams open in this process.")
+    for transport in ("sse", "ws"):
+        out.sample("taskstream_open_streams", gate.open[transport], transport=transport)
+    out.metric("taskstream_events_delivered_total", "counter", "Events sent by this process.")
+    for transport in ("sse", "ws"):
+        out.sample("taskstream_events_delivered_total", gate.delivered[transport],
+                   transport=transport)  # fmt: skip
+    out.metric("taskstream_status_polls_total", "counter", "Status requests this process answered.")
+    out.sample("taskstream_status_polls_total", gate.polls)
+    out.metric("taskstream_hub_reconnects_total", "counter", "Times the hub re-linked to Redis.")
+    out.sample("taskstream_hub_reconnects_total", hub.reconnects)
+    out.metric("taskstream_hub_channels", "gauge", "Task channels this process listens to.")
+    out.sample("taskstream_hub_channels", hub.channel_count)
+    out.metric("taskstream_hub_lag_milliseconds", "histogram", "Publish → hub dispatch delay.")
+    out.histogram("taskstream_hub_lag_milliseconds", dict(hub.lag_ms), hub.lag_sum_ms)
+    out.metric("taskstream_worker_jobs", "gauge", "Each live worker's job counts.")
+    for name, gauges in sorted(workers.items()):
+        for key, value in sorted(gauges.items()):
+            out.sample("taskstream_worker_jobs", float(value), worker=name, state=key)
+    return PlainTextResponse(out.text(), media_type=CONTENT_TYPE)
+
+
+routes = [Route("/metrics", endpoint)]
