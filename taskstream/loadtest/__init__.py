@@ -3,9 +3,10 @@
     taskstream loadtest --url http://127.0.0.1:8000 --clients 1000 --transport sse
 
 Each client follows its own demo task (or `--share K` clients share one, for fan-out)
-over SSE, WebSocket or polling (`mixed` cycles through the three), opened over `--ramp`
-seconds. Every task runs `--seconds` seconds with a progress event every `--step`
-seconds. The run is bounded: it stops by itself at `--max-seconds`. `--storm-at S` drops
+over SSE, WebSocket or polling (`mixed` cycles through the three); tasks are created 50 at
+a time and each batch's clients start right after it, spread over `--ramp` seconds in all.
+Every task runs `--seconds` seconds with a progress event every `--step` seconds. The run
+is bounded: it stops by itself at `--max-seconds`. `--storm-at S` drops
 every connection at once S seconds in and lets the clients reconnect with their last ids.
 """
 
@@ -16,6 +17,7 @@ import itertools
 import math
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
@@ -46,11 +48,10 @@ class Options:
 
 async def run(options: Options) -> Report:
     target = Target.from_url(options.url, options.token)
-    tasks = await _start_tasks(options, math.ceil(options.clients / options.share))
     transports = itertools.cycle(
         TRANSPORTS if options.transport == "mixed" else [options.transport]
     )
-    tallies = [Tally(next(transports), tasks[i // options.share]) for i in range(options.clients)]
+    tallies: list[Tally] = []
     probe = Probe(options.server_pid, options.redis_url)
     await probe.start()
     started = time.time()
@@ -58,13 +59,18 @@ async def run(options: Options) -> Report:
     storm: asyncio.Task[float] | None = None
     if options.storm_at is not None:
         storm = asyncio.create_task(_storm(tallies, options.storm_at))
-    ticker = asyncio.create_task(_tick(tallies, started, options.quiet))
+    ticker = asyncio.create_task(_tick(tallies, started, options.quiet, probe))
     storm_time: float | None = None
+    pause = options.ramp / options.clients
     try:
         async with asyncio.timeout(options.max_seconds):
-            for tally in tallies:
-                followers.append(asyncio.create_task(_follow(options, target, tally)))
-                await asyncio.sleep(options.ramp / options.clients)
+            # each batch of tasks gets its clients at once, so every client sees its task whole
+            async for task_id in _start_tasks(options, math.ceil(options.clients / options.share)):
+                for _ in range(min(options.share, options.clients - len(tallies))):
+                    tally = Tally(next(transports), task_id)
+                    tallies.append(tally)
+                    followers.append(asyncio.create_task(_follow(options, target, tally)))
+                    await asyncio.sleep(pause)
             await asyncio.gather(*followers)
             storm_time = await storm if storm is not None else None
     except TimeoutError:
@@ -84,11 +90,12 @@ async def _follow(options: Options, target: Target, tally: Tally) -> None:
         await follow_poll(target, tally, options.poll_interval)
 
 
-async def _start_tasks(options: Options, count: int) -> list[str]:
+async def _start_tasks(options: Options, count: int) -> AsyncIterator[str]:
+    """Create `count` demo tasks, 50 at a time, yielding each id as soon as it exists."""
     steps = max(1, round(options.seconds / options.step))
     body = {"steps": steps, "stepSeconds": options.step}
     headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
-    limits = httpx.Limits(max_connections=20)
+    limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=options.url, headers=headers, limits=limits) as http:
 
         async def start() -> str:
@@ -97,10 +104,9 @@ async def _start_tasks(options: Options, count: int) -> list[str]:
             task_id: str = response.json()["data"]["taskId"]
             return task_id
 
-        ids: list[str] = []
         for i in range(0, count, 50):
-            ids += await asyncio.gather(*(start() for _ in range(min(50, count - i))))
-        return ids
+            for task_id in await asyncio.gather(*(start() for _ in range(min(50, count - i)))):
+                yield task_id
 
 
 async def _storm(tallies: list[Tally], at: float) -> float:
@@ -118,11 +124,12 @@ async def _storm(tallies: list[Tally], at: float) -> float:
     return max(back, default=began) - began
 
 
-async def _tick(tallies: list[Tally], started: float, quiet: bool) -> None:
-    """A line a second on stderr: connected, done, events/s, errors."""
+async def _tick(tallies: list[Tally], started: float, quiet: bool, probe: Probe) -> None:
+    """A line a second on stderr: connected, done, events/s, errors; the server's peak RSS."""
     last = 0
     while True:
         await asyncio.sleep(1)
+        probe.sample()
         received = sum(t.received for t in tallies)
         if not quiet:
             print(

@@ -35,22 +35,30 @@ class Probe:
     def __init__(self, pid: int | None, redis_url: str | None) -> None:
         self.pid = pid
         self.redis_url = redis_url
-        self.start_rss = self.start_cpu = self.start_time = 0.0
+        self.start_rss = self.start_cpu = self.start_time = self.peak_rss = 0.0
 
     async def start(self) -> None:
         self.start_time = time.monotonic()
         if self.pid:
             self.start_rss, self.start_cpu = rss_kib(self.pid), cpu_seconds(self.pid)
+            self.peak_rss = self.start_rss
+
+    def sample(self) -> None:
+        """Note the server's RSS now (called once a second), to report its peak."""
+        if self.pid:
+            self.peak_rss = max(self.peak_rss, rss_kib(self.pid))
 
     async def finish(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
         if self.pid:
             elapsed = time.monotonic() - self.start_time
+            self.sample()
             rss, cpu = rss_kib(self.pid), cpu_seconds(self.pid) - self.start_cpu
             found |= {
                 "rss_start_mib": round(self.start_rss / 1024, 1),
+                "rss_peak_mib": round(self.peak_rss / 1024, 1),
                 "rss_end_mib": round(rss / 1024, 1),
-                "rss_growth_kib": round(rss - self.start_rss),
+                "rss_growth_kib": round(self.peak_rss - self.start_rss),
                 "cpu_percent_of_a_core": round(100 * cpu / elapsed),
             }
         if self.redis_url:
@@ -141,7 +149,7 @@ def summarize(
         report["storm"] = {"recovery_s": recovery, "lost": report["events"]["lost"]}
     if server:
         report["server"] = server
-        if "rss_growth_kib" in server:
+        if "rss_growth_kib" in server:  # peak growth: most clients are open at the peak
             server["rss_per_client_kib"] = round(server["rss_growth_kib"] / len(tallies), 1)
     report["latency_over_time"] = _over_time(tallies, started)
     return report
