@@ -114,7 +114,7 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
     head = (
         "| row | clients connected / finished | events expected / lost / dup | "
         "latency p50 / p99 ms | completion p50 / p99 ms | requests/s | server CPU % of a core "
-        "| server RSS per client KiB | web Redis connections |\n"
+        "| server RSS per open stream KiB | web Redis connections |\n"
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     lines = []
@@ -136,7 +136,7 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
             f"| {m('latency_ms', 'p50')} / {m('latency_ms', 'p99')} "
             f"| {m('completion_latency_ms', 'p50')} / {m('completion_latency_ms', 'p99')} "
             f"| {m('requests_per_s')} | {m('server', 'cpu_percent_of_a_core')} "
-            f"| {m('server', 'rss_per_client_kib')} | {m('server', 'redis_connections_web')} |"
+            f"| {m('server', 'rss_per_stream_kib')} | {m('server', 'redis_connections_web')} |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -151,7 +151,7 @@ def verdicts(results: dict[str, list[dict[str, Any]]]) -> str:
         connected = median(reports, "connected") or 0
         lost = median(reports, "events", "lost")
         p99 = median(reports, "latency_ms", "p99")
-        rss = median(reports, "server", "rss_per_client_kib")
+        rss = median(reports, "server", "rss_per_stream_kib")
         checks = [
             ("10,000 streams", connected >= 10000, f"{connected:g} connected"),
             ("0 lost events", lost == 0, f"{lost:g} lost"),

@@ -17,6 +17,7 @@ import itertools
 import math
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -99,10 +100,21 @@ async def _start_tasks(options: Options, count: int) -> AsyncIterator[str]:
     async with httpx.AsyncClient(base_url=options.url, headers=headers, limits=limits) as http:
 
         async def start() -> str:
-            response = await http.post("/api/v1/demo/tasks", json=body, timeout=30)
-            response.raise_for_status()
-            task_id: str = response.json()["data"]["taskId"]
-            return task_id
+            # a busy server may drop a connection: retry, safely, with an Idempotency-Key
+            key = {"Idempotency-Key": str(uuid.uuid4())}
+            for attempt in range(5):
+                try:
+                    response = await http.post(
+                        "/api/v1/demo/tasks", json=body, headers=key, timeout=30
+                    )
+                    response.raise_for_status()
+                    task_id: str = response.json()["data"]["taskId"]
+                    return task_id
+                except httpx.TransportError:
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            raise AssertionError("unreachable")
 
         for i in range(0, count, 50):
             for task_id in await asyncio.gather(*(start() for _ in range(min(50, count - i)))):
@@ -129,7 +141,7 @@ async def _tick(tallies: list[Tally], started: float, quiet: bool, probe: Probe)
     last = 0
     while True:
         await asyncio.sleep(1)
-        probe.sample()
+        probe.sample(sum(t.connected and not t.done for t in tallies))
         received = sum(t.received for t in tallies)
         if not quiet:
             print(

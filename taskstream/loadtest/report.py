@@ -36,6 +36,7 @@ class Probe:
         self.pid = pid
         self.redis_url = redis_url
         self.start_rss = self.start_cpu = self.start_time = self.peak_rss = 0.0
+        self.most_open = 0  # the most client streams open at one sample
 
     async def start(self) -> None:
         self.start_time = time.monotonic()
@@ -43,8 +44,9 @@ class Probe:
             self.start_rss, self.start_cpu = rss_kib(self.pid), cpu_seconds(self.pid)
             self.peak_rss = self.start_rss
 
-    def sample(self) -> None:
-        """Note the server's RSS now (called once a second), to report its peak."""
+    def sample(self, open_streams: int = 0) -> None:
+        """Note the server's RSS and the open streams now (once a second), for their peaks."""
+        self.most_open = max(self.most_open, open_streams)
         if self.pid:
             self.peak_rss = max(self.peak_rss, rss_kib(self.pid))
 
@@ -59,6 +61,7 @@ class Probe:
                 "rss_peak_mib": round(self.peak_rss / 1024, 1),
                 "rss_end_mib": round(rss / 1024, 1),
                 "rss_growth_kib": round(self.peak_rss - self.start_rss),
+                "most_open_streams": self.most_open,
                 "cpu_percent_of_a_core": round(100 * cpu / elapsed),
             }
         if self.redis_url:
@@ -149,8 +152,10 @@ def summarize(
         report["storm"] = {"recovery_s": recovery, "lost": report["events"]["lost"]}
     if server:
         report["server"] = server
-        if "rss_growth_kib" in server:  # peak growth: most clients are open at the peak
-            server["rss_per_client_kib"] = round(server["rss_growth_kib"] / len(tallies), 1)
+        if server.get("most_open_streams"):  # peak growth over the most streams open at once
+            server["rss_per_stream_kib"] = round(
+                server["rss_growth_kib"] / server["most_open_streams"], 1
+            )
     report["latency_over_time"] = _over_time(tallies, started)
     return report
 
