@@ -217,7 +217,9 @@ def main() -> None:
         + table(results)
         + "\n"
         + verdicts(results)
-        + "\nLatency is publish → receive (the event id's timestamp against the client's "
+        + "\nRSS per open stream: the web process's peak RSS growth over the most client "
+        "streams open at one time (both sampled each second). "
+        "Latency is publish → receive (the event id's timestamp against the client's "
         "clock); completion is job finished → client knows. Polling's events are the status "
         "changes it happened to see. Raw reports: `docs/benchmarks.json`.\n"
     )
