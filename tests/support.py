@@ -214,3 +214,9 @@ class WsClient:
             task = frame.get("taskId") or frame.get("data", {}).get("taskId")
             if frame["event"] == event and (task_id is None or task == task_id):
                 return frames
+
+
+async def assert_no_gap(redis: Any, task_id: str, received: list[str | None]) -> None:
+    """After the first (a snapshot's) id, `received` is exactly the task's event log."""
+    log = [eid for eid, _ in await redis.xrange(f"ts:{{{task_id}}}:events")]
+    assert received[1:] == log[log.index(received[0]) + 1 :]
