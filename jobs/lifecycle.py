@@ -144,7 +144,6 @@ async def _attempt(
         # the lease is left to lapse, so that if ARQ does not run the job again, a reaper
         # does (or ends it `WORKER_LOST`); the fence keeps two runs from both writing
         outcome = "interrupted"
-        lease.cancel()
         raise
     finally:
         lease.cancel()

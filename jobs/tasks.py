@@ -196,11 +196,10 @@ class TaskStore:
             "createdAt": now_iso(),
             **fields,
         }
-        await self.write(task_id, "create", patch)
+        created = await self.write(task_id, "create", patch)
         await metrics.record_created(self.redis, kind)
-        task = await self.get(task_id)
-        assert task is not None
-        return task
+        # the event's data is the new task's snapshot: no need to read it back
+        return Task(snapshot=json.loads(created.data), owner=owner, last_event_id=created.id)
 
     async def write(
         self,

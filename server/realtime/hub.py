@@ -101,10 +101,6 @@ class Hub:
     def channel_count(self) -> int:
         return len(self._channels)
 
-    @property
-    def listener_count(self) -> int:
-        return sum(len(c.listeners) for c in self._channels.values())
-
     def close(self) -> None:
         """Shutting down: every stream ends now, telling its client to reconnect elsewhere."""
         self.closing = True
