@@ -1,8 +1,9 @@
 """Business plans and the projects they belong to: the records generation produces.
 
 A plan is stored whole, once, after it has been generated and parsed: a failed or
-cancelled generation leaves no half-written plan. Plans are kept without expiry (they are
-the user's documents); each project lists its plans, newest first.
+cancelled generation leaves no half-written plan. Plans, their evaluations and the
+project's financial simulations are kept without expiry (they are the user's documents);
+each project lists its plans and simulations, each plan its evaluations, newest first.
 """
 
 from __future__ import annotations
@@ -55,12 +56,31 @@ class PlanStore:
             )
             await tx.execute()
 
+    async def save_simulation(self, simulation: dict[str, Any]) -> None:
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.set(f"ts:simulation:{simulation['simulationId']}", json.dumps(simulation))
+            tx.lpush(
+                f"ts:project:{simulation['projectId']}:simulations", simulation["simulationId"]
+            )
+            await tx.execute()
+
     async def get(self, plan_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(f"ts:plan:{plan_id}")
-        return None if raw is None else dict(json.loads(raw))
+        return await self._load(f"ts:plan:{plan_id}")
 
     async def latest(self, project_id: str) -> dict[str, Any] | None:
-        plan_id: str | None = await self.redis.lindex(  # type: ignore[misc]
-            f"ts:project:{project_id}:plans", 0
-        )
-        return None if plan_id is None else await self.get(plan_id)
+        """The project's newest plan."""
+        return await self._newest(f"ts:project:{project_id}:plans", "ts:plan:")
+
+    async def latest_evaluation(self, plan_id: str) -> dict[str, Any] | None:
+        return await self._newest(f"ts:plan:{plan_id}:evaluations", "ts:evaluation:")
+
+    async def latest_simulation(self, project_id: str) -> dict[str, Any] | None:
+        return await self._newest(f"ts:project:{project_id}:simulations", "ts:simulation:")
+
+    async def _newest(self, index: str, prefix: str) -> dict[str, Any] | None:
+        newest: str | None = await self.redis.lindex(index, 0)  # type: ignore[misc]
+        return None if newest is None else await self._load(prefix + newest)
+
+    async def _load(self, key: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(key)
+        return None if raw is None else dict(json.loads(raw))

@@ -17,6 +17,7 @@ from jobs.config import Settings
 from jobs.connections import arq_settings, connect
 from jobs.demo import demo
 from jobs.evaluation import evaluation
+from jobs.financial import financial
 from jobs.lifecycle import JobBody, task_function
 from jobs.llm import model_from
 from jobs.reaper import reap_forever
@@ -28,6 +29,7 @@ BODIES: dict[str, JobBody] = {
     "demo": demo,
     "business_plan": business_plan,
     "evaluation": evaluation,
+    "financial": financial,
 }
 
 

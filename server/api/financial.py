@@ -1,0 +1,34 @@
+"""`/api/v1/projects/{projectId}/financial/simulate`: a Monte Carlo cash-flow simulation.
+
+Followed under `/api/v1/financial/simulations/{taskId}/` (status, result, cancel); the
+input is validated here, with field errors, before any work is queued.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobs.simulation import SimulationInput
+from server.api.projects import project_id
+from server.api.tasks import accepted, resource_routes
+from server.idempotency import submit
+from server.responses import parse_body
+
+BASE = "/api/v1/financial/simulations"
+
+
+async def simulate(request: Request) -> Response:
+    project = project_id(request)
+    body = await parse_body(request, SimulationInput)
+    params = {"projectId": project, "input": body.model_dump(mode="json")}
+    estimated = max(1, body.paths * body.horizonMonths // 2_000_000)
+    task = await submit(request, body, "financial", params, estimated_time=estimated)
+    return accepted(task, BASE, simulationId=task.id)
+
+
+routes = [
+    Route("/api/v1/projects/{project_id}/financial/simulate", simulate, methods=["POST"]),
+    *resource_routes(BASE, "financial"),
+]
