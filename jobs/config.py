@@ -65,6 +65,9 @@ class Settings:
     max_streams: int = 20000
     sync_wait_max_s: float = 0.0
     queue_name: str = "taskstream:queue"
+    export_dir: str = ".taskstream/exports"
+    font_path: str | None = None
+    sweep_s: float = 300.0
     policies: Mapping[str, KindPolicy] = field(default_factory=lambda: dict(_DEFAULT_POLICIES))
     gemini: GeminiSettings = field(default_factory=GeminiSettings)
 
@@ -96,6 +99,10 @@ class Settings:
             max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", 20000)),
             sync_wait_max_s=reader.number("TASKSTREAM_SYNC_WAIT_MAX_SECONDS", 0),
             queue_name=env.get("TASKSTREAM_QUEUE", "taskstream:queue"),
+            export_dir=env.get("TASKSTREAM_EXPORT_DIR")
+            or os.path.join(env.get("TASKSTREAM_DATA_DIR", ".taskstream"), "exports"),
+            font_path=env.get("TASKSTREAM_FONT") or None,
+            sweep_s=reader.number("TASKSTREAM_SWEEP_SECONDS", 300.0),
             policies=policies,
             gemini=GeminiSettings(
                 api_key=env.get("GEMINI_API_KEY") or None,

@@ -16,7 +16,9 @@ from jobs.business_plan import business_plan
 from jobs.config import Settings
 from jobs.connections import arq_settings, connect
 from jobs.demo import demo
+from jobs.documents import find_font
 from jobs.evaluation import evaluation
+from jobs.export import export, sweep_exports
 from jobs.financial import financial
 from jobs.lifecycle import JobBody, task_function
 from jobs.llm import model_from
@@ -30,6 +32,7 @@ BODIES: dict[str, JobBody] = {
     "business_plan": business_plan,
     "evaluation": evaluation,
     "financial": financial,
+    "export": export,
 }
 
 
@@ -39,10 +42,23 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["store"] = TaskStore(redis, settings)
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["store"], settings.lease_s / 3))
     ctx["publisher"] = asyncio.create_task(_publish_metrics(ctx))
+    ctx["sweeper"] = asyncio.create_task(_sweep_forever(ctx["store"], settings))
     ctx["model"] = model = model_from(settings.gemini)
     if model.offline:
         logger.warning("no GEMINI_API_KEY: plans and evaluations come from offline templates")
+    if find_font(settings.font_path) is None:
+        logger.warning("no font with Hangul: PDF exports fail FONT_MISSING (TASKSTREAM_FONT)")
     logger.info("worker started", extra={"kinds": sorted(BODIES), "model": model.name})
+
+
+async def _sweep_forever(store: TaskStore, settings: Settings) -> None:
+    """Remove the files of expired exports, now and then."""
+    while True:
+        try:
+            await sweep_exports(store, settings.export_dir)
+        except Exception:
+            logger.exception("sweeping exports failed")
+        await asyncio.sleep(settings.sweep_s)
 
 
 async def _publish_metrics(ctx: dict[str, Any], every_s: float = 5.0) -> None:
@@ -65,6 +81,7 @@ async def _publish_metrics(ctx: dict[str, Any], every_s: float = 5.0) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     ctx["publisher"].cancel()
+    ctx["sweeper"].cancel()
     ctx["reaper"].cancel()
     await ctx["store"].redis.aclose()
 

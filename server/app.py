@@ -12,7 +12,16 @@ from starlette.staticfiles import StaticFiles
 
 from jobs import logs
 from jobs.config import Settings
-from server.api import business_plan, demo, evaluations, financial, health, metrics, tasks
+from server.api import (
+    business_plan,
+    demo,
+    evaluations,
+    exports,
+    financial,
+    health,
+    metrics,
+    tasks,
+)
 from server.errors import EXCEPTION_HANDLERS
 from server.realtime import sse, ws
 from server.state import lifespan_for
@@ -37,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *business_plan.routes,
             *evaluations.routes,
             *financial.routes,
+            *exports.routes,
             *sse.routes,
             *ws.routes,
             Route("/", index),

@@ -4,6 +4,7 @@
     ├── NotFound             404 (unknown task, malformed id, someone else's task)
     ├── Conflict             409 (the task's state forbids it)
     ├── PayloadTooLarge      413 (a body over TASKSTREAM_MAX_BODY_BYTES)
+    ├── RangeNotSatisfiable  416 (a download's Range outside the file)
     └── Unprocessable        422 (body is not JSON, or fails validation; `details` lists fields)
 
 Endpoints raise; `EXCEPTION_HANDLERS` answers `{"success": false, "error": {...}}`.
@@ -54,6 +55,11 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class RangeNotSatisfiable(ApiError):
+    status_code = 416
+    code = "RANGE_NOT_SATISFIABLE"
 
 
 class Unprocessable(ApiError):

@@ -31,8 +31,9 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Valkey]:
 
 
 @pytest.fixture(scope="session")
-def env(valkey: Valkey) -> dict[str, str]:
-    return {"REDIS_URL": valkey.url, **TEST_ENV}
+def env(valkey: Valkey, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    exports = str(tmp_path_factory.mktemp("exports"))
+    return {"REDIS_URL": valkey.url, "TASKSTREAM_EXPORT_DIR": exports, **TEST_ENV}
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,9 @@ from server.state import app_state
 BASE = "/api/v1/tasks"
 
 
-def links(task_id: str, base: str = BASE) -> dict[str, str]:
+def links(task_id: str, base: str = BASE, **extra: str) -> dict[str, str]:
     return {
+        **extra,
         "status": f"{base}/{task_id}/status",
         "result": f"{base}/{task_id}/result",
         "cancel": f"{base}/{task_id}/cancel",
@@ -33,7 +34,9 @@ def links(task_id: str, base: str = BASE) -> dict[str, str]:
     }
 
 
-def accepted(task: Task, base: str = BASE, **extra: Any) -> Response:
+def accepted(
+    task: Task, base: str = BASE, extra_links: dict[str, str] | None = None, **extra: Any
+) -> Response:
     """The answer to a request that started a task: 202 with where to follow it."""
     snapshot = task.snapshot
     data = {
@@ -41,7 +44,7 @@ def accepted(task: Task, base: str = BASE, **extra: Any) -> Response:
         "status": snapshot["status"],
         "estimatedTime": snapshot.get("estimatedTime"),
         **extra,
-        "links": links(task.id, base),
+        "links": links(task.id, base, **(extra_links or {})),
     }
     return ok(data, 202, headers={"Location": links(task.id, base)["status"]})
 
@@ -75,10 +78,18 @@ async def result(
     task_id: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    task = await load_finished(request, kind=kind, task_id=task_id)
+    return ok(await app_state(request)["store"].result(task.id), headers=headers)
+
+
+async def load_finished(
+    request: Request, *, kind: str | None = None, task_id: str | None = None
+) -> Task:
+    """The task, if it completed; else 409 with why it has no result (or 404)."""
     task = await load_task(request, kind=kind, task_id=task_id)
     snapshot = task.snapshot
     if task.status == "completed":
-        return ok(await app_state(request)["store"].result(task.id), headers=headers)
+        return task
     details = {"status": task.status, "progress": snapshot.get("progress")}
     if task.status == "failed":
         details |= {

@@ -1,0 +1,105 @@
+"""The `export` job: progress per section, a file only when whole, a clear font error."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs.config import Settings
+from jobs.errors import JobError
+from jobs.export import export
+from jobs.lifecycle import JobContext
+from jobs.plans import SECTIONS, PlanStore
+from jobs.progress import Progress
+from jobs.tasks import TaskStore
+
+
+async def saved_plan(store: TaskStore) -> str:
+    project_id = str(uuid.uuid4())
+    sections = [{"key": k, "title": ko, "content": f"{ko} 내용\n- 항목"} for k, _, ko in SECTIONS]
+    plan = {"businessPlanId": str(uuid.uuid4()), "projectId": project_id, "title": "동네빵집",
+            "language": "ko", "sections": sections}  # fmt: skip
+    await PlanStore(store.redis).save(plan)
+    return project_id
+
+
+async def job_for(store: TaskStore, settings: Settings) -> JobContext:
+    task = await store.create("export")
+    await store.write(task.id, "status", {"status": "processing", "attempt": 1})
+    progress = Progress(store, task.id, attempt=1, interval=0)
+    return JobContext(task.id, "export", 1, progress, store, settings, {})
+
+
+async def stages(store: TaskStore, task_id: str) -> list[str]:
+    entries = await store.redis.xrange(f"ts:{{{task_id}}}:events")
+    data = [json.loads(fields["data"]) for _, fields in entries if fields["event"] == "progress"]
+    return [d["currentStage"] for d in data if "currentStage" in d]
+
+
+async def test_every_section_is_a_progress_stage_and_the_file_is_whole(
+    store: TaskStore, settings: Settings, tmp_path: Path
+):
+    settings = dataclasses.replace(settings, export_dir=str(tmp_path))
+    job = await job_for(store, settings)
+    result = await export(job, {"projectId": await saved_plan(store), "format": "pdf"})
+    keys = [key for key, _, _ in SECTIONS]
+    assert result["sections"] == keys
+    seen = await stages(store, job.task_id)
+    assert seen == ["collecting", *(f"rendering:{k}" for k in keys), "saving"]
+    assert [p.name for p in tmp_path.iterdir()] == [f"{job.task_id}.pdf"]
+
+
+async def test_a_cancel_after_the_file_is_written_leaves_no_file(
+    store: TaskStore, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    settings = dataclasses.replace(settings, export_dir=str(tmp_path))
+    job = await job_for(store, settings)
+    saved = asyncio.Event()
+    real_to_thread = asyncio.to_thread
+
+    async def held(fn: Any, *args: Any) -> Any:
+        result = await real_to_thread(fn, *args)
+        if getattr(fn, "__name__", "") == "save":  # the partial file is on disk now
+            saved.set()
+            await asyncio.Event().wait()
+        return result
+
+    monkeypatch.setattr("jobs.export.asyncio.to_thread", held)
+    running = asyncio.create_task(
+        export(job, {"projectId": await saved_plan(store), "format": "md"})
+    )
+    async with asyncio.timeout(20):
+        await saved.wait()
+        assert [p.suffix for p in tmp_path.iterdir()] == [".part"]
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_pdf_without_a_hangul_font_fails_with_font_missing(
+    store: TaskStore, settings: Settings, tmp_path: Path
+):
+    settings = dataclasses.replace(
+        settings, export_dir=str(tmp_path), font_path=str(tmp_path / "no-such-font.ttf")
+    )
+    job = await job_for(store, settings)
+    with pytest.raises(JobError) as raised:
+        await export(job, {"projectId": await saved_plan(store), "format": "pdf"})
+    assert raised.value.code == "FONT_MISSING" and "TASKSTREAM_FONT" in raised.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_project_whose_plan_is_gone_fails_plan_not_found(
+    store: TaskStore, settings: Settings
+):
+    job = await job_for(store, settings)
+    with pytest.raises(JobError) as raised:
+        await export(job, {"projectId": str(uuid.uuid4()), "format": "md"})
+    assert raised.value.code == "PLAN_NOT_FOUND"
