@@ -197,7 +197,7 @@ def summarize(spec: SimulationInput, batches: list[Batch]) -> dict[str, Any]:
     npv = np.concatenate([b.npv for b in batches])
     break_even = np.concatenate([b.break_even for b in batches])
     out_of_cash = np.concatenate([b.out_of_cash for b in batches])
-    median_path = int(np.argsort(npv, kind="stable")[len(npv) // 2])
+    median_path = int(np.argsort(npv, kind="stable")[(len(npv) - 1) // 2])  # as "lower"
     monthly_irr = irr(np.concatenate([[-spec.upfrontInvestment], cash_flow[median_path]]))
     out = _distribution(out_of_cash, horizon)
     return {
