@@ -4,7 +4,9 @@ A running attempt refreshes its lease every third of `lease_s`. When a lease lap
 reaper (the ZREM decides which) either lets ARQ run the job again at once, by deleting
 ARQ's in-progress marker, or, when no attempt is left, ends the task `failed` with
 `WORKER_LOST`. Writes of the lost attempt, should it still be alive, are refused by the
-record's attempt fence.
+record's attempt fence. ARQ's marker is removed only when it is the dead run's: a worker
+stopped by SIGTERM leaves its job queued, and the next run's fresh marker must stay, or
+ARQ would start the job a third time.
 """
 
 from __future__ import annotations
@@ -22,8 +24,22 @@ from jobs.tasks import TaskStore, WriteRejected, now_iso
 logger = logging.getLogger(__name__)
 
 
-async def reap_once(store: TaskStore) -> list[str]:
-    """Handle every lapsed lease once; returns the ids taken over."""
+# ARQ's in-progress marker, deleted only if it is older than a lease: a lapsed lease's run
+# set it at least `lease_s` ago, a run that ARQ is starting now set it a moment ago
+_RELEASE = """
+if redis.call('PTTL', KEYS[1]) > tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+async def reap_once(store: TaskStore, in_progress_s: float) -> list[str]:
+    """Handle every lapsed lease once; returns the ids taken over.
+
+    `in_progress_s` is how long ARQ's in-progress marker lives (the worker's
+    `in_progress_timeout_s`).
+    """
+    fresh_ms = int((in_progress_s - store.settings.lease_s / 2) * 1000)
     taken: list[str] = []
     for task_id in await store.redis.zrangebyscore(LEASES, 0, time.time()):
         if not await store.redis.zrem(LEASES, task_id):
@@ -31,12 +47,15 @@ async def reap_once(store: TaskStore) -> list[str]:
         task = await store.get(task_id)
         if task is None or task.terminal:
             continue
-        taken.append(task_id)
         attempt = task.snapshot["attempt"]
+        taken.append(task_id)
         with bind_task(task_id):
             if attempt < task.snapshot["maxAttempts"]:
-                logger.warning("worker lost, running again", extra={"attempt": attempt})
-                await store.redis.delete(in_progress_key_prefix + task_id)
+                released = await store.redis.eval(  # type: ignore[misc]
+                    _RELEASE, 1, in_progress_key_prefix + task_id, str(fresh_ms)
+                )
+                if released:
+                    logger.warning("worker lost, running again", extra={"attempt": attempt})
                 continue
             logger.warning("worker lost, no attempt left", extra={"attempt": attempt})
             patch = {
@@ -53,10 +72,10 @@ async def reap_once(store: TaskStore) -> list[str]:
     return taken
 
 
-async def reap_forever(store: TaskStore, interval: float) -> None:
+async def reap_forever(store: TaskStore, interval: float, in_progress_s: float) -> None:
     while True:
         try:
-            await reap_once(store)
+            await reap_once(store, in_progress_s)
         except Exception:
             logger.exception("reaper pass failed")
         await asyncio.sleep(interval)

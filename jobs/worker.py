@@ -40,7 +40,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     redis = connect(settings.require_redis_url(), "taskstream:worker")
     ctx["store"] = TaskStore(redis, settings)
-    ctx["reaper"] = asyncio.create_task(reap_forever(ctx["store"], settings.lease_s / 3))
+    in_progress_s = ctx["arq_worker"].in_progress_timeout_s
+    ctx["reaper"] = asyncio.create_task(
+        reap_forever(ctx["store"], settings.lease_s / 3, in_progress_s)
+    )
     ctx["publisher"] = asyncio.create_task(_publish_metrics(ctx))
     ctx["sweeper"] = asyncio.create_task(_sweep_forever(ctx["store"], settings))
     ctx["model"] = model = model_from(settings.gemini)
