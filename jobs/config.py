@@ -50,6 +50,41 @@ class GeminiSettings:
         return f"GeminiSettings(model={self.model!r}, offline={self.api_key is None})"
 
 
+_DEFAULT_LIMITS = {"signup": (10, 3), "login": (30, 10), "resend": (10, 3), "reset": (10, 3)}
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where e-mail goes: an SMTP server (`tls`: "none", "starttls" or "tls")."""
+
+    host: str = "127.0.0.1"
+    port: int = 1025
+    username: str | None = None
+    password: str | None = None
+    tls: str = "none"
+    sender: str = "Taskstream <no-reply@taskstream.local>"
+    timeout_s: float = 20.0
+
+    def __repr__(self) -> str:  # never print the password
+        return f"SmtpSettings(host={self.host!r}, port={self.port}, tls={self.tls!r})"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Tokens and rate limits. `limits` maps an action to (per client, per e-mail) counts
+    allowed in each window of `window_s`."""
+
+    secret_key: str = ""
+    access_ttl_s: float = 900.0
+    refresh_ttl_s: float = 30 * 24 * 3600
+    ticket_ttl_s: float = 60.0
+    window_s: float = 900.0
+    limits: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(_DEFAULT_LIMITS))
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"AuthSettings(access_ttl_s={self.access_ttl_s}, limits={dict(self.limits)})"
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None
@@ -70,6 +105,10 @@ class Settings:
     sweep_s: float = 300.0
     policies: Mapping[str, KindPolicy] = field(default_factory=lambda: dict(_DEFAULT_POLICIES))
     gemini: GeminiSettings = field(default_factory=GeminiSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    public_url: str = "http://127.0.0.1:8000"
+    mail_catcher_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +143,31 @@ class Settings:
             font_path=env.get("TASKSTREAM_FONT") or None,
             sweep_s=reader.number("TASKSTREAM_SWEEP_SECONDS", 300.0),
             policies=policies,
+            smtp=SmtpSettings(
+                host=env.get("SMTP_HOST") or "127.0.0.1",
+                port=int(reader.number("SMTP_PORT", 1025)),
+                username=env.get("SMTP_USERNAME") or None,
+                password=env.get("SMTP_PASSWORD") or None,
+                tls=reader.choice("SMTP_TLS", ("none", "starttls", "tls"), "none"),
+                sender=env.get("MAIL_FROM") or SmtpSettings.sender,
+                timeout_s=reader.number("SMTP_TIMEOUT_SECONDS", 20.0),
+            ),
+            auth=AuthSettings(
+                secret_key=_secret_key(env),
+                access_ttl_s=reader.number("TASKSTREAM_ACCESS_TOKEN_SECONDS", 900.0),
+                refresh_ttl_s=reader.number("TASKSTREAM_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+                ticket_ttl_s=reader.number("TASKSTREAM_STREAM_TICKET_SECONDS", 60.0),
+                window_s=reader.number("TASKSTREAM_RATE_WINDOW_SECONDS", 900.0),
+                limits={
+                    action: (
+                        int(reader.number(f"TASKSTREAM_RATE_{action.upper()}_PER_CLIENT", ip)),
+                        int(reader.number(f"TASKSTREAM_RATE_{action.upper()}_PER_EMAIL", mail)),
+                    )
+                    for action, (ip, mail) in _DEFAULT_LIMITS.items()
+                },
+            ),
+            public_url=(env.get("TASKSTREAM_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            mail_catcher_dir=env.get("TASKSTREAM_MAIL_CATCHER_DIR") or None,
             gemini=GeminiSettings(
                 api_key=env.get("GEMINI_API_KEY") or None,
                 model=env.get("GEMINI_MODEL") or "gemini-2.5-flash",
@@ -111,6 +175,15 @@ class Settings:
                 timeout_s=reader.number("GEMINI_TIMEOUT_SECONDS", 60.0),
             ),
         )
+
+    def require_secret(self) -> str:
+        """The key that signs access tokens: every web process must share it."""
+        if not self.auth.secret_key:
+            raise ConfigError(
+                "TASKSTREAM_SECRET_KEY is not set: give every web process the same random "
+                "value of at least 32 characters (`taskstream up` makes one for you)"
+            )
+        return self.auth.secret_key
 
     def require_redis_url(self) -> str:
         if not self.redis_url:
@@ -124,9 +197,25 @@ class Settings:
         return self.policies[kind]
 
 
+PLACEHOLDERS = {"changeme", "secret", "change-me", "changethis"}
+
+
+def _secret_key(env: Mapping[str, str]) -> str:
+    key = env.get("TASKSTREAM_SECRET_KEY", "")
+    if key and (len(key) < 32 or key.lower() in PLACEHOLDERS):
+        raise ConfigError("TASKSTREAM_SECRET_KEY must be a random value of 32 characters or more")
+    return key
+
+
 @dataclass
 class _Reader:
     env: Mapping[str, str]
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        raw = self.env.get(name) or default
+        if raw not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return raw
 
     def number(self, name: str, default: float) -> float:
         raw = self.env.get(name)

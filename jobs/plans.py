@@ -64,6 +64,15 @@ class PlanStore:
             )
             await tx.execute()
 
+    async def claim_project(self, project_id: str, owner: str) -> bool:
+        """Make `owner` the project's owner if it has none; whether it is theirs now."""
+        earlier = await self.redis.set(f"ts:project:{project_id}:owner", owner, nx=True, get=True)
+        return earlier is None or earlier == owner
+
+    async def project_owner(self, project_id: str) -> str | None:
+        owner: str | None = await self.redis.get(f"ts:project:{project_id}:owner")
+        return owner
+
     async def get(self, plan_id: str) -> dict[str, Any] | None:
         return await self._load(f"ts:plan:{plan_id}")
 

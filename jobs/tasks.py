@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,6 +149,11 @@ def _keys(task_id: str) -> list[str]:
     return [f"{prefix}:task", f"{prefix}:events", f"{prefix}:text", f"{prefix}:result"]
 
 
+def owned_key(owner: str) -> str:
+    """A user's tasks, scored by creation time."""
+    return f"ts:user:{owner}:tasks"
+
+
 def _polls_key(task_id: str) -> str:
     return f"ts:{{{task_id}}}:polls"
 
@@ -197,9 +203,22 @@ class TaskStore:
             **fields,
         }
         created = await self.write(task_id, "create", patch)
+        if owner:
+            index = owned_key(owner)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(index, {task_id: time.time()})
+                pipe.expire(index, self.settings.retention_s)
+                await pipe.execute()
         await metrics.record_created(self.redis, kind)
         # the event's data is the new task's snapshot: no need to read it back
         return Task(snapshot=json.loads(created.data), owner=owner, last_event_id=created.id)
+
+    async def owned(self, owner: str) -> list[str]:
+        """The ids of the owner's tasks that have not expired, newest first."""
+        index = owned_key(owner)
+        await self.redis.zremrangebyscore(index, 0, time.time() - self.settings.retention_s)
+        ids: list[str] = await self.redis.zrevrange(index, 0, -1)
+        return ids
 
     async def write(
         self,

@@ -22,6 +22,7 @@ from jobs.export import export, sweep_exports
 from jobs.financial import financial
 from jobs.lifecycle import JobBody, task_function
 from jobs.llm import model_from
+from jobs.mail import email
 from jobs.reaper import reap_forever
 from jobs.tasks import TaskStore
 
@@ -33,6 +34,7 @@ BODIES: dict[str, JobBody] = {
     "evaluation": evaluation,
     "financial": financial,
     "export": export,
+    "email": email,
 }
 
 

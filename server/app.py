@@ -13,12 +13,14 @@ from starlette.staticfiles import StaticFiles
 from jobs import logs
 from jobs.config import Settings
 from server.api import (
+    auth,
     business_plan,
     demo,
     evaluations,
     exports,
     financial,
     health,
+    mailbox,
     metrics,
     tasks,
 )
@@ -29,9 +31,13 @@ from server.state import lifespan_for
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-async def index(request: Request) -> Response:
-    """The demo page."""
-    return FileResponse(STATIC / "index.html")
+def page(path: str, name: str) -> Route:
+    """A static page at a path of the web app (the links in mails point at some)."""
+
+    async def serve(request: Request) -> Response:
+        return FileResponse(STATIC / name)
+
+    return Route(path, serve)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -49,7 +55,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *exports.routes,
             *sse.routes,
             *ws.routes,
-            Route("/", index),
+            *auth.routes,
+            *mailbox.routes_for(settings),
+            page("/", "index.html"),
+            page("/signup", "index.html"),
+            page("/verify-email", "verify-email.html"),
+            page("/reset-password", "reset-password.html"),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

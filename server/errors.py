@@ -1,11 +1,13 @@
 """HTTP errors and the one table that turns them into the error envelope.
 
     ApiError                 400, any code
+    ├── Unauthorized         401 (no, expired or revoked token; `WWW-Authenticate: Bearer`)
     ├── NotFound             404 (unknown task, malformed id, someone else's task)
     ├── Conflict             409 (the task's state forbids it)
     ├── PayloadTooLarge      413 (a body over TASKSTREAM_MAX_BODY_BYTES)
     ├── RangeNotSatisfiable  416 (a download's Range outside the file)
-    └── Unprocessable        422 (body is not JSON, or fails validation; `details` lists fields)
+    ├── Unprocessable        422 (body is not JSON, or fails validation; `details` lists fields)
+    └── TooManyRequests      429 (a rate limit; `Retry-After`)
 
 Endpoints raise; `EXCEPTION_HANDLERS` answers `{"success": false, "error": {...}}`.
 """
@@ -42,6 +44,14 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "UNAUTHORIZED"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
 class NotFound(ApiError):
     status_code = 404
     code = "NOT_FOUND"
@@ -55,6 +65,11 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+    code = "RATE_LIMITED"
 
 
 class RangeNotSatisfiable(ApiError):

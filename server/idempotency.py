@@ -4,7 +4,7 @@ A client that retries a POST after a timeout must not start the work twice: with
 key and the same request it gets the same task back (202, its current state); the same
 key with another request is refused (422 `IDEMPOTENCY_KEY_REUSED`); a retry that arrives
 while the first is still being handled gets 409 `IDEMPOTENCY_IN_PROGRESS` with
-`Retry-After`. Keys are kept as long as tasks are.
+`Retry-After`. Keys are kept as long as tasks are, and are each user's own.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from jobs import control
 from jobs.tasks import Task
+from server.auth import authenticate
 from server.errors import ApiError, Conflict, Unprocessable
 from server.state import app_state
 
@@ -33,10 +34,11 @@ async def submit(
 ) -> Task:
     state = app_state(request)
     store, queue, settings = state["store"], state["queue"], state["settings"]
+    owner = (await authenticate(request)).user_id
     key = request.headers.get("idempotency-key")
     if key is None:
         return await control.submit(
-            store, queue, settings, kind, params, estimated_time=estimated_time
+            store, queue, settings, kind, params, owner=owner, estimated_time=estimated_time
         )
     if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable():
         raise ApiError(
@@ -45,11 +47,11 @@ async def submit(
         )
     request_json = json.dumps([request.url.path, body.model_dump(mode="json")], sort_keys=True)
     fingerprint = hashlib.sha256(request_json.encode()).hexdigest()
-    slot = f"ts:idempotency:{hashlib.sha256(key.encode()).hexdigest()}"
+    slot = f"ts:idempotency:{owner}:{hashlib.sha256(key.encode()).hexdigest()}"
     if await store.redis.set(slot, f"{fingerprint}:", nx=True, ex=settings.retention_s):
         try:
             task = await control.submit(
-                store, queue, settings, kind, params, estimated_time=estimated_time
+                store, queue, settings, kind, params, owner=owner, estimated_time=estimated_time
             )
         except BaseException:
             await store.redis.delete(slot)

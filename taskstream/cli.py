@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from jobs import logs
 from jobs.config import ConfigError, Settings
-from taskstream.embedded import Valkey
+from taskstream.embedded import Valkey, free_port
+from taskstream.mailcatcher import MailCatcher
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _loadtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", default="http://127.0.0.1:8000")
-    p.add_argument("--token", help="bearer token, when the server asks for one")
+    p.add_argument("--token", help="an access token (by default it signs up an account)")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--transport", choices=["sse", "ws", "poll", "mixed"], default="sse")
     p.add_argument("--share", type=int, default=1, help="clients following one task")
@@ -98,6 +100,7 @@ def web(settings: Settings, host: str, port: int) -> None:
     from server.app import create_app
 
     settings.require_redis_url()
+    settings.require_secret()
     logs.configure()
     app = create_app(settings)
 
@@ -132,6 +135,17 @@ def up(settings: Settings, host: str, port: int) -> None:
         valkey.start()
         env["REDIS_URL"] = valkey.url
         print(f"taskstream: started Valkey at {valkey.url} (data in {valkey.data_dir})")
+    data = Path(settings.data_dir)
+    env.setdefault("TASKSTREAM_SECRET_KEY", _secret_key(data / "secret_key"))
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+    env.setdefault("TASKSTREAM_PUBLIC_URL", f"http://{shown}:{port}")
+    catcher = None
+    if "SMTP_HOST" not in env:
+        catcher = MailCatcher(data / "mail", free_port())
+        catcher.start()
+        env |= {"SMTP_HOST": catcher.host, "SMTP_PORT": str(catcher.port)}
+        env["TASKSTREAM_MAIL_CATCHER_DIR"] = str(catcher.folder.resolve())
+        print(f"taskstream: mails are caught, not sent: see http://{shown}:{port}/dev/mail")
     command = [sys.executable, "-m", "taskstream.cli"]
     children = [
         subprocess.Popen([*command, "worker"], env=env),
@@ -157,8 +171,19 @@ def up(settings: Settings, host: str, port: int) -> None:
                 child.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+        if catcher is not None:
+            catcher.stop()
         if valkey is not None:
             valkey.stop()
+
+
+def _secret_key(path: Path) -> str:
+    """This machine's signing key for `taskstream up`, made once and kept."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def _interrupt(signum: int, frame: object) -> None:

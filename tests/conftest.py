@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
 from jobs.config import Settings
-from jobs.tasks import TaskStore
+from jobs.tasks import Task, TaskStore
 from taskstream.embedded import Valkey
-from tests.support import Proc
+from tests.smtp import MailServer
+from tests.support import Account, Proc, signup
 
 # Short timeouts so that timeout, retry and lost-worker cases finish in seconds.
 TEST_ENV = {
@@ -19,6 +21,11 @@ TEST_ENV = {
     "TASKSTREAM_HEARTBEAT_SECONDS": "1",
     "TASKSTREAM_COALESCE_MS": "20",
     "TASKSTREAM_SYNC_WAIT_MAX_SECONDS": "20",
+    "TASKSTREAM_RETRY_BACKOFF_EMAIL": "0.2",
+    "TASKSTREAM_SECRET_KEY": "test-secret-key-of-the-test-suite-0123456789",
+    "TASKSTREAM_PUBLIC_URL": "http://app.test",
+    # every test signs up from 127.0.0.1: the per-client limits are tested on their own
+    **{f"TASKSTREAM_RATE_{a}_PER_CLIENT": "100000" for a in ("SIGNUP", "LOGIN", "RESEND", "RESET")},
 }
 
 
@@ -31,9 +38,24 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Valkey]:
 
 
 @pytest.fixture(scope="session")
-def env(valkey: Valkey, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    exports = str(tmp_path_factory.mktemp("exports"))
-    return {"REDIS_URL": valkey.url, "TASKSTREAM_EXPORT_DIR": exports, **TEST_ENV}
+def smtp() -> Iterator[MailServer]:
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def env(
+    valkey: Valkey, smtp: MailServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    return {
+        "REDIS_URL": valkey.url,
+        "TASKSTREAM_EXPORT_DIR": str(tmp_path_factory.mktemp("exports")),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp.port),
+        **TEST_ENV,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -88,9 +110,21 @@ def private(
         proc.stop()
 
 
-@pytest.fixture
-async def client(web: Proc, worker: Proc) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(scope="session")
+async def account(web: Proc) -> Account:
+    """The suite's user: most tests act as them."""
     async with httpx.AsyncClient(base_url=web.url, timeout=10) as http:
+        return await signup(http)
+
+
+@pytest.fixture(scope="session")
+def auth(account: Account) -> dict[str, str]:
+    return account.headers
+
+
+@pytest.fixture
+async def client(web: Proc, worker: Proc, auth: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=web.url, timeout=10, headers=auth) as http:
         yield http
 
 
@@ -101,6 +135,18 @@ async def redis(valkey: Valkey) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+class SuiteStore(TaskStore):
+    """A TaskStore whose new tasks belong to the suite's user unless told otherwise, so
+    that tests can make records by hand and follow them over HTTP as that user."""
+
+    def __init__(self, redis: Redis, settings: Settings, owner: str) -> None:
+        super().__init__(redis, settings)
+        self.owner = owner
+
+    async def create(self, kind: str, *, owner: str | None = None, **fields: Any) -> Task:
+        return await super().create(kind, owner=self.owner if owner is None else owner, **fields)
+
+
 @pytest.fixture
-def store(redis: Redis, settings: Settings) -> TaskStore:
-    return TaskStore(redis, settings)
+def store(redis: Redis, settings: Settings, account: Account) -> TaskStore:
+    return SuiteStore(redis, settings, account.user_id)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,32 @@ from taskstream.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 20.0  # the bound on any single wait in a test
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    email: str
+    password: str
+    access: str
+    refresh: str
+    signup_task: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+async def signup(http: httpx.AsyncClient, **body: Any) -> Account:
+    """A new account (a fresh address unless one is given)."""
+    fields = {"email": f"user-{uuid.uuid4().hex[:10]}@example.com", "password": "correct horse",
+              "name": "김민지"} | body  # fmt: skip
+    response = await http.post("/api/v1/auth/signup", json=fields)
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    tokens = data["tokens"]
+    return Account(data["user"]["id"], fields["email"], fields["password"],
+                   tokens["accessToken"], tokens["refreshToken"], data["taskId"])  # fmt: skip
 
 
 @dataclass
@@ -185,13 +212,14 @@ class SseStream:
 class WsClient:
     """A WebSocket client on `/api/v1/ws` whose every wait is bounded."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
         self.url = base_url.replace("http://", "ws://") + "/api/v1/ws"
+        self.headers = headers
 
     async def __aenter__(self) -> WsClient:
         import websockets
 
-        self.socket = await websockets.connect(self.url)
+        self.socket = await websockets.connect(self.url, additional_headers=self.headers)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

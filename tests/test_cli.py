@@ -15,7 +15,7 @@ import pytest
 
 from jobs.config import ConfigError, Settings
 from taskstream.embedded import free_port
-from tests.support import ROOT, WAIT, collect, start_demo
+from tests.support import ROOT, WAIT, collect, signup, start_demo
 
 
 async def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
@@ -56,6 +56,8 @@ async def test_up_serves_a_demo_task_and_keeps_it_across_a_restart(tmp_path: Pat
         async with httpx.AsyncClient(base_url=url) as http:
             page = await http.get("/")
             assert page.status_code == 200 and "<title>Taskstream" in page.text
+            user = await signup(http)
+            http.headers.update(user.headers)
             task_id = await start_demo(http, steps=3, stepSeconds=0.05)
             events = await collect(http, f"/api/v1/tasks/{task_id}/events")
             assert events[-1].event == "completed"
@@ -66,7 +68,7 @@ async def test_up_serves_a_demo_task_and_keeps_it_across_a_restart(tmp_path: Pat
     second = up(tmp_path, port)
     try:
         await read_until(second, r"ready at")
-        async with httpx.AsyncClient(base_url=url) as http:
+        async with httpx.AsyncClient(base_url=url, headers=user.headers) as http:
             kept = await http.get(f"/api/v1/tasks/{task_id}/status")
             assert kept.json()["data"]["status"] == "completed"
     finally:

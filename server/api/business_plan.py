@@ -9,6 +9,7 @@ flag), the usual 202 otherwise.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,10 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs.plans import PlanStore
-from jobs.tasks import is_task_id
+from server.api.projects import owned_plan, owned_project
 from server.api.tasks import accepted, resource_routes, result
-from server.errors import NotFound
+from server.auth import authenticate
 from server.idempotency import submit
 from server.realtime.follow import follow
 from server.responses import ok, parse_body
@@ -51,14 +51,16 @@ class GenerateRequest(BaseModel):
 
 
 async def generate(request: Request) -> Response:
+    await authenticate(request)
     body = await parse_body(request, GenerateRequest)
     state = app_state(request)
     answers = body.model_dump(exclude={"projectId", "language"})
+    project = await owned_project(request, body.projectId or str(uuid.uuid4()), claim=True)
     task = await submit(
         request,
         body,
         "business_plan",
-        {"answers": answers, "language": body.language, "projectId": body.projectId},
+        {"answers": answers, "language": body.language, "projectId": project},
         estimated_time=45 if state["settings"].gemini.api_key else 4,
     )
     wait = min(prefer_wait(request), state["settings"].sync_wait_max_s)
@@ -89,15 +91,7 @@ async def finished_within(request: Request, task_id: str, seconds: float) -> boo
 
 
 async def plan(request: Request) -> Response:
-    plan_id: str = request.path_params["plan_id"]
-    found = (
-        await PlanStore(app_state(request)["store"].redis).get(plan_id)
-        if is_task_id(plan_id)
-        else None
-    )
-    if found is None:
-        raise NotFound("no such business plan", code="PLAN_NOT_FOUND")
-    return ok(found)
+    return ok(await owned_plan(request, request.path_params["plan_id"]))
 
 
 routes = [

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.api.tasks import accepted
+from server.auth import authenticate
 from server.idempotency import submit
 from server.responses import parse_body
 
@@ -30,6 +31,7 @@ class DemoRequest(BaseModel):
 
 
 async def start(request: Request) -> Response:
+    await authenticate(request)
     body = await parse_body(request, DemoRequest)
     task = await submit(
         request, body, "demo", body.model_dump(), round(body.steps * body.stepSeconds, 1)

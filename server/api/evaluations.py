@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs.plans import SECTION_KEYS, PlanStore
-from jobs.tasks import is_task_id
+from jobs.plans import SECTION_KEYS
+from server.api.projects import owned_plan
 from server.api.tasks import accepted, resource_routes
-from server.errors import NotFound
+from server.auth import authenticate
 from server.idempotency import submit
 from server.responses import parse_body
 from server.state import app_state
@@ -51,13 +51,12 @@ class EvaluateRequest(BaseModel):
 
 
 async def evaluate(request: Request) -> Response:
+    await authenticate(request)
     body = await parse_body(request, EvaluateRequest)
     state = app_state(request)
     params: dict[str, Any] = {"language": body.language}
     if body.businessPlanId is not None:
-        plans = PlanStore(state["store"].redis)
-        if not is_task_id(body.businessPlanId) or await plans.get(body.businessPlanId) is None:
-            raise NotFound("no such business plan", code="PLAN_NOT_FOUND")
+        await owned_plan(request, body.businessPlanId)
         params["businessPlanId"] = body.businessPlanId
     else:
         assert body.plan is not None

@@ -18,8 +18,9 @@ from starlette.routing import Route
 
 from jobs.export import EXTRA_PARTS, PART_KEYS, export_path
 from jobs.plans import PlanStore
-from server.api.projects import project_id
+from server.api.projects import owned_project
 from server.api.tasks import accepted, load_finished, resource_routes
+from server.auth import authenticate
 from server.errors import ApiError, Conflict, NotFound
 from server.errors import RangeNotSatisfiable as RangeRefused
 from server.idempotency import submit
@@ -39,8 +40,9 @@ class ExportRequest(BaseModel):
 
 
 async def start(request: Request) -> Response:
-    project = project_id(request)
+    await authenticate(request)
     body = await parse_body(request, ExportRequest)
+    project = await owned_project(request, request.path_params["project_id"], claim=False)
     plans = PlanStore(app_state(request)["store"].redis)
     plan = await plans.latest(project)
     if plan is None:

@@ -11,8 +11,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobs.simulation import SimulationInput
-from server.api.projects import project_id
+from server.api.projects import owned_project
 from server.api.tasks import accepted, resource_routes
+from server.auth import authenticate
 from server.idempotency import submit
 from server.responses import parse_body
 
@@ -20,8 +21,9 @@ BASE = "/api/v1/financial/simulations"
 
 
 async def simulate(request: Request) -> Response:
-    project = project_id(request)
+    await authenticate(request)
     body = await parse_body(request, SimulationInput)
+    project = await owned_project(request, request.path_params["project_id"], claim=True)
     params = {"projectId": project, "input": body.model_dump(mode="json")}
     estimated = max(1, body.paths * body.horizonMonths // 2_000_000)
     task = await submit(request, body, "financial", params, estimated_time=estimated)

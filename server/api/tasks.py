@@ -15,8 +15,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobs import control
-from jobs.tasks import Task, WriteRejected, is_task_id
-from server.errors import Conflict, NotFound
+from jobs.config import KINDS
+from jobs.tasks import Task, TaskSnapshot, WriteRejected, is_task_id
+from server.auth import authenticate, has_credentials
+from server.errors import Conflict, NotFound, Unprocessable
 from server.responses import ok
 from server.state import app_state
 
@@ -50,18 +52,33 @@ def accepted(
 
 
 async def load_task(
-    conn: HTTPConnection, *, kind: str | None = None, task_id: str | None = None
+    conn: HTTPConnection,
+    *,
+    kind: str | None = None,
+    task_id: str | None = None,
+    ticket: bool = False,
+    anonymous: bool = False,
 ) -> Task:
-    """The task named by the path (or `task_id`), or 404 (unknown and malformed ids alike)."""
+    """The caller's task named by the path (or `task_id`): 401 without credentials, 404
+    for unknown and malformed ids and for someone else's task alike. With `anonymous`, a
+    task nobody owns (a password-reset mail) is anyone's who holds its id."""
+    principal = None
+    if not anonymous or has_credentials(conn, ticket=ticket):
+        principal = await authenticate(conn, ticket=ticket)
     task_id = task_id or conn.path_params["task_id"]
     task = await app_state(conn)["store"].get(task_id) if is_task_id(task_id) else None
-    if task is None or (kind is not None and task.snapshot["kind"] != kind):
+    if (
+        task is None
+        or (kind is not None and task.snapshot["kind"] != kind)
+        or task.owner != (principal.user_id if principal else "")
+        and not (anonymous and task.owner == "")
+    ):
         raise NotFound("no such task", code="TASK_NOT_FOUND")
     return task
 
 
-async def status(request: Request, kind: str | None = None) -> Response:
-    task = await load_task(request, kind=kind)
+async def status(request: Request, kind: str | None = None, task: Task | None = None) -> Response:
+    task = task or await load_task(request, kind=kind)
     state = app_state(request)
     await state["store"].count_poll(task.id)
     state["gate"].polls += 1
@@ -128,4 +145,46 @@ def resource_routes(base: str, kind: str | None = None) -> list[Route]:
     ]
 
 
-routes = resource_routes(BASE)
+STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+
+
+async def listing(request: Request) -> Response:
+    """The caller's tasks, newest first: `?status=a,b&kind=c&limit=20&offset=0`."""
+    principal = await authenticate(request)
+    query = request.query_params
+    statuses = _choices(query.get("status"), STATUSES, "status")
+    kinds = _choices(query.get("kind"), KINDS, "kind")
+    limit = _number(query.get("limit"), 20, 1, 100, "limit")
+    offset = _number(query.get("offset"), 0, 0, 1_000_000, "offset")
+    store = app_state(request)["store"]
+    matched: list[TaskSnapshot] = []
+    for task_id in await store.owned(principal.user_id):
+        task = await store.get(task_id)
+        if task is not None and task.status in statuses and task.snapshot["kind"] in kinds:
+            matched.append(task.snapshot)
+    page = matched[offset : offset + limit]
+    return ok({"tasks": page, "total": len(matched), "offset": offset, "limit": limit})
+
+
+def _choices(raw: str | None, allowed: tuple[str, ...], name: str) -> set[str]:
+    chosen = {v for v in (raw or "").split(",") if v} or set(allowed)
+    if not chosen <= set(allowed):
+        raise Unprocessable(
+            "the query is invalid",
+            details=[{"field": name, "message": f"one or more of {', '.join(allowed)}"}],
+        )
+    return chosen
+
+
+def _number(raw: str | None, default: int, low: int, high: int, name: str) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise Unprocessable(
+            "the query is invalid",
+            details=[{"field": name, "message": f"a whole number from {low} to {high}"}],
+        )
+    return int(raw)
+
+
+routes = [Route(BASE, listing), *resource_routes(BASE)]

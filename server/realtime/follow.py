@@ -10,13 +10,16 @@
    that fell behind (queue overflow, Redis reconnect) catches up from the stream again.
 
 It ends after the task's terminal event, or with a `reconnect` event (no id, so the
-client's last id stays) when the process shuts down. `follow_many()` merges several tasks into one
-stream whose ids are cursors: the last id of every task, in the order they were asked for.
+client's last id stays) when the process shuts down, or with a `reauthenticate` event
+(no id either) when the caller's access token expires (`until`). `follow_many()` merges
+several tasks into one stream whose ids are cursors: the last id of every task, in the
+order they were asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -27,6 +30,12 @@ from server.realtime.hub import Hub
 MULTI_QUEUE = 64
 RECONNECT_MS = 1000
 RECONNECT = Event("", "reconnect", f'{{"reason":"shutdown","retryMs":{RECONNECT_MS}}}')
+REAUTHENTICATE = Event(
+    "",
+    "reauthenticate",
+    '{"code":"TOKEN_EXPIRED","message":"the access token has expired: refresh it, then '
+    'resume with the last event id"}',
+)
 
 
 class Cursor:
@@ -55,7 +64,11 @@ class Snapshot(Event):
 
 
 async def follow(
-    hub: Hub, store: TaskStore, task_id: str, last_id: str | None = None
+    hub: Hub,
+    store: TaskStore,
+    task_id: str,
+    last_id: str | None = None,
+    until: float | None = None,
 ) -> AsyncIterator[Event]:
     async with hub.listen(task_id) as listener:
         cursor = Cursor(last_id)
@@ -75,7 +88,15 @@ async def follow(
             if listener.closing:
                 yield RECONNECT
                 return
-            await listener.wait()
+            if until is None:
+                await listener.wait()
+            else:
+                try:
+                    async with asyncio.timeout(until - time.time()):
+                        await listener.wait()
+                except TimeoutError:
+                    yield REAUTHENTICATE
+                    return
             if listener.stale:
                 listener.stale = False
                 batch = await _catch_up(store, task_id, cursor)
@@ -102,7 +123,11 @@ async def _catch_up(store: TaskStore, task_id: str, cursor: Cursor) -> list[Even
 
 
 async def follow_many(
-    hub: Hub, store: TaskStore, task_ids: list[str], cursor: list[str | None]
+    hub: Hub,
+    store: TaskStore,
+    task_ids: list[str],
+    cursor: list[str | None],
+    until: float | None = None,
 ) -> AsyncIterator[Event]:
     """Events of several tasks on one stream; each event's id is the cursor of all tasks."""
     # bounded: a slow client holds the pumps back, and their listeners fall back to catch-up
@@ -110,7 +135,7 @@ async def follow_many(
 
     async def pump(index: int) -> None:
         try:
-            async for event in follow(hub, store, task_ids[index], cursor[index]):
+            async for event in follow(hub, store, task_ids[index], cursor[index], until):
                 await queue.put((index, event))
         except Exception as error:
             await queue.put((index, error))
@@ -127,7 +152,7 @@ async def follow_many(
             if event is None:
                 open_count -= 1
                 continue
-            if event is RECONNECT:
+            if event is RECONNECT or event is REAUTHENTICATE:
                 yield event
                 return
             cursor[index] = event.id

@@ -3,7 +3,9 @@
 A stream ends after the terminal event. `EventSource` reconnects by itself whenever a
 stream ends, so a reconnect whose `Last-Event-ID` already covers the terminal event is
 answered `204 No Content`, which tells it to stop. The id may also come as `lastEventId`
-in the query, for clients that open a fresh `EventSource`.
+in the query, for clients that open a fresh `EventSource`, which also cannot send an
+`Authorization` header: it may carry a single-use `?ticket=` instead (`server/auth.py`).
+When the access token expires, the stream ends with a `reauthenticate` event.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.routing import Route
 
 from jobs.tasks import Event, Task, is_task_id, parse_event_id
 from server.api.tasks import load_task
+from server.auth import authenticate
 from server.errors import ApiError, NotFound
 from server.realtime.follow import RECONNECT, RECONNECT_MS, follow, follow_many
 from server.state import app_state
@@ -28,6 +31,8 @@ SHUTDOWN_GRACE_S = 2.0
 def encode(event: Event) -> bytes:
     if event is RECONNECT:  # no id: the client's Last-Event-ID must stay as it was
         return f"retry: {RECONNECT_MS}\nevent: {event.type}\ndata: {event.data}\n\n".encode()
+    if not event.id:  # `reauthenticate`: no id either
+        return f"event: {event.type}\ndata: {event.data}\n\n".encode()
     return f"id: {event.id}\nevent: {event.type}\ndata: {event.data}\n\n".encode()
 
 
@@ -62,15 +67,18 @@ def stream(request: Request, events: AsyncIterator[Event]) -> Response:
 
 
 async def task_events(request: Request) -> Response:
-    task = await load_task(request)
+    task = await load_task(request, ticket=True)
+    principal = await authenticate(request, ticket=True)
     last_id = last_event_id(request)
     if has_seen_end(task, last_id):
         return Response(status_code=204)
     state = app_state(request)
-    return stream(request, follow(state["hub"], state["store"], task.id, last_id))
+    events = follow(state["hub"], state["store"], task.id, last_id, principal.expires_at)
+    return stream(request, events)
 
 
 async def many_events(request: Request) -> Response:
+    principal = await authenticate(request, ticket=True)
     ids = [t for t in request.query_params.get("tasks", "").split(",") if t]
     if not ids:
         raise ApiError("name the tasks to follow: ?tasks=id1,id2", code="TASKS_REQUIRED")
@@ -80,6 +88,7 @@ async def many_events(request: Request) -> Response:
         )
     state = app_state(request)
     tasks = [await state["store"].get(t) if is_task_id(t) else None for t in ids]
+    tasks = [t if t is not None and t.owner == principal.user_id else None for t in tasks]
     missing = [t for t, task in zip(ids, tasks, strict=True) if task is None]
     if missing:
         raise NotFound("no such task", code="TASK_NOT_FOUND", details={"taskIds": missing})
@@ -87,7 +96,8 @@ async def many_events(request: Request) -> Response:
     found = [t for t in tasks if t is not None]
     if all(has_seen_end(t, c) for t, c in zip(found, cursor, strict=True)):
         return Response(status_code=204)
-    return stream(request, follow_many(state["hub"], state["store"], ids, cursor))
+    events = follow_many(state["hub"], state["store"], ids, cursor, principal.expires_at)
+    return stream(request, events)
 
 
 def parse_cursor(value: str | None, count: int) -> list[str | None]:

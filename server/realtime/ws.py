@@ -9,6 +9,12 @@ Server frames carry the task events as SSE does, with `id` and `event` inside:
 and replies without an id: `subscribed`, `unsubscribed`, `cancelAccepted`, `error`
 (`{"event": "error", "taskId": …, "error": {"code", "message"}}`).
 The connection stays open after a task ends; its subscription ends with its terminal event.
+
+The handshake is authenticated (`Authorization: Bearer`, or `?ticket=` from a browser);
+without it the upgrade is refused with a 401 envelope. Another user's task is answered
+like an unknown one. When the access token expires the server sends `reauthenticate`
+and closes with 4401; the client reconnects with a fresh token and resubscribes with
+each task's `lastEventId`.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from jobs import control
-from jobs.tasks import Event, WriteRejected, is_task_id
-from server.realtime.follow import RECONNECT, RECONNECT_MS, follow
+from jobs.tasks import Event, Task, WriteRejected, is_task_id
+from server.auth import Principal, authenticate
+from server.errors import ApiError, error_response
+from server.realtime.follow import REAUTHENTICATE, RECONNECT, RECONNECT_MS, follow
 from server.realtime.sse import has_seen_end
 from server.state import AppState, app_state
 
@@ -40,9 +48,11 @@ def encode(event: Event) -> str:
 class Session:
     """One WebSocket connection and its subscriptions."""
 
-    def __init__(self, websocket: WebSocket, state: AppState) -> None:
+    def __init__(self, websocket: WebSocket, state: AppState, principal: Principal) -> None:
         self.websocket = websocket
         self.state = state
+        self.principal = principal
+        self.closed = False
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
@@ -94,9 +104,8 @@ class Session:
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             await self.error("TOO_MANY_SUBSCRIPTIONS", "unsubscribe from a task first", task_id)
             return
-        task = await self.state["store"].get(task_id)
+        task = await self.owned(task_id)
         if task is None:
-            await self.error("TASK_NOT_FOUND", "no such task", task_id)
             return
         await self.send({"event": "subscribed", "taskId": task_id})
         if has_seen_end(task, last_id):
@@ -104,12 +113,23 @@ class Session:
             return
         self.subscriptions[task_id] = asyncio.create_task(self._pump(task_id, last_id))
 
+    async def owned(self, task_id: str) -> Task | None:
+        """The caller's task, or None after telling them it does not exist."""
+        task = await self.state["store"].get(task_id)
+        if task is None or task.owner != self.principal.user_id:
+            await self.error("TASK_NOT_FOUND", "no such task", task_id)
+            return None
+        return task
+
     async def _pump(self, task_id: str, last_id: str | None) -> None:
+        state, until = self.state, self.principal.expires_at
         try:
-            async for event in follow(self.state["hub"], self.state["store"], task_id, last_id):
+            async for event in follow(state["hub"], state["store"], task_id, last_id, until):
                 if event is RECONNECT:  # shutting down: 1012, "service restart"
-                    await self.send({"event": "reconnect", "retryMs": RECONNECT_MS})
-                    await self.websocket.close(code=1012)
+                    await self.end({"event": "reconnect", "retryMs": RECONNECT_MS}, 1012)
+                    return
+                if event is REAUTHENTICATE:
+                    await self.end({"event": "reauthenticate", "code": "TOKEN_EXPIRED"}, 4401)
                     return
                 await self.send(encode(event))
                 self.state["gate"].delivered["ws"] += 1
@@ -125,10 +145,17 @@ class Session:
                 await pump
         await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "asked"})
 
+    async def end(self, frame: dict[str, Any], code: int) -> None:
+        """Say why, then close (once, whichever subscription gets there first)."""
+        if self.closed:
+            return
+        self.closed = True
+        await self.send(frame)
+        await self.websocket.close(code=code)
+
     async def cancel(self, task_id: str) -> None:
         state = self.state
-        if await state["store"].get(task_id) is None:
-            await self.error("TASK_NOT_FOUND", "no such task", task_id)
+        if await self.owned(task_id) is None:
             return
         try:
             await control.cancel(state["store"], state["queue"], state["settings"], task_id)
@@ -149,12 +176,21 @@ class Session:
 
 
 async def endpoint(websocket: WebSocket) -> None:
+    try:
+        principal = await authenticate(websocket, ticket=True)
+    except ApiError as refused:
+        await websocket.send_denial_response(
+            error_response(
+                refused.status_code, refused.code, refused.message, None, refused.headers
+            )
+        )
+        return
     await websocket.accept()
     state = app_state(websocket)
     if state["gate"].full:
         await websocket.close(code=1013, reason="too many streams; retry shortly")
         return
-    session = Session(websocket, state)
+    session = Session(websocket, state, principal)
     try:
         with state["gate"].hold("ws"):
             await session.serve()

@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -48,6 +48,8 @@ class Options:
 
 
 async def run(options: Options) -> Report:
+    if options.token is None:
+        options = replace(options, token=await sign_up(options.url))
     target = Target.from_url(options.url, options.token)
     transports = itertools.cycle(
         TRANSPORTS if options.transport == "mixed" else [options.transport]
@@ -86,9 +88,20 @@ async def _follow(options: Options, target: Target, tally: Tally) -> None:
     if tally.transport == "sse":
         await follow_sse(target, tally)
     elif tally.transport == "ws":
-        await follow_ws(options.url, tally)
+        await follow_ws(options.url, options.token, tally)
     else:
         await follow_poll(target, tally, options.poll_interval)
+
+
+async def sign_up(url: str) -> str:
+    """A fresh account for this run; its access token."""
+    body = {"email": f"loadtest-{uuid.uuid4().hex[:12]}@example.com", "name": "loadtest",
+            "password": uuid.uuid4().hex}  # fmt: skip
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        response = await http.post("/api/v1/auth/signup", json=body)
+        response.raise_for_status()
+        token: str = response.json()["data"]["tokens"]["accessToken"]
+        return token
 
 
 async def _start_tasks(options: Options, count: int) -> AsyncIterator[str]:

@@ -135,12 +135,15 @@ async def follow_sse(target: Target, tally: Tally) -> None:
         tally.reconnects += 1
 
 
-async def follow_ws(url: str, tally: Tally) -> None:
+async def follow_ws(url: str, token: str | None, tally: Tally) -> None:
     """Follow over the WebSocket; resubscribe with lastEventId whenever it breaks."""
     ws_url = url.replace("http", "ws", 1) + "/api/v1/ws"
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     while not tally.done:
         try:
-            async with websockets.connect(ws_url, max_queue=64) as socket:
+            async with websockets.connect(
+                ws_url, max_queue=64, additional_headers=headers
+            ) as socket:
                 tally.drop = socket.transport.close
                 frame = {"type": "subscribe", "taskId": tally.task_id}
                 if tally.last_id:

@@ -119,11 +119,12 @@ async def test_a_worker_gone_mid_job_leaves_no_task_processing_forever(
     outcome: str,
     code: str | None,
     attempt: int,
+    auth: dict[str, str],
 ):
     limits = {"TASKSTREAM_MAX_TRIES_DEMO": max_tries, "TASKSTREAM_TIMEOUT_DEMO": "20"}
     web = private("web", **limits)
     doomed = private("worker", **limits)
-    async with httpx.AsyncClient(base_url=web.url) as http:
+    async with httpx.AsyncClient(base_url=web.url, headers=auth) as http:
         task_id = await start_demo(http, steps=30, stepSeconds=0.1)
         await wait_for_task(http, task_id, lambda data: data["progress"] >= 10)
         doomed.stop(sig)

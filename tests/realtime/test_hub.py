@@ -24,13 +24,15 @@ async def web_connections(redis: Redis, pid: int) -> list[dict[str, Any]]:
 
 
 async def test_300_streams_all_get_every_event_over_one_pubsub_connection(
-    client: httpx.AsyncClient, web: Proc, store: TaskStore, redis: Redis
+    client: httpx.AsyncClient, web: Proc, store: TaskStore, redis: Redis, auth: dict[str, str]
 ):
     assert web.process is not None
     count = 300
     tasks = [await store.create("demo") for _ in range(count)]
     limits = httpx.Limits(max_connections=count + 10)
-    async with httpx.AsyncClient(base_url=web.url, limits=limits, timeout=WAIT) as many:
+    async with httpx.AsyncClient(
+        base_url=web.url, headers=auth, limits=limits, timeout=WAIT
+    ) as many:
         streams = [SseStream(many, f"/api/v1/tasks/{t.id}/events") for t in tasks]
         await asyncio.gather(*(s.__aenter__() for s in streams))
         try:
@@ -90,16 +92,16 @@ def own_valkey(tmp_path: Path) -> Iterator[Valkey]:
 
 
 async def test_a_valkey_restart_mid_stream_loses_no_event_on_sse_or_websocket(
-    own_valkey: Valkey, private: Callable[..., Proc]
+    own_valkey: Valkey, private: Callable[..., Proc], auth: dict[str, str]
 ):
     env = {"REDIS_URL": own_valkey.url, "TASKSTREAM_TIMEOUT_DEMO": "60"}
     web = private("web", **env)
     private("worker", **env)
-    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+    async with httpx.AsyncClient(base_url=web.url, headers=auth, timeout=WAIT) as http:
         task_id = await start_demo(http, steps=30, stepSeconds=0.1)
         async with (
             SseStream(http, f"/api/v1/tasks/{task_id}/events") as sse,
-            WsClient(web.url) as ws,
+            WsClient(web.url, auth) as ws,
         ):
             await ws.send(type="subscribe", taskId=task_id)
             before = await sse.take(4)

@@ -15,16 +15,16 @@ from tests.support import WAIT, Proc, SseStream, WsClient, assert_no_gap, start_
 
 
 async def test_sigterm_sends_reconnect_on_sse_and_ws_then_another_web_resumes(
-    private: Callable[..., Proc], redis: Redis
+    private: Callable[..., Proc], redis: Redis, auth: dict[str, str]
 ):
     leaving, staying = private("web"), private("web")
     private("worker")
     assert leaving.process is not None
-    async with httpx.AsyncClient(base_url=leaving.url, timeout=WAIT) as http:
+    async with httpx.AsyncClient(base_url=leaving.url, headers=auth, timeout=WAIT) as http:
         task_id = await start_demo(http, steps=25, stepSeconds=0.1)
         async with (
             SseStream(http, f"/api/v1/tasks/{task_id}/events") as sse,
-            WsClient(leaving.url) as ws,
+            WsClient(leaving.url, auth) as ws,
         ):
             await ws.send(type="subscribe", taskId=task_id)
             await ws.until("progress")
@@ -47,7 +47,7 @@ async def test_sigterm_sends_reconnect_on_sse_and_ws_then_another_web_resumes(
     assert frames[-1] == {"event": "reconnect", "retryMs": 1000}
 
     seen = [*before, *tail[:-1]]
-    async with httpx.AsyncClient(base_url=staying.url, timeout=WAIT) as http:
+    async with httpx.AsyncClient(base_url=staying.url, headers=auth, timeout=WAIT) as http:
         headers = {"Last-Event-ID": seen[-1].id or ""}
         async with SseStream(http, f"/api/v1/tasks/{task_id}/events", headers) as sse:
             rest = await sse.rest()

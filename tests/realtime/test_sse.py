@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from jobs.tasks import TaskStore, channel
-from tests.support import WAIT, SseStream, collect, start_demo
+from tests.support import WAIT, Account, SseStream, collect, start_demo
 
 
 def events_url(task_id: str) -> str:
@@ -91,10 +91,10 @@ async def test_last_event_id_may_come_in_the_query_for_a_fresh_event_source(
 
 
 async def test_an_id_older_than_the_capped_stream_gets_a_resync_snapshot(
-    client: httpx.AsyncClient, store: TaskStore
+    client: httpx.AsyncClient, store: TaskStore, account: Account
 ):
     small = TaskStore(store.redis, replace(store.settings, stream_maxlen=5))
-    task = await small.create("demo")
+    task = await small.create("demo", owner=account.user_id)
     for value in range(1, 300):
         await small.write(task.id, "progress", {"progress": value % 100})
     headers = {"Last-Event-ID": task.last_event_id}

@@ -15,10 +15,10 @@ async def stream_ids(store: TaskStore, task_id: str, after: str) -> list[str]:
 
 
 async def test_a_demo_tasks_events_arrive_complete_and_in_order(
-    client: httpx.AsyncClient, web: Proc, store: TaskStore
+    client: httpx.AsyncClient, web: Proc, store: TaskStore, auth: dict[str, str]
 ):
     task_id = await start_demo(client, steps=10, stepSeconds=0.05)
-    async with WsClient(web.url) as ws:
+    async with WsClient(web.url, auth) as ws:
         await ws.send(type="subscribe", taskId=task_id)
         frames = await ws.until("unsubscribed")
     assert frames[0] == {"event": "subscribed", "taskId": task_id}
@@ -30,10 +30,10 @@ async def test_a_demo_tasks_events_arrive_complete_and_in_order(
 
 
 async def test_many_tasks_on_one_socket_and_resume_with_last_event_id(
-    client: httpx.AsyncClient, web: Proc, store: TaskStore
+    client: httpx.AsyncClient, web: Proc, store: TaskStore, auth: dict[str, str]
 ):
     a, b = await store.create("demo"), await store.create("demo")
-    async with WsClient(web.url) as ws:
+    async with WsClient(web.url, auth) as ws:
         await ws.send(type="subscribe", taskId=a.id)
         await ws.send(type="subscribe", taskId=b.id)
         frames = [await ws.next() for _ in range(4)]  # the two tasks' frames may interleave
@@ -43,7 +43,7 @@ async def test_many_tasks_on_one_socket_and_resume_with_last_event_id(
         frames = await ws.until("progress", a.id)
         assert frames[-1]["id"] == written.id
     missed = [(await store.write(a.id, "progress", {"progress": p})).id for p in (20, 30)]
-    async with WsClient(web.url) as ws:
+    async with WsClient(web.url, auth) as ws:
         await ws.send(type="subscribe", taskId=a.id, lastEventId=written.id)
         assert await ws.next() == {"event": "subscribed", "taskId": a.id}
         assert [(await ws.next())["id"] for _ in missed] == missed
@@ -57,10 +57,12 @@ async def test_many_tasks_on_one_socket_and_resume_with_last_event_id(
     assert frame["id"] == done.id  # nothing of `a` after the unsubscribe
 
 
-async def test_cancel_over_the_socket_ends_the_running_task(client: httpx.AsyncClient, web: Proc):
+async def test_cancel_over_the_socket_ends_the_running_task(
+    client: httpx.AsyncClient, web: Proc, auth: dict[str, str]
+):
     task_id = await start_demo(client, steps=100, stepSeconds=0.1)
     await wait_for_status(client, task_id, {"processing"})
-    async with WsClient(web.url) as ws:
+    async with WsClient(web.url, auth) as ws:
         await ws.send(type="subscribe", taskId=task_id)
         await ws.until("status", task_id)
         await ws.send(type="cancel", taskId=task_id)
@@ -88,10 +90,15 @@ async def test_cancel_over_the_socket_ends_the_running_task(client: httpx.AsyncC
          "cancel-unknown"],
 )  # fmt: skip
 async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_usable(
-    client: httpx.AsyncClient, web: Proc, store: TaskStore, frame: str, code: str
+    client: httpx.AsyncClient,
+    web: Proc,
+    store: TaskStore,
+    frame: str,
+    code: str,
+    auth: dict[str, str],
 ):
     task = await store.create("demo")
-    async with WsClient(web.url) as ws:
+    async with WsClient(web.url, auth) as ws:
         await ws.socket.send(frame)
         error = await ws.next()
         assert error["event"] == "error" and error["error"]["code"] == code

@@ -54,6 +54,6 @@ def gemini_web(
 
 
 @pytest.fixture
-async def model_client(gemini_web: Proc) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gemini_web.url, timeout=WAIT) as http:
+async def model_client(gemini_web: Proc, auth: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gemini_web.url, headers=auth, timeout=WAIT) as http:
         yield http

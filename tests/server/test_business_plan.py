@@ -203,8 +203,10 @@ async def test_prefer_wait_too_short_gives_the_usual_202(client: httpx.AsyncClie
     assert "preference-applied" not in response.headers
 
 
-async def test_prefer_wait_is_ignored_with_the_feature_flag_off(private: Callable[..., Proc]):
+async def test_prefer_wait_is_ignored_with_the_feature_flag_off(
+    private: Callable[..., Proc], auth: dict[str, str]
+):
     web = private("web", TASKSTREAM_SYNC_WAIT_MAX_SECONDS="0")
-    async with httpx.AsyncClient(base_url=web.url) as http:
+    async with httpx.AsyncClient(base_url=web.url, headers=auth) as http:
         response = await http.post(f"{BASE}/generate", json=ANSWERS, headers={"Prefer": "wait=15"})
     assert response.status_code == 202

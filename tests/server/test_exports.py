@@ -41,9 +41,9 @@ async def finished(http: httpx.AsyncClient, response: httpx.Response) -> dict[st
 
 
 @pytest.fixture(scope="module")
-async def project(web: Proc, worker: Proc) -> str:
+async def project(web: Proc, worker: Proc, auth: dict[str, str]) -> str:
     """A project with a plan, an evaluation of it and a financial simulation."""
-    async with httpx.AsyncClient(base_url=web.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=web.url, timeout=10, headers=auth) as client:
         return await project_with_everything(client)
 
 
@@ -216,16 +216,20 @@ async def test_a_project_without_a_plan_or_without_a_simulation_says_which(
 ):
     bare = str(uuid.uuid4())
     response = await client.post(f"/api/v1/projects/{bare}/export", json={"format": "md"})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "PROJECT_NOT_FOUND"
+    simulated = await client.post(f"/api/v1/projects/{bare}/financial/simulate", json=SIMULATION)
+    assert simulated.status_code == 202  # the project is now the caller's, with no plan yet
+    response = await client.post(f"/api/v1/projects/{bare}/export", json={"format": "md"})
     assert response.status_code == 404 and response.json()["error"]["code"] == "PLAN_NOT_FOUND"
     plan = await finished(
         client,
         await client.post("/api/v1/business-plan/generate", json=ANSWERS | {"projectId": bare}),
     )
     assert plan["projectId"] == bare
-    asked = {"format": "md", "sections": ["market", "financial"]}
+    asked = {"format": "md", "sections": ["market", "evaluation"]}
     response = await client.post(f"/api/v1/projects/{bare}/export", json=asked)
     assert response.status_code == 409
-    assert response.json()["error"]["details"] == {"sections": ["financial"]}
+    assert response.json()["error"]["details"] == {"sections": ["evaluation"]}
 
 
 async def test_an_expired_exports_file_is_swept_and_its_download_is_gone(

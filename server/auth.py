@@ -1,0 +1,173 @@
+"""Who is asking: access tokens, rotating refresh tokens and stream tickets.
+
+- Access token: a JWT (HS256, `TASKSTREAM_SECRET_KEY`), short-lived, sent as
+  `Authorization: Bearer …`; it names the user and the refresh-token family it came from,
+  so a logout (which revokes the family) ends it at once.
+- Refresh token: opaque, single use. Using one gives a new pair in the same family; using
+  one twice means it was stolen, and revokes the whole family.
+- Stream ticket: `EventSource` cannot send headers, and a long-lived token must never sit
+  in a URL, so a stream may instead carry `?ticket=`, single use, valid for
+  `TASKSTREAM_STREAM_TICKET_SECONDS`, ending when the access token that asked for it does.
+
+Only SHA-256 digests of refresh tokens and tickets are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from redis.asyncio import Redis
+from starlette.requests import HTTPConnection
+
+from jobs.accounts import digest
+from server.errors import Unauthorized
+from server.state import app_state
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the user, until when, and the token family."""
+
+    user_id: str
+    expires_at: float  # epoch seconds
+    family: str
+
+
+def _revoked_key(family: str) -> str:
+    return f"ts:token-family:{family}:revoked"
+
+
+async def issue_tokens(conn: HTTPConnection, user_id: str, family: str | None = None) -> Any:
+    """A new access token and refresh token (a new family unless one is given)."""
+    state = app_state(conn)
+    auth, redis = state["settings"].auth, state["store"].redis
+    family = family or str(uuid.uuid4())
+    now = time.time()
+    claims = {"sub": user_id, "fam": family, "iat": int(now), "exp": int(now + auth.access_ttl_s)}
+    access = jwt.encode(claims, state["settings"].require_secret(), algorithm=ALGORITHM)
+    refresh = secrets.token_urlsafe(32)
+    record = {"userId": user_id, "family": family, "used": 0}
+    ttl = int(auth.refresh_ttl_s)
+    async with redis.pipeline(transaction=True) as tx:
+        tx.hset(f"ts:refresh:{digest(refresh)}", mapping=record)
+        tx.expire(f"ts:refresh:{digest(refresh)}", ttl)
+        tx.sadd(f"ts:user:{user_id}:families", family)
+        tx.expire(f"ts:user:{user_id}:families", ttl)
+        await tx.execute()
+    return {
+        "accessToken": access,
+        "refreshToken": refresh,
+        "tokenType": "Bearer",
+        "expiresIn": int(auth.access_ttl_s),
+    }
+
+
+async def rotate(conn: HTTPConnection, refresh: str) -> tuple[str, Any]:
+    """The user and a new pair for a refresh token used for the first time."""
+    redis = app_state(conn)["store"].redis
+    key = f"ts:refresh:{digest(refresh)}"
+    record: dict[str, str] = await redis.hgetall(key)  # type: ignore[misc]
+    if not record or await redis.exists(_revoked_key(record["family"])):
+        raise Unauthorized("the refresh token is not valid", code="INVALID_REFRESH_TOKEN")
+    if await redis.hincrby(key, "used", 1) > 1:  # type: ignore[misc]
+        await revoke(redis, record["family"], app_state(conn)["settings"].auth.refresh_ttl_s)
+        raise Unauthorized(
+            "the refresh token was already used; every session of its login is ended",
+            code="REFRESH_TOKEN_REUSED",
+        )
+    return record["userId"], await issue_tokens(conn, record["userId"], record["family"])
+
+
+async def revoke(redis: Redis, family: str, ttl_s: float) -> None:
+    await redis.set(_revoked_key(family), "1", ex=int(ttl_s))
+
+
+async def revoke_all(redis: Redis, user_id: str, ttl_s: float) -> None:
+    """End every session of the user (after a password reset)."""
+    for family in await redis.smembers(f"ts:user:{user_id}:families"):  # type: ignore[misc]
+        await revoke(redis, family, ttl_s)
+
+
+async def family_of(conn: HTTPConnection, refresh: str) -> str | None:
+    redis = app_state(conn)["store"].redis
+    family: str | None = await redis.hget(f"ts:refresh:{digest(refresh)}", "family")  # type: ignore[misc]
+    return family
+
+
+async def authenticate(conn: HTTPConnection, *, ticket: bool = False) -> Principal:
+    """The caller, from `Authorization: Bearer`, or (streams) a `?ticket=`; else 401.
+
+    Known once per request: a second call returns the first answer (a ticket is spent).
+    """
+    known: Principal | None = conn.scope.get("taskstream.principal")
+    if known is not None:
+        return known
+    header = conn.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    raw = conn.query_params.get("ticket") if ticket else None
+    if scheme.lower() == "bearer" and token:
+        principal = await _from_access_token(conn, token.strip())
+    elif raw:
+        principal = await _from_ticket(conn, raw)
+    else:
+        raise Unauthorized("sign in first: send Authorization: Bearer <accessToken>")
+    conn.scope["taskstream.principal"] = principal
+    return principal
+
+
+def has_credentials(conn: HTTPConnection, *, ticket: bool = False) -> bool:
+    return "authorization" in conn.headers or (ticket and "ticket" in conn.query_params)
+
+
+async def _from_access_token(conn: HTTPConnection, token: str) -> Principal:
+    state = app_state(conn)
+    try:
+        claims = jwt.decode(
+            token,
+            state["settings"].require_secret(),
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "fam", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized(
+            "the access token has expired; refresh it", code="TOKEN_EXPIRED"
+        ) from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("the access token is not valid", code="INVALID_TOKEN") from None
+    return await _unrevoked(conn, Principal(claims["sub"], float(claims["exp"]), claims["fam"]))
+
+
+async def _unrevoked(conn: HTTPConnection, principal: Principal) -> Principal:
+    if await app_state(conn)["store"].redis.exists(_revoked_key(principal.family)):
+        raise Unauthorized("the session has ended; sign in again", code="TOKEN_REVOKED")
+    return principal
+
+
+async def issue_ticket(conn: HTTPConnection, principal: Principal) -> dict[str, Any]:
+    state = app_state(conn)
+    ttl = state["settings"].auth.ticket_ttl_s
+    ticket = secrets.token_urlsafe(24)
+    record = {"userId": principal.user_id, "exp": principal.expires_at, "fam": principal.family}
+    await state["store"].redis.set(f"ts:ticket:{digest(ticket)}", json.dumps(record), ex=int(ttl))
+    return {"ticket": ticket, "expiresIn": int(ttl)}
+
+
+async def _from_ticket(conn: HTTPConnection, ticket: str) -> Principal:
+    state = app_state(conn)
+    raw = await state["store"].redis.getdel(f"ts:ticket:{digest(ticket)}")
+    if raw is None:
+        raise Unauthorized(
+            "the stream ticket is not valid (used or expired)", code="INVALID_TICKET"
+        )
+    record = json.loads(raw)
+    if record["exp"] <= time.time():
+        raise Unauthorized("the access token behind the ticket has expired", code="TOKEN_EXPIRED")
+    return await _unrevoked(conn, Principal(record["userId"], float(record["exp"]), record["fam"]))
