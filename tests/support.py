@@ -156,12 +156,18 @@ async def collect(
 
 
 async def wait_for_task(
-    client: httpx.AsyncClient, task_id: str, done: Callable[[dict[str, Any]], bool]
+    client: httpx.AsyncClient,
+    task_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    url: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Poll the status endpoint until `done(status)` (a bounded wait)."""
+    """Poll the status endpoint (or `url`) until `done(status)` (a bounded wait)."""
     async with asyncio.timeout(WAIT):
         while True:
-            response = await client.get(f"/api/v1/tasks/{task_id}/status")
+            response = await client.get(url or f"/api/v1/tasks/{task_id}/status", headers=headers)
+            assert response.status_code == 200, response.text
             data: dict[str, Any] = response.json()["data"]
             if done(data):
                 return data
