@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,7 +250,7 @@ class WsClient:
                 return frames
 
 
-async def assert_no_gap(redis: Any, task_id: str, received: list[str | None]) -> None:
+async def assert_no_gap(redis: Any, task_id: str, received: Sequence[str | None]) -> None:
     """After the first (a snapshot's) id, `received` is exactly the task's event log."""
     log = [eid for eid, _ in await redis.xrange(f"ts:{{{task_id}}}:events")]
     assert received[1:] == log[log.index(received[0]) + 1 :]
