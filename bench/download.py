@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 
+from bench.common import server_env
 from jobs.config import Settings
 from jobs.connections import connect
 from jobs.export import export_path
 from jobs.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
+from taskstream.loadtest import sign_up
 from taskstream.loadtest.report import rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,11 +49,15 @@ def write_file(path: Path, mib: int) -> str:
     return digest.hexdigest()
 
 
-async def download(url: str, slow: bool) -> tuple[int, str, float]:
+async def download(url: str, token: str, slow: bool) -> tuple[int, str, float]:
     digest = hashlib.sha256()
     size = 0
     started = time.monotonic()
-    async with httpx.AsyncClient(timeout=300) as http, http.stream("GET", url) as response:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(timeout=300, headers=headers) as http,
+        http.stream("GET", url) as response,
+    ):
         assert response.status_code == 200, response.status_code
         async for chunk in response.aiter_raw(1 << 16):
             digest.update(chunk)
@@ -67,7 +74,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     exports = workdir / "exports"
     exports.mkdir()
-    env = {**os.environ, "REDIS_URL": valkey.url, "TASKSTREAM_EXPORT_DIR": str(exports)}
+    env = server_env(valkey.url, TASKSTREAM_EXPORT_DIR=str(exports))
     log = (workdir / "web.log").open("wb")
     web = subprocess.Popen(
         [sys.executable, "-m", "taskstream.cli", "web", "--port", str(port)],
@@ -85,7 +92,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     pass
                 await asyncio.sleep(0.05)
         store = TaskStore(redis, Settings.from_env({"REDIS_URL": valkey.url}))
-        task = await store.create("export")
+        token = await sign_up(base)
+        owner = jwt.decode(token, options={"verify_signature": False})["sub"]
+        task = await store.create("export", owner=owner)
         sha = write_file(export_path(str(exports), task.id, "pdf"), args.mib)
         made = {"format": "pdf", "contentType": "application/pdf", "fileName": "큰 파일.pdf",
                 "size": args.mib * CHUNK, "sha256": sha}  # fmt: skip
@@ -93,7 +102,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         url = f"{base}/api/v1/exports/{task.id}/download"
         baseline = rss_kib(web.pid)
         peak = baseline
-        downloads = [asyncio.create_task(download(url, slow=i == 0)) for i in range(args.clients)]
+        downloads = [
+            asyncio.create_task(download(url, token, slow=i == 0)) for i in range(args.clients)
+        ]
         while not all(d.done() for d in downloads):
             peak = max(peak, rss_kib(web.pid))
             await asyncio.sleep(0.05)

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import server_env
 from taskstream.embedded import Valkey, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +71,7 @@ def _start(role: str, env: dict[str, str], log: Path, port: int) -> subprocess.P
 
 def run_once(row: Row, valkey: Valkey, workdir: Path) -> dict[str, Any]:
     port = free_port()
-    env = {**os.environ, "REDIS_URL": valkey.url, "TASKSTREAM_WORKER_MAX_JOBS": "6000"}
+    env = server_env(valkey.url, TASKSTREAM_WORKER_MAX_JOBS="6000")
     log = workdir / f"{row.name}.log"
     web = _start("web", env, log, port)
     workers = [_start("worker", env, log, port) for _ in range(2)]

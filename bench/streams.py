@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 
+from bench.common import server_env
 from jobs.config import Settings
 from jobs.connections import connect
 from jobs.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
+from taskstream.loadtest import sign_up
 from taskstream.loadtest.report import cpu_seconds, percentiles, rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +44,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- the client process -------------------------------------------------------------------
 
 
-async def _follow(host: str, port: int, task_id: str, stats: dict[str, Any]) -> None:
+async def _follow(host: str, port: int, token: str, task_id: str, stats: dict[str, Any]) -> None:
     reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
     # HTTP/1.0: the body is the raw stream, ended by the server's close
     writer.write(
         f"GET /api/v1/tasks/{task_id}/events HTTP/1.0\r\nHost: {host}\r\n"
-        "Accept: text/event-stream\r\n\r\n".encode()
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
     )
     status_line = await reader.readline()
     if b" 200 " not in status_line:
@@ -80,7 +82,7 @@ async def _follow(host: str, port: int, task_id: str, stats: dict[str, Any]) -> 
     writer.close()
 
 
-async def _clients(host: str, port: int, ids: list[str], ramp: float) -> None:
+async def _clients(host: str, port: int, token: str, ids: list[str], ramp: float) -> None:
     stats: dict[str, Any] = {
         "connected": 0, "failed": 0, "received": 0, "duplicates": 0, "latencies": [],
         "completion_latencies": [],
@@ -88,7 +90,7 @@ async def _clients(host: str, port: int, ids: list[str], ramp: float) -> None:
     pause = ramp / max(1, len(ids))
     followers = []
     for task_id in ids:
-        followers.append(asyncio.create_task(_follow(host, port, task_id, stats)))
+        followers.append(asyncio.create_task(_follow(host, port, token, task_id, stats)))
         await asyncio.sleep(pause)
     while stats["connected"] + stats["failed"] < len(ids):
         await asyncio.sleep(0.05)
@@ -108,7 +110,7 @@ def run_clients(args: argparse.Namespace) -> None:
     except ImportError:
         pass
     ids = Path(args.ids).read_text().split()
-    asyncio.run(_clients(args.host, args.port, ids, args.ramp))
+    asyncio.run(_clients(args.host, args.port, args.token, ids, args.ramp))
 
 
 # --- the orchestrator -----------------------------------------------------------------------
@@ -140,7 +142,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     valkey = Valkey(workdir / "valkey")
     valkey.start()
     port = free_port()
-    env = {**os.environ, "REDIS_URL": valkey.url, "TASKSTREAM_HEARTBEAT_SECONDS": "15"}
+    env = server_env(valkey.url, TASKSTREAM_HEARTBEAT_SECONDS="15")
     log = (workdir / "web.log").open("wb")
     web = subprocess.Popen(
         [sys.executable, "-m", "taskstream.cli", "web", "--port", str(port)],
@@ -159,13 +161,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.05)
         settings = replace(Settings.from_env({"REDIS_URL": valkey.url}), stream_maxlen=1000)
         store = TaskStore(redis, settings)
-        ids = [(await store.create("demo")).id for _ in range(args.streams)]
+        token = await sign_up(f"http://127.0.0.1:{port}")
+        owner = jwt.decode(token, options={"verify_signature": False})["sub"]
+        ids = [(await store.create("demo", owner=owner)).id for _ in range(args.streams)]
         ids_file = workdir / "ids.txt"
         ids_file.write_text("\n".join(ids))
         baseline = rss_kib(web.pid)
         clients = subprocess.Popen(
             [sys.executable, "-m", "bench.streams", "clients", "--port", str(port),
-             "--ids", str(ids_file), "--ramp", str(args.ramp)],
+             "--ids", str(ids_file), "--ramp", str(args.ramp), "--token", token],
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert clients.stdout is not None
@@ -217,6 +221,7 @@ def main() -> None:
     c.add_argument("--port", type=int, required=True)
     c.add_argument("--ids", required=True)
     c.add_argument("--ramp", type=float, default=5)
+    c.add_argument("--token", required=True)
     parser.add_argument("--streams", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=5000, help="events/s, all tasks together")
     parser.add_argument("--seconds", type=float, default=10)
