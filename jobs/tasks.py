@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -149,6 +148,10 @@ def _keys(task_id: str) -> list[str]:
     return [f"{prefix}:task", f"{prefix}:events", f"{prefix}:text", f"{prefix}:result"]
 
 
+def created_ms(event_id: str) -> int:
+    return int(event_id.partition("-")[0])
+
+
 def owned_key(owner: str) -> str:
     """A user's tasks, scored by creation time."""
     return f"ts:user:{owner}:tasks"
@@ -206,19 +209,26 @@ class TaskStore:
         if owner:
             index = owned_key(owner)
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(index, {task_id: time.time()})
+                pipe.zadd(index, {task_id: created_ms(created.id)})
                 pipe.expire(index, self.settings.retention_s)
                 await pipe.execute()
         await metrics.record_created(self.redis, kind)
         # the event's data is the new task's snapshot: no need to read it back
         return Task(snapshot=json.loads(created.data), owner=owner, last_event_id=created.id)
 
-    async def owned(self, owner: str) -> list[str]:
-        """The ids of the owner's tasks that have not expired, newest first."""
+    async def owned(self, owner: str) -> list[tuple[str, int]]:
+        """The owner's tasks that have not expired, with their creation times (Redis's
+        clock, ms), newest first."""
         index = owned_key(owner)
-        await self.redis.zremrangebyscore(index, 0, time.time() - self.settings.retention_s)
-        ids: list[str] = await self.redis.zrevrange(index, 0, -1)
-        return ids
+        now_ms = await self.now_ms()
+        await self.redis.zremrangebyscore(index, 0, now_ms - self.settings.retention_s * 1000)
+        found: list[tuple[str, float]] = await self.redis.zrevrange(index, 0, -1, withscores=True)
+        return [(task_id, int(score)) for task_id, score in found]
+
+    async def now_ms(self) -> int:
+        """Redis's clock, the one event ids are stamped with."""
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
 
     async def write(
         self,

@@ -63,5 +63,10 @@ end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'event', event, 'data', json)
 redis.call('HSET', KEYS[1], 'lastEventId', id)
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
-redis.call('PUBLISH', ARGV[6], id .. '\n' .. event .. '\n' .. json)
+local message = id .. '\n' .. event .. '\n' .. json
+redis.call('PUBLISH', ARGV[6], message)
+-- a new task is news on its owner's channel too (`GET /api/v1/events` follows them all)
+if ARGV[1] == 'create' and patch.owner ~= nil and patch.owner ~= '' then
+  redis.call('PUBLISH', 'ts:{user:' .. patch.owner .. '}', message)
+end
 return {'ok', id, event, json}

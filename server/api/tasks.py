@@ -158,7 +158,7 @@ async def listing(request: Request) -> Response:
     offset = _number(query.get("offset"), 0, 0, 1_000_000, "offset")
     store = app_state(request)["store"]
     matched: list[TaskSnapshot] = []
-    for task_id in await store.owned(principal.user_id):
+    for task_id, _ in await store.owned(principal.user_id):
         task = await store.get(task_id)
         if task is not None and task.status in statuses and task.snapshot["kind"] in kinds:
             matched.append(task.snapshot)

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
 
-from jobs.tasks import Event, TaskStore, parse_event_id
+from jobs.tasks import Event, TaskStore, is_task_id, parse_event_id
 from server.realtime.hub import Hub
 
 MULTI_QUEUE = 64
@@ -75,7 +75,10 @@ async def follow(
         if cursor.id is None:
             batch = await _snapshot(store, task_id)
         else:
-            batch = await _catch_up(store, task_id, cursor)
+            caught_up = await _catch_up(store, task_id, cursor)
+            if caught_up is None:
+                return  # the client has had the task's terminal event already
+            batch = caught_up
         while True:
             for event in batch:
                 if isinstance(event, Snapshot):
@@ -99,7 +102,7 @@ async def follow(
                     return
             if listener.stale:
                 listener.stale = False
-                batch = await _catch_up(store, task_id, cursor)
+                batch = await _catch_up(store, task_id, cursor) or []
             else:
                 batch = list(listener.queue)
                 listener.queue.clear()
@@ -113,12 +116,15 @@ async def _snapshot(store: TaskStore, task_id: str, resync: bool = False) -> lis
     return [Snapshot(event.id, event.type, event.data, final=task.terminal)]
 
 
-async def _catch_up(store: TaskStore, task_id: str, cursor: Cursor) -> list[Event]:
+async def _catch_up(store: TaskStore, task_id: str, cursor: Cursor) -> list[Event] | None:
+    """The events after the cursor; None when there are none and never will be."""
     replay = await store.replay(task_id, cursor.id or "0-0")
     if replay is None:
         return []
     if replay.resync:
         return await _snapshot(store, task_id, resync=True)
+    if not replay.events and replay.task.terminal:
+        return None
     return replay.events
 
 
@@ -163,3 +169,113 @@ async def follow_many(
         for p in pumps:
             with suppress(asyncio.CancelledError):
                 await p
+
+
+@dataclass
+class AllCursor:
+    """Where a stream of all of a user's tasks is: `since` (Redis ms: tasks created
+    after it are new to the stream) and the last id of every task it has followed ("" for
+    a task whose first event has not been delivered yet).
+
+    As text, each event's id: `since|task=id,task=id`.
+    """
+
+    since: int
+    positions: dict[str, str]
+
+    def __str__(self) -> str:
+        return f"{self.since}|" + ",".join(f"{t}={i}" for t, i in self.positions.items())
+
+    @classmethod
+    def parse(cls, value: str | None) -> AllCursor | None:
+        since, _, rest = (value or "").partition("|")
+        if not since.isdigit():
+            return None
+        positions: dict[str, str] = {}
+        for part in filter(None, rest.split(",")):
+            task_id, _, last_id = part.partition("=")
+            if not is_task_id(task_id) or (last_id and parse_event_id(last_id) is None):
+                return None
+            positions[task_id] = last_id
+        return cls(int(since), positions)
+
+
+async def follow_all(
+    hub: Hub, store: TaskStore, owner: str, cursor: AllCursor | None, until: float | None
+) -> AsyncIterator[Event]:
+    """Every task of `owner`, those created after the stream opened included, on one
+    stream that does not end by itself; each event's id is the `AllCursor`.
+
+    A fresh stream follows the owner's unfinished tasks; a resumed one, the tasks of its
+    cursor from their ids, and every task created since `since` from its start. New tasks
+    are announced on the owner's channel (`write.lua` publishes each creation there)."""
+    queue: asyncio.Queue[tuple[str, Event | Exception | None]] = asyncio.Queue(MULTI_QUEUE)
+    pumps: dict[str, asyncio.Task[None]] = {}
+
+    async def pump(task_id: str, last_id: str | None) -> None:
+        try:
+            async for event in follow(hub, store, task_id, last_id or None, until):
+                await queue.put((task_id, event))
+        except Exception as error:
+            await queue.put((task_id, error))
+
+    async with hub.listen(f"user:{owner}") as news:
+        if cursor is None:
+            cursor = AllCursor(await store.now_ms() - 1, {})
+            fresh = True
+        else:
+            fresh = False
+
+        async def discover() -> None:
+            for task_id, created in await store.owned(owner):
+                if task_id in pumps:
+                    continue
+                known = cursor.positions.get(task_id)
+                if known is None and created <= cursor.since:
+                    if not fresh:
+                        continue  # ended before this stream began, or delivered whole
+                    task = await store.get(task_id)
+                    if task is None or task.terminal:
+                        continue
+                cursor.positions.setdefault(task_id, "")
+                pumps[task_id] = asyncio.create_task(pump(task_id, known))
+
+        async def announcements() -> None:
+            while True:
+                await news.wait()
+                news.queue.clear()
+                news.stale = False
+                await queue.put(("", None))  # something was created: look again
+
+        watcher = asyncio.create_task(announcements())
+        try:
+            await discover()
+            while True:
+                if until is None:
+                    task_id, event = await queue.get()
+                else:
+                    try:
+                        async with asyncio.timeout(until - time.time()):
+                            task_id, event = await queue.get()
+                    except TimeoutError:
+                        yield REAUTHENTICATE
+                        return
+                if news.closing:
+                    yield RECONNECT
+                    return
+                if isinstance(event, Exception):
+                    raise event
+                if event is None:
+                    await discover()
+                    continue
+                if event is RECONNECT or event is REAUTHENTICATE:
+                    yield event
+                    return
+                cursor.positions[task_id] = event.id
+                yield Event(str(cursor), event.type, event.data)
+        finally:
+            for p in [watcher, *pumps.values()]:
+                p.cancel()
+            for p in [watcher, *pumps.values()]:
+                with suppress(asyncio.CancelledError):
+                    await p

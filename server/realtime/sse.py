@@ -1,4 +1,5 @@
-"""Server-Sent Events: one task (`/api/v1/tasks/{id}/events`) or many (`/api/v1/events`).
+"""Server-Sent Events: one task (`/api/v1/tasks/{id}/events`), many
+(`/api/v1/events?tasks=a,b`), or all of the caller's (`/api/v1/events`).
 
 A stream ends after the terminal event. `EventSource` reconnects by itself whenever a
 stream ends, so a reconnect whose `Last-Event-ID` already covers the terminal event is
@@ -21,7 +22,14 @@ from jobs.tasks import Event, Task, is_task_id, parse_event_id
 from server.api.tasks import load_task
 from server.auth import authenticate
 from server.errors import ApiError, NotFound
-from server.realtime.follow import RECONNECT, RECONNECT_MS, follow, follow_many
+from server.realtime.follow import (
+    RECONNECT,
+    RECONNECT_MS,
+    AllCursor,
+    follow,
+    follow_all,
+    follow_many,
+)
 from server.state import app_state
 
 MAX_TASKS_PER_STREAM = 100
@@ -80,13 +88,17 @@ async def task_events(request: Request) -> Response:
 async def many_events(request: Request) -> Response:
     principal = await authenticate(request, ticket=True)
     ids = [t for t in request.query_params.get("tasks", "").split(",") if t]
-    if not ids:
-        raise ApiError("name the tasks to follow: ?tasks=id1,id2", code="TASKS_REQUIRED")
+    state = app_state(request)
+    if not ids:  # every task of the caller's, new ones included
+        since = AllCursor.parse(last_event_id(request))
+        everything = follow_all(
+            state["hub"], state["store"], principal.user_id, since, principal.expires_at
+        )
+        return stream(request, everything)
     if len(ids) > MAX_TASKS_PER_STREAM or len(set(ids)) != len(ids):
         raise ApiError(
             f"at most {MAX_TASKS_PER_STREAM} distinct tasks per stream", code="TOO_MANY_TASKS"
         )
-    state = app_state(request)
     tasks = [await state["store"].get(t) if is_task_id(t) else None for t in ids]
     tasks = [t if t is not None and t.owner == principal.user_id else None for t in tasks]
     missing = [t for t, task in zip(ids, tasks, strict=True) if task is None]

@@ -196,11 +196,10 @@ async def test_a_multi_task_stream_resumes_from_its_cursor(
 @pytest.mark.parametrize(
     ("query", "status", "code"),
     [
-        ("", 400, "TASKS_REQUIRED"),
         ("?tasks=nope", 404, "TASK_NOT_FOUND"),
         ("?tasks=" + ",".join(["6f1c2d3e-4b5a-4c6d-8e7f-901234567890"] * 2), 400, "TOO_MANY_TASKS"),
     ],
-    ids=["no-tasks", "unknown", "duplicates"],
+    ids=["unknown", "duplicates"],
 )
 async def test_a_bad_multi_task_request_is_answered_in_the_envelope(
     client: httpx.AsyncClient, query: str, status: int, code: str
