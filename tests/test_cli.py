@@ -15,7 +15,7 @@ import pytest
 
 from jobs.config import ConfigError, Settings
 from taskstream.embedded import free_port
-from tests.support import ROOT, WAIT, collect, signup, start_demo
+from tests.support import ROOT, WAIT, collect, signup, start_demo, wait_for_task
 
 
 async def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
@@ -59,6 +59,18 @@ async def test_up_serves_a_demo_task_and_keeps_it_across_a_restart(tmp_path: Pat
             user = await signup(http)
             http.headers.update(user.headers)
             task_id = await start_demo(http, steps=3, stepSeconds=0.05)
+            # the verification mail is caught locally, and its link works
+            mail_task = f"/api/v1/auth/email-tasks/{user.signup_task}/status"
+            await wait_for_task(
+                http, user.signup_task, lambda d: d["status"] == "completed", url=mail_task
+            )
+            mailbox = (await http.get("/dev/mail")).text
+            assert user.email in mailbox and "이메일 주소를 확인해 주세요" in mailbox
+            link = re.search(rf'href="({re.escape(url)}/verify-email\?token=([\w-]+))"', mailbox)
+            assert link is not None, mailbox
+            assert (await http.get(link.group(1))).status_code == 200
+            verified = await http.post("/api/v1/auth/verify-email", json={"token": link.group(2)})
+            assert verified.json()["data"]["emailVerified"] is True
             events = await collect(http, f"/api/v1/tasks/{task_id}/events")
             assert events[-1].event == "completed"
     finally:
