@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+
+import httpx
+import jwt
+
+from taskstream.loadtest import sign_up
 
 
 def server_env(redis_url: str, **extra: str) -> dict[str, str]:
@@ -16,3 +22,18 @@ def server_env(redis_url: str, **extra: str) -> dict[str, str]:
         "TASKSTREAM_RATE_SIGNUP_PER_CLIENT": "1000000",
         **extra,
     }
+
+
+async def ready_user(base: str) -> tuple[str, str]:
+    """Once the web process at `base` answers /readyz: a new user's (access token, id)."""
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            try:
+                if (await http.get(f"{base}/readyz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+    token = await sign_up(base)
+    user_id: str = jwt.decode(token, options={"verify_signature": False})["sub"]
+    return token, user_id

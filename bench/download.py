@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 
-from bench.common import server_env
+from bench.common import ready_user, server_env
 from jobs.config import Settings
 from jobs.connections import connect
 from jobs.export import export_path
 from jobs.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
-from taskstream.loadtest import sign_up
 from taskstream.loadtest.report import rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,17 +81,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     redis = connect(valkey.url, "taskstream:bench")
     try:
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient() as http:
-            for _ in range(200):
-                try:
-                    if (await http.get(f"{base}/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.05)
+        token, owner = await ready_user(base)
         store = TaskStore(redis, Settings.from_env({"REDIS_URL": valkey.url}))
-        token = await sign_up(base)
-        owner = jwt.decode(token, options={"verify_signature": False})["sub"]
         task = await store.create("export", owner=owner)
         sha = write_file(export_path(str(exports), task.id, "pdf"), args.mib)
         made = {"format": "pdf", "contentType": "application/pdf", "fileName": "큰 파일.pdf",

@@ -27,15 +27,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
-import jwt
-
-from bench.common import server_env
+from bench.common import ready_user, server_env
 from jobs.config import Settings
 from jobs.connections import connect
 from jobs.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
-from taskstream.loadtest import sign_up
 from taskstream.loadtest.report import cpu_seconds, percentiles, rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,18 +147,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     clients: subprocess.Popen[str] | None = None
     redis = connect(valkey.url, "taskstream:bench", max_connections=64)
     try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(200):
-                try:
-                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.05)
+        token, owner = await ready_user(f"http://127.0.0.1:{port}")
         settings = replace(Settings.from_env({"REDIS_URL": valkey.url}), stream_maxlen=1000)
         store = TaskStore(redis, settings)
-        token = await sign_up(f"http://127.0.0.1:{port}")
-        owner = jwt.decode(token, options={"verify_signature": False})["sub"]
         ids = [(await store.create("demo", owner=owner)).id for _ in range(args.streams)]
         ids_file = workdir / "ids.txt"
         ids_file.write_text("\n".join(ids))

@@ -43,25 +43,26 @@ class PlanStore:
         self.redis = redis
 
     async def save(self, plan: dict[str, Any]) -> None:
-        async with self.redis.pipeline(transaction=True) as tx:
-            tx.set(f"ts:plan:{plan['businessPlanId']}", json.dumps(plan, ensure_ascii=False))
-            tx.lpush(f"ts:project:{plan['projectId']}:plans", plan["businessPlanId"])
-            await tx.execute()
+        plan_id = plan["businessPlanId"]
+        await self._save(
+            f"ts:plan:{plan_id}", plan, f"ts:project:{plan['projectId']}:plans", plan_id
+        )
 
     async def save_evaluation(self, evaluation: dict[str, Any]) -> None:
-        async with self.redis.pipeline(transaction=True) as tx:
-            tx.set(f"ts:evaluation:{evaluation['evaluationId']}", json.dumps(evaluation))
-            tx.lpush(
-                f"ts:plan:{evaluation['businessPlanId']}:evaluations", evaluation["evaluationId"]
-            )
-            await tx.execute()
+        evaluation_id = evaluation["evaluationId"]
+        index = f"ts:plan:{evaluation['businessPlanId']}:evaluations"
+        await self._save(f"ts:evaluation:{evaluation_id}", evaluation, index, evaluation_id)
 
     async def save_simulation(self, simulation: dict[str, Any]) -> None:
+        simulation_id = simulation["simulationId"]
+        index = f"ts:project:{simulation['projectId']}:simulations"
+        await self._save(f"ts:simulation:{simulation_id}", simulation, index, simulation_id)
+
+    async def _save(self, key: str, record: dict[str, Any], index: str, record_id: str) -> None:
+        """The record, and its id first in its owner's list, at once."""
         async with self.redis.pipeline(transaction=True) as tx:
-            tx.set(f"ts:simulation:{simulation['simulationId']}", json.dumps(simulation))
-            tx.lpush(
-                f"ts:project:{simulation['projectId']}:simulations", simulation["simulationId"]
-            )
+            tx.set(key, json.dumps(record, ensure_ascii=False))
+            tx.lpush(index, record_id)
             await tx.execute()
 
     async def claim_project(self, project_id: str, owner: str) -> bool:

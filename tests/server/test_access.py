@@ -179,14 +179,19 @@ async def test_a_stream_ticket_opens_one_stream_once(
         assert json.loads(await socket.recv())["event"] == "subscribed"
 
 
-async def test_an_expiring_token_ends_the_stream_with_reauthenticate_then_it_resumes(
-    private: Any, redis: Any
-):
+async def short_lived(private: Any) -> tuple[Proc, Account]:
+    """A web process whose access tokens last 2 s, a worker, and a user of theirs."""
     web = private("web", TASKSTREAM_ACCESS_TOKEN_SECONDS="2")
     private("worker")
     async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
-        user = await signup(http)
-        http.headers.update(user.headers)
+        return web, await signup(http)
+
+
+async def test_an_expiring_token_ends_the_stream_with_reauthenticate_then_it_resumes(
+    private: Any, redis: Any
+):
+    web, user = await short_lived(private)
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT, headers=user.headers) as http:
         task_id = await start_demo(http, steps=35, stepSeconds=0.1)
         async with SseStream(http, f"/api/v1/tasks/{task_id}/events") as sse:
             first = await sse.rest()
@@ -209,11 +214,8 @@ async def test_an_expiring_token_ends_the_stream_with_reauthenticate_then_it_res
 
 
 async def test_an_expiring_token_closes_the_websocket_with_4401(private: Any):
-    web = private("web", TASKSTREAM_ACCESS_TOKEN_SECONDS="2")
-    private("worker")
-    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
-        user = await signup(http)
-        http.headers.update(user.headers)
+    web, user = await short_lived(private)
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT, headers=user.headers) as http:
         task_id = await start_demo(http, steps=35, stepSeconds=0.1)
         async with WsClient(web.url, user.headers) as ws:
             await ws.send(type="subscribe", taskId=task_id)
