@@ -2,13 +2,15 @@
 
 `configure()` is called once at start-up by each process. Inside a job, `bind_task()`
 sets the task id in a context variable that the formatter adds to every line, so no call
-site has to pass it.
+site has to pass it. Secrets that can appear in a URL (a mailed `token`, a stream
+`ticket`) are masked in every line, the access log's request lines included.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +21,20 @@ _task_id: ContextVar[str | None] = ContextVar("task_id", default=None)
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
+SECRET_IN_URL = re.compile(r"\b(token|ticket)=[^&\s\"']+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return SECRET_IN_URL.sub(r"\1=[redacted]", text)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         task_id = _task_id.get()
         if task_id is not None:
