@@ -1,0 +1,462 @@
+// Taskstream's browser client: follow tasks over SSE, WebSocket or polling, one way of
+// listening whatever the transport. An ES module with no dependency and no build step.
+//
+//   import { TaskstreamClient } from "/static/js/taskstream.js";
+//   const client = new TaskstreamClient({ auth: { accessToken: () => token, refresh } });
+//   const sub = client.subscribeTask(taskId, { onProgress: (t) => bar.value = t.progress });
+//
+// Every subscription of a client shares ONE connection (browsers allow six per origin):
+// SSE follows all of the user's tasks on `/api/v1/events` (resumed by its cursor), the
+// WebSocket carries one subscribe frame per task (resumed by each task's last id), and
+// polling asks each task's status every `pollInterval` with its ETag. "auto" tries SSE,
+// then WebSocket, then polling, moving on after `maxRetries` failed connections.
+
+/** @typedef {"pending"|"processing"|"completed"|"failed"|"cancelled"} TaskStatus */
+/** @typedef {"sse"|"ws"|"poll"} Transport */
+
+/**
+ * A task as every event carries it.
+ * @typedef {Object} Task
+ * @property {string} taskId
+ * @property {string} kind
+ * @property {TaskStatus} status
+ * @property {number} progress                 0–100
+ * @property {string|null} currentStage
+ * @property {number|null} estimatedRemaining  seconds
+ * @property {string|null} errorCode
+ * @property {string|null} errorMessage
+ * @property {number} attempt
+ * @property {number} version                  +1 per event
+ * @property {string} [text]                   on `status`: the text written so far
+ * @property {string} [resultUrl]
+ */
+
+/**
+ * @typedef {Object} Handlers
+ * @property {(task: Task) => void} [onStatus]     the full state (first, and after a resync)
+ * @property {(task: Task) => void} [onProgress]
+ * @property {(task: Task, text: string) => void} [onPartial]  text added to the task's text
+ * @property {(task: Task) => void} [onCompleted]
+ * @property {(task: Task) => void} [onFailed]
+ * @property {(task: Task) => void} [onCancelled]
+ * @property {(type: string, task: Task) => void} [onEvent]  every event, whatever its type
+ * @property {(transport: Transport) => void} [onTransport]  which transport carries it now
+ * @property {() => void} [onTimeout]        `timeout` passed before the task ended
+ * @property {(error: Error) => void} [onError]  gave up (no transport left), or auth failed
+ */
+
+/**
+ * @typedef {Object} SubscribeOptions
+ * @property {number} [timeout]   ms until `onTimeout` and the end of the subscription
+ */
+
+/**
+ * @typedef {Object} ClientOptions
+ * @property {string} [baseUrl=""]
+ * @property {{accessToken: () => (string|Promise<string>), refresh: () => Promise<string>}} auth
+ *   the current access token, and how to get a new one when it expires
+ * @property {"auto"|Transport} [transport="auto"]
+ * @property {number} [pollInterval=2000]  ms between status polls
+ * @property {number} [maxRetries=5]   failed connections in a row before moving on / giving up
+ * @property {number} [retryDelay=1000]  first reconnect delay (ms); doubles, with jitter, to 30 s
+ */
+
+const ENDED = new Set(["completed", "failed", "cancelled"]);
+const TYPES = ["status", "progress", "partial", "completed", "failed", "cancelled"];
+const ORDER = /** @type {Transport[]} */ (["sse", "ws", "poll"]);
+const HANDLER = /** @type {const} */ ({
+  status: "onStatus", progress: "onProgress", completed: "onCompleted",
+  failed: "onFailed", cancelled: "onCancelled",
+});
+
+/** One task's listener: its handlers, and what it has seen. */
+export class Subscription {
+  /** @param {TaskstreamClient} client @param {string} taskId @param {Handlers} handlers */
+  constructor(client, taskId, handlers) {
+    this.client = client;
+    this.taskId = taskId;
+    this.handlers = handlers;
+    /** @type {string|null} the last event id of this task (WebSocket resume) */
+    this.lastEventId = null;
+    /** @type {Task|null} */
+    this.task = null;
+    this.text = "";
+    this.closed = false;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.timer = undefined;
+    /** @type {string|null} polling's ETag */
+    this.etag = null;
+  }
+
+  /** The transport now in use. */
+  get transport() { return this.client.transport; }
+
+  /** Stop listening (the task goes on). */
+  unsubscribe() { this.client._drop(this); }
+
+  /** Ask the server to cancel the task. @returns {Promise<Task>} */
+  async cancel() {
+    const response = await this.client.request(`/api/v1/tasks/${this.taskId}/cancel`, { method: "POST" });
+    const body = await response.json();
+    if (!body.success) throw new Error(`${body.error.code}: ${body.error.message}`);
+    return body.data;
+  }
+
+  /** @param {string} type @param {Task & {text?: string, offset?: number}} data @param {string|null} id */
+  _deliver(type, data, id) {
+    if (this.closed) return;
+    if (this.task && data.version <= this.task.version && type !== "status") return; // seen
+    if (id) this.lastEventId = id;
+    if (type === "status") this.text = data.text ?? this.text;
+    const task = { ...data, text: undefined };
+    this.task = task;
+    if (type === "partial") {
+      const text = data.text ?? "";
+      this.text += text;
+      this.handlers.onPartial?.(task, text);
+      this.handlers.onProgress?.(task);
+    } else {
+      const name = HANDLER[/** @type {keyof typeof HANDLER} */ (type)];
+      if (name) this.handlers[name]?.(task);
+      // a task first seen already ended (a snapshot, a poll): its end is news all the same
+      if (type !== task.status && ENDED.has(task.status)) {
+        this.handlers[HANDLER[/** @type {keyof typeof HANDLER} */ (task.status)]]?.(task);
+      }
+    }
+    this.handlers.onEvent?.(type, task);
+    if (ENDED.has(task.status)) this.client._drop(this);
+  }
+}
+
+export class TaskstreamClient {
+  /** @param {ClientOptions} options */
+  constructor(options) {
+    this.baseUrl = options.baseUrl ?? "";
+    this.auth = options.auth;
+    this.wanted = options.transport ?? "auto";
+    this.pollInterval = options.pollInterval ?? 2000;
+    this.maxRetries = options.maxRetries ?? 5;
+    this.retryDelay = options.retryDelay ?? 1000;
+    /** @type {Map<string, Subscription>} */
+    this.subs = new Map();
+    /** @type {Transport|null} */
+    this.transport = null;
+    /** @type {Transport|null} the transport subscribers were last told of */
+    this.announced = null;
+    this.failures = 0;
+    /** @type {EventSource|null} */ this.source = null;
+    /** @type {WebSocket|null} */ this.socket = null;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */ this.poller = undefined;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */ this.retry = undefined;
+    /** @type {string|null} the all-tasks stream's cursor */
+    this.cursor = null;
+    /** @type {Map<string, {type: string, data: any, id: string, text: string}>} */
+    this.seen = new Map(); // the shared SSE stream's latest per task, for late subscribers
+  }
+
+  /**
+   * Follow one task until it ends (or `unsubscribe()`).
+   * @param {string} taskId @param {Handlers} handlers @param {SubscribeOptions} [options]
+   * @returns {Subscription}
+   */
+  subscribeTask(taskId, handlers, options = {}) {
+    const sub = new Subscription(this, taskId, handlers);
+    this.subs.set(taskId, sub);
+    if (options.timeout) {
+      sub.timer = setTimeout(() => { handlers.onTimeout?.(); this._drop(sub); }, options.timeout);
+    }
+    // never call a handler before the caller holds the subscription
+    if (!this.transport) {
+      const first = this._first();
+      this.transport = first; // now: the subscriptions made meanwhile share this connection
+      queueMicrotask(() => this._connect(first));
+    } else {
+      queueMicrotask(() => this._added(sub));
+    }
+    return sub;
+  }
+
+  /**
+   * Follow several tasks on the same connection; handlers get the task in every call.
+   * @param {string[]} taskIds @param {Handlers} handlers @param {SubscribeOptions} [options]
+   * @returns {{subscriptions: Subscription[], unsubscribe: () => void}}
+   */
+  subscribeTasks(taskIds, handlers, options = {}) {
+    const subscriptions = taskIds.map((id) => this.subscribeTask(id, handlers, options));
+    return { subscriptions, unsubscribe: () => subscriptions.forEach((s) => s.unsubscribe()) };
+  }
+
+  /** Close the connection and every subscription. */
+  close() {
+    for (const sub of [...this.subs.values()]) this._drop(sub);
+    this._disconnect();
+  }
+
+  // --- transports ------------------------------------------------------------------------
+
+  /** @returns {Transport} */
+  _first() {
+    if (this.wanted !== "auto") return this.wanted;
+    if (typeof EventSource === "function") return "sse";
+    return typeof WebSocket === "function" ? "ws" : "poll";
+  }
+
+  /** @param {Transport} transport */
+  _connect(transport) {
+    this.transport = transport;
+    if (this.announced !== transport) {
+      this.announced = transport;
+      for (const sub of this.subs.values()) sub.handlers.onTransport?.(transport);
+    }
+    if (transport === "sse") this._openSse();
+    else if (transport === "ws") this._openWs();
+    else this._poll();
+  }
+
+  _disconnect() {
+    this.source?.close();
+    this.source = null;
+    if (this.socket) { this.socket.onclose = null; this.socket.close(); this.socket = null; }
+    clearTimeout(this.poller);
+    clearTimeout(this.retry);
+  }
+
+  /** A connection failed: try again with backoff, or move on to the next transport. */
+  _failed() {
+    this._disconnect();
+    if (!this.subs.size) { this.transport = null; return; }
+    this.failures += 1;
+    const current = /** @type {Transport} */ (this.transport);
+    if (this.failures > this.maxRetries) {
+      const next = ORDER[ORDER.indexOf(current) + 1];
+      if (this.wanted !== "auto" || !next) {
+        const error = new Error(`could not connect over ${current} after ${this.maxRetries} retries`);
+        for (const sub of [...this.subs.values()]) { sub.handlers.onError?.(error); this._drop(sub); }
+        return;
+      }
+      this.failures = 0;
+      this._connect(next);
+      return;
+    }
+    const delay = Math.min(30000, this.retryDelay * 2 ** (this.failures - 1)) * (0.5 + Math.random());
+    this.retry = setTimeout(() => this._connect(current), delay);
+  }
+
+  /** The connection is fine again. */
+  _opened() { this.failures = 0; }
+
+  /** Told the token expired: refresh it, then reconnect at once. */
+  async _reauthenticate() {
+    this._disconnect();
+    try {
+      await this.auth.refresh();
+    } catch (error) {
+      for (const sub of [...this.subs.values()]) { sub.handlers.onError?.(/** @type {Error} */ (error)); this._drop(sub); }
+      return;
+    }
+    if (this.subs.size) this._connect(/** @type {Transport} */ (this.transport));
+  }
+
+  /** @param {Subscription} sub */
+  _added(sub) {
+    if (this.transport === "ws" && this.socket?.readyState === WebSocket.OPEN) this._subscribe(sub);
+    if (this.transport === "sse") this._fromSeen(sub);
+    if (this.transport === "poll") { clearTimeout(this.poller); this._poll(); }
+  }
+
+  /** @param {Subscription} sub */
+  _drop(sub) {
+    if (sub.closed) return;
+    sub.closed = true;
+    clearTimeout(sub.timer);
+    this.subs.delete(sub.taskId);
+    if (this.transport === "ws" && this.socket?.readyState === WebSocket.OPEN && !ENDED.has(sub.task?.status ?? "")) {
+      this.socket.send(JSON.stringify({ type: "unsubscribe", taskId: sub.taskId }));
+    }
+    if (!this.subs.size) {
+      this._disconnect();
+      this.transport = this.announced = null;
+      this.failures = 0;
+    }
+  }
+
+  // SSE: one stream of all the user's tasks, resumed by its cursor ------------------------
+
+  async _openSse() {
+    let ticket;
+    try {
+      ticket = await this._ticket();
+    } catch { this._failed(); return; }
+    const query = new URLSearchParams({ ticket });
+    if (this.cursor) query.set("lastEventId", this.cursor);
+    const source = new EventSource(`${this.baseUrl}/api/v1/events?${query}`);
+    this.source = source;
+    source.onopen = () => {
+      this._opened();
+      for (const sub of this.subs.values()) this._fromSeen(sub);
+    };
+    for (const type of TYPES) {
+      source.addEventListener(type, (message) => {
+        const event = /** @type {MessageEvent} */ (message);
+        const data = JSON.parse(event.data);
+        this.cursor = event.lastEventId || this.cursor;
+        const own = this._ownId(event.lastEventId, data.taskId);
+        this._remember(type, data, own);
+        this.subs.get(data.taskId)?._deliver(type, data, own);
+      });
+    }
+    source.addEventListener("reauthenticate", () => this._reauthenticate());
+    source.addEventListener("reconnect", () => { this._disconnect(); this.retry = setTimeout(() => this._connect("sse"), 1000); });
+    // a ticket is single use: never let EventSource reconnect by itself
+    source.onerror = () => { if (this.source === source) this._failed(); };
+  }
+
+  /** @param {string} cursor @param {string} taskId */
+  _ownId(cursor, taskId) {
+    const part = cursor.split("|")[1]?.split(",").find((p) => p.startsWith(`${taskId}=`));
+    return part ? part.slice(taskId.length + 1) : null;
+  }
+
+  /** What the shared stream said last of each task, so that a late subscriber starts whole. */
+  _remember(type, data, id) {
+    const known = this.seen.get(data.taskId);
+    const text = type === "status" ? (data.text ?? "") : (known?.text ?? "") + (type === "partial" ? data.text ?? "" : "");
+    this.seen.set(data.taskId, { type, data, id: id ?? "", text });
+  }
+
+  /** A subscriber joins a stream already under way: give it the task as last seen, or ask. */
+  async _fromSeen(sub) {
+    const known = this.seen.get(sub.taskId);
+    if (known) {
+      if (!sub.task) sub._deliver("status", { ...known.data, text: known.text }, known.id);
+      return;
+    }
+    // a task the stream does not follow (finished before it opened): its status says so
+    const response = await this.request(`/api/v1/tasks/${sub.taskId}/status`);
+    if (response.ok && !sub.task) {
+      const data = (await response.json()).data;
+      if (ENDED.has(data.status)) sub._deliver("status", data, null);
+    }
+  }
+
+  // WebSocket: one socket, a subscribe frame per task -------------------------------------
+
+  async _openWs() {
+    let ticket;
+    try {
+      ticket = await this._ticket();
+    } catch { this._failed(); return; }
+    const url = new URL(`${this.baseUrl}/api/v1/ws`, location.href);
+    url.protocol = url.protocol.replace("http", "ws");
+    url.searchParams.set("ticket", ticket);
+    const socket = new WebSocket(url);
+    this.socket = socket;
+    socket.onopen = () => {
+      this._opened();
+      for (const sub of this.subs.values()) this._subscribe(sub);
+    };
+    socket.onmessage = (message) => {
+      const frame = JSON.parse(message.data);
+      if (frame.event === "reauthenticate") return;
+      if (frame.event === "error") {
+        const sub = this.subs.get(frame.taskId);
+        sub?.handlers.onError?.(new Error(`${frame.error.code}: ${frame.error.message}`));
+        if (sub) this._drop(sub);
+        return;
+      }
+      if (frame.data?.taskId) this.subs.get(frame.data.taskId)?._deliver(frame.event, frame.data, frame.id);
+    };
+    socket.onclose = (close) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (close.code === 4401) this._reauthenticate();
+      else this._failed();
+    };
+  }
+
+  /** @param {Subscription} sub */
+  _subscribe(sub) {
+    const frame = { type: "subscribe", taskId: sub.taskId };
+    if (sub.lastEventId) frame.lastEventId = sub.lastEventId;
+    this.socket?.send(JSON.stringify(frame));
+  }
+
+  // Polling: each task's status, with its ETag --------------------------------------------
+
+  async _poll() {
+    for (const sub of [...this.subs.values()]) {
+      let response;
+      try {
+        response = await this.request(`/api/v1/tasks/${sub.taskId}/status`, {
+          headers: sub.etag ? { "If-None-Match": sub.etag } : {},
+        });
+      } catch { this._failed(); return; }
+      if (response.status === 304) continue;
+      if (response.status === 404) { sub.handlers.onError?.(new Error("TASK_NOT_FOUND")); this._drop(sub); continue; }
+      if (!response.ok) { this._failed(); return; }
+      this._opened();
+      sub.etag = response.headers.get("ETag");
+      const data = (await response.json()).data;
+      const type = ENDED.has(data.status) ? data.status : sub.task ? "progress" : "status";
+      sub._deliver(type, data, null);
+    }
+    if (this.subs.size && this.transport === "poll") {
+      clearTimeout(this.poller);
+      this.poller = setTimeout(() => this._poll(), this.pollInterval);
+    }
+  }
+
+  // HTTP with the access token ------------------------------------------------------------
+
+  /**
+   * An API request with the access token (refreshed once on a 401).
+   * @param {string} path @param {RequestInit} [init] @returns {Promise<Response>}
+   */
+  async request(path, init = {}) {
+    const send = async () => fetch(this.baseUrl + path, {
+      ...init,
+      headers: { ...init.headers, Authorization: `Bearer ${await this.auth.accessToken()}` },
+    });
+    let response = await send();
+    if (response.status === 401) {
+      await this.auth.refresh();
+      response = await send();
+    }
+    return response;
+  }
+
+  /** A single-use ticket for a stream URL (EventSource and WebSocket cannot send headers). */
+  async _ticket() {
+    const response = await this.request("/api/v1/stream-tickets", { method: "POST" });
+    if (!response.ok) throw new Error(`no stream ticket: ${response.status}`);
+    return (await response.json()).data.ticket;
+  }
+}
+
+/**
+ * The smallest `auth` for a client: tokens kept in sessionStorage, refreshed on demand.
+ * @param {string} [baseUrl]
+ */
+export function storedSession(baseUrl = "") {
+  const key = "taskstream.tokens";
+  const read = () => JSON.parse(sessionStorage.getItem(key) ?? "null");
+  return {
+    /** @param {{accessToken: string, refreshToken: string}} tokens */
+    save(tokens) { sessionStorage.setItem(key, JSON.stringify(tokens)); },
+    signedIn() { return read() !== null; },
+    accessToken() { return read()?.accessToken ?? ""; },
+    async refresh() {
+      const tokens = read();
+      const response = await fetch(`${baseUrl}/api/v1/auth/refresh`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ refreshToken: tokens?.refreshToken ?? "" }),
+      });
+      const body = await response.json();
+      if (!body.success) { sessionStorage.removeItem(key); throw new Error(body.error.code); }
+      this.save(body.data.tokens);
+      return body.data.tokens.accessToken;
+    },
+    forget() { sessionStorage.removeItem(key); },
+  };
+}
