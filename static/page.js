@@ -7,6 +7,7 @@ const session = storedSession();
 const query = new URLSearchParams(location.search);
 const CURRENT = "taskstream.current";
 
+const KINDS = { business_plan: "사업계획서", demo: "데모 작업" };
 const STATUS = { pending: "대기", processing: "진행 중", completed: "완료", failed: "실패", cancelled: "취소됨" };
 const STAGES = {
   starting: ["시작", "starting"], analyzing: ["분석 중", "analyzing"],
@@ -50,9 +51,9 @@ function toast(text, bad = false) {
 
 function stageLabel(stage) {
   if (!stage) return "";
-  if (stage.startsWith("rendering:")) return `문서 만드는 중 (${stage.slice(10)}) · rendering`;
+  if (stage.startsWith("rendering:")) return `· 문서 만드는 중: ${stage.slice(10)} (rendering) ·`;
   const [ko, en] = STAGES[stage] ?? [stage, stage];
-  return `${ko} · ${en}`;
+  return `· ${ko} (${en}) ·`;
 }
 
 function render(task) {
@@ -86,13 +87,14 @@ function follow(taskId, kind) {
   $("progress").hidden = false;
   $("preview").textContent = "";
   $("events").replaceChildren();
+  render({ status: "pending", progress: 0, currentStage: null });
   const sub = client.subscribeTask(taskId, {
     onStatus: (task) => { $("preview").textContent = sub.text; render(task); },
     onProgress: render,
     onPartial: (task, text) => { $("preview").textContent += text; },
     onCompleted: async (task) => {
       sessionStorage.removeItem(CURRENT);
-      toast(`완료: ${kind}`);
+      toast(`완료: ${KINDS[kind] ?? kind}`);
       if (kind === "business_plan") {
         const made = await resultOf(taskId);
         plan = { businessPlanId: made.businessPlanId, projectId: made.projectId };
