@@ -19,6 +19,7 @@ order they were asked for.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -29,6 +30,7 @@ from server.realtime.hub import Hub
 
 MULTI_QUEUE = 64
 RECONNECT_MS = 1000
+FINISHED = Event("", "finished", "{}")  # internal: a followed task has ended
 RECONNECT = Event("", "reconnect", f'{{"reason":"shutdown","retryMs":{RECONNECT_MS}}}')
 REAUTHENTICATE = Event(
     "",
@@ -211,6 +213,7 @@ async def follow_all(
     are announced on the owner's channel (`write.lua` publishes each creation there)."""
     queue: asyncio.Queue[tuple[str, Event | Exception | None]] = asyncio.Queue(MULTI_QUEUE)
     pumps: dict[str, asyncio.Task[None]] = {}
+    ended: set[str] = set()
 
     async def pump(task_id: str, last_id: str | None) -> None:
         try:
@@ -218,6 +221,8 @@ async def follow_all(
                 await queue.put((task_id, event))
         except Exception as error:
             await queue.put((task_id, error))
+            return
+        await queue.put((task_id, FINISHED))
 
     async with hub.listen(f"user:{owner}") as news:
         if cursor is None:
@@ -239,6 +244,23 @@ async def follow_all(
                         continue
                 cursor.positions.setdefault(task_id, "")
                 pumps[task_id] = asyncio.create_task(pump(task_id, known))
+
+        async def prune() -> None:
+            """Keep the cursor short: move `since` past every task the stream has fully
+            known, and forget those of them that have ended (delivered whole)."""
+            owned = sorted(await store.owned(owner), key=lambda pair: pair[1])
+            alive = {task_id for task_id, _ in owned}
+            for created, group in itertools.groupby(owned, key=lambda pair: pair[1]):
+                if created <= cursor.since:
+                    continue
+                if not all(task_id in cursor.positions for task_id, _ in group):
+                    break
+                cursor.since = created
+            for task_id, created in owned:
+                if created <= cursor.since and task_id in ended:
+                    cursor.positions.pop(task_id, None)
+            for task_id in set(cursor.positions) - alive:  # expired
+                cursor.positions.pop(task_id, None)
 
         async def announcements() -> None:
             while True:
@@ -267,6 +289,10 @@ async def follow_all(
                     raise event
                 if event is None:
                     await discover()
+                    continue
+                if event is FINISHED:
+                    ended.add(task_id)
+                    await prune()
                     continue
                 if event is RECONNECT or event is REAUTHENTICATE:
                     yield event

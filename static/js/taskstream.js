@@ -224,7 +224,7 @@ export class TaskstreamClient {
   /** A connection failed: try again with backoff, or move on to the next transport. */
   _failed() {
     this._disconnect();
-    if (!this.subs.size) { this.transport = null; return; }
+    if (!this.subs.size) { this.transport = this.announced = null; return; }
     this.failures += 1;
     const current = /** @type {Transport} */ (this.transport);
     if (this.failures > this.maxRetries) {

@@ -96,3 +96,29 @@ async def test_a_malformed_cursor_starts_afresh(web: Proc, worker: Proc):
         async with SseStream(http, "/api/v1/events", headers=bad) as sse:
             first = await sse.next()
         assert (first.event, first.data["taskId"]) == ("status", task_id)
+
+
+async def test_ended_tasks_leave_the_cursor_and_are_not_followed_again(
+    web: Proc, worker: Proc, redis: object
+):
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+        http.headers.update(user.headers)
+        await quiet(http, user.signup_task)
+        seen: dict[str, list[str]] = defaultdict(list)
+        async with SseStream(http, "/api/v1/events") as sse:
+            early = await start_demo(http, steps=2, stepSeconds=0.01)
+            await until_ended(sse, {early}, seen)
+            later = await start_demo(http, steps=3, stepSeconds=0.05)
+            events: list[SseEvent] = []
+            while not events or events[-1].event != "completed":
+                events.append(await sse.next())
+        cursor = AllCursor.parse(events[-1].id)
+        assert cursor is not None and early not in cursor.positions
+        assert set(cursor.positions) <= {later}
+        again = await start_demo(http, steps=2, stepSeconds=0.01)
+        async with SseStream(
+            http, "/api/v1/events", headers={"Last-Event-ID": events[-1].id or ""}
+        ) as sse:
+            first = await sse.next()
+        assert first.data["taskId"] == again  # not `early`, nor `later` again
