@@ -269,9 +269,9 @@ async function download(made) {
   URL.revokeObjectURL(link.href);
 }
 
-/** Monthly cash balance, p10/p50/p90, as SVG polylines. */
+/** Monthly cash flow, p10/p50/p90, as SVG polylines. */
 function drawChart(result) {
-  const bands = result.cashBalance;
+  const bands = result.cashFlow;
   const values = [...bands.p10, ...bands.p90, 0];
   const low = Math.min(...values), high = Math.max(...values);
   const x = (i) => 40 + (i / (result.months.length - 1)) * 550;
