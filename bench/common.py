@@ -13,13 +13,16 @@ from taskstream.loadtest import sign_up
 
 
 def server_env(redis_url: str, **extra: str) -> dict[str, str]:
-    """Web and worker settings for a bench run: one signing key for the run, and signup
-    limits out of the way (the load generator signs up from one address)."""
+    """Web and worker settings for a bench run: one signing key for the run, and the
+    per-client and per-user limits out of the way (one load generator, one user)."""
     return {
         **os.environ,
         "REDIS_URL": redis_url,
         "TASKSTREAM_SECRET_KEY": secrets.token_urlsafe(32),
         "TASKSTREAM_RATE_SIGNUP_PER_CLIENT": "1000000",
+        # the load generator is one user with thousands of streams and tasks
+        "TASKSTREAM_MAX_STREAMS_PER_USER": "1000000",
+        "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "1000000",
         **extra,
     }
 

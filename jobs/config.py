@@ -98,6 +98,8 @@ class Settings:
     worker_max_jobs: int = 200
     max_body_bytes: int = 1 << 20
     max_streams: int = 20000
+    max_streams_per_user: int = 20
+    max_tasks_in_flight_per_user: int = 20
     sync_wait_max_s: float = 0.0
     queue_name: str = "taskstream:queue"
     export_dir: str = ".taskstream/exports"
@@ -136,6 +138,10 @@ class Settings:
             worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", 200)),
             max_body_bytes=int(reader.number("TASKSTREAM_MAX_BODY_BYTES", 1 << 20)),
             max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", 20000)),
+            max_streams_per_user=int(reader.number("TASKSTREAM_MAX_STREAMS_PER_USER", 20)),
+            max_tasks_in_flight_per_user=int(
+                reader.number("TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER", 20)
+            ),
             sync_wait_max_s=reader.number("TASKSTREAM_SYNC_WAIT_MAX_SECONDS", 0),
             queue_name=env.get("TASKSTREAM_QUEUE", "taskstream:queue"),
             export_dir=env.get("TASKSTREAM_EXPORT_DIR")

@@ -225,6 +225,15 @@ class TaskStore:
         found: list[tuple[str, float]] = await self.redis.zrevrange(index, 0, -1, withscores=True)
         return [(task_id, int(score)) for task_id, score in found]
 
+    async def in_flight(self, owner: str) -> int:
+        """How many of the owner's tasks have not ended (the expired forgotten on the way)."""
+        key = f"ts:user:{owner}:inflight"
+        members: set[str] = await self.redis.smembers(key)  # type: ignore[misc]
+        gone = [t for t in members if (await self.get(t)) is None]
+        if gone:
+            await self.redis.srem(key, *gone)  # type: ignore[misc]
+        return len(members) - len(gone)
+
     async def now_ms(self) -> int:
         """Redis's clock, the one event ids are stamped with."""
         seconds, micros = await self.redis.time()

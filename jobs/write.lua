@@ -65,8 +65,16 @@ redis.call('HSET', KEYS[1], 'lastEventId', id)
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 local message = id .. '\n' .. event .. '\n' .. json
 redis.call('PUBLISH', ARGV[6], message)
--- a new task is news on its owner's channel too (`GET /api/v1/events` follows them all)
-if ARGV[1] == 'create' and patch.owner ~= nil and patch.owner ~= '' then
-  redis.call('PUBLISH', 'ts:{user:' .. patch.owner .. '}', message)
+-- a new task is news on its owner's channel too (`GET /api/v1/events` follows them all),
+-- and counts among the owner's tasks in flight until it ends
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= '' then
+  local task_id = redis.call('HGET', KEYS[1], 'taskId')
+  if ARGV[1] == 'create' then
+    redis.call('PUBLISH', 'ts:{user:' .. owner .. '}', message)
+    redis.call('SADD', 'ts:user:' .. owner .. ':inflight', task_id)
+  elseif TERMINAL[redis.call('HGET', KEYS[1], 'status')] then
+    redis.call('SREM', 'ts:user:' .. owner .. ':inflight', task_id)
+  end
 end
 return {'ok', id, event, json}

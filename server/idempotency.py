@@ -19,7 +19,7 @@ from starlette.requests import Request
 from jobs import control
 from jobs.tasks import Task
 from server.auth import authenticate
-from server.errors import ApiError, Conflict, Unprocessable
+from server.errors import ApiError, Conflict, TooManyRequests, Unprocessable
 from server.state import app_state
 
 MAX_KEY_LENGTH = 200
@@ -35,11 +35,22 @@ async def submit(
     state = app_state(request)
     store, queue, settings = state["store"], state["queue"], state["settings"]
     owner = (await authenticate(request)).user_id
-    key = request.headers.get("idempotency-key")
-    if key is None:
+
+    async def start() -> Task:
+        limit = settings.max_tasks_in_flight_per_user
+        if await store.in_flight(owner) >= limit:
+            raise TooManyRequests(
+                f"at most {limit} tasks in flight per user; wait for one to end",
+                code="TOO_MANY_TASKS",
+                headers={"Retry-After": "5"},
+            )
         return await control.submit(
             store, queue, settings, kind, params, owner=owner, estimated_time=estimated_time
         )
+
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return await start()
     if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable():
         raise ApiError(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
@@ -50,9 +61,7 @@ async def submit(
     slot = f"ts:idempotency:{owner}:{hashlib.sha256(key.encode()).hexdigest()}"
     if await store.redis.set(slot, f"{fingerprint}:", nx=True, ex=settings.retention_s):
         try:
-            task = await control.submit(
-                store, queue, settings, kind, params, owner=owner, estimated_time=estimated_time
-            )
+            task = await start()
         except BaseException:
             await store.redis.delete(slot)
             raise

@@ -49,7 +49,7 @@ def lifespan_for(
                 "store": TaskStore(redis, settings),
                 "queue": queue,
                 "hub": hub,
-                "gate": Gate(settings.max_streams),
+                "gate": Gate(settings.max_streams, settings.max_streams_per_user),
             }
         finally:
             await hub.stop()

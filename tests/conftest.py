@@ -24,6 +24,9 @@ TEST_ENV = {
     "TASKSTREAM_RETRY_BACKOFF_EMAIL": "0.2",
     "TASKSTREAM_SECRET_KEY": "test-secret-key-of-the-test-suite-0123456789",
     "TASKSTREAM_PUBLIC_URL": "http://app.test",
+    # the suite's user runs hundreds of tasks and streams: per-user limits are tested alone
+    "TASKSTREAM_MAX_STREAMS_PER_USER": "100000",
+    "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "100000",
     # every test signs up from 127.0.0.1: the per-client limits are tested on their own
     **{f"TASKSTREAM_RATE_{a}_PER_CLIENT": "100000" for a in ("SIGNUP", "LOGIN", "RESEND", "RESET")},
 }

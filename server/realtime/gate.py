@@ -1,8 +1,10 @@
-"""The bound on the streams one web process holds, and their count by transport.
+"""The bounds on the streams one web process holds, and their count by transport.
 
 Past `TASKSTREAM_MAX_STREAMS` a new SSE stream is answered 503 `STREAMS_EXHAUSTED` with
 `Retry-After` (a load balancer sends the retry to another process), and a new WebSocket is
 closed with 1013 ("try again later"), instead of growing memory until the process dies.
+Past `TASKSTREAM_MAX_STREAMS_PER_USER` streams of one user in this process, a new one is
+refused 429 `TOO_MANY_STREAMS` with `Retry-After` (the client library needs one).
 """
 
 from __future__ import annotations
@@ -21,10 +23,17 @@ class StreamsExhausted(ApiError):
     code = "STREAMS_EXHAUSTED"
 
 
+class TooManyStreams(ApiError):
+    status_code = 429
+    code = "TOO_MANY_STREAMS"
+
+
 class Gate:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_user: int) -> None:
         self.limit = limit
+        self.per_user = per_user
         self.open: Counter[str] = Counter()
+        self.by_user: Counter[str] = Counter()
         self.delivered: Counter[str] = Counter()  # events sent, by transport
         self.polls = 0  # status requests answered (200 or 304)
 
@@ -32,17 +41,27 @@ class Gate:
     def full(self) -> bool:
         return self.open.total() >= self.limit
 
-    def check(self) -> None:
+    def check(self, user: str) -> None:
+        retry = {"Retry-After": str(RETRY_AFTER_S)}
         if self.full:
             raise StreamsExhausted(
                 f"this process holds its maximum of {self.limit} streams; retry shortly",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
+                headers=retry,
+            )
+        if self.by_user[user] >= self.per_user:
+            raise TooManyStreams(
+                f"at most {self.per_user} open streams per user; close one first",
+                headers=retry,
             )
 
     @contextmanager
-    def hold(self, transport: str) -> Iterator[None]:
+    def hold(self, transport: str, user: str) -> Iterator[None]:
         self.open[transport] += 1
+        self.by_user[user] += 1
         try:
             yield
         finally:
             self.open[transport] -= 1
+            self.by_user[user] -= 1
+            if not self.by_user[user]:
+                del self.by_user[user]

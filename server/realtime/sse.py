@@ -54,13 +54,13 @@ def has_seen_end(task: Task, last_id: str | None) -> bool:
     return task.terminal and seen is not None and last is not None and seen >= last
 
 
-def stream(request: Request, events: AsyncIterator[Event]) -> Response:
+def stream(request: Request, user: str, events: AsyncIterator[Event]) -> Response:
     state = app_state(request)
-    state["gate"].check()
+    state["gate"].check(user)
 
     async def body() -> AsyncIterator[bytes]:
         gate = state["gate"]
-        with gate.hold("sse"):
+        with gate.hold("sse", user):
             async for event in events:
                 yield encode(event)
                 gate.delivered["sse"] += 1
@@ -82,7 +82,7 @@ async def task_events(request: Request) -> Response:
         return Response(status_code=204)
     state = app_state(request)
     events = follow(state["hub"], state["store"], task.id, last_id, principal.expires_at)
-    return stream(request, events)
+    return stream(request, principal.user_id, events)
 
 
 async def many_events(request: Request) -> Response:
@@ -94,7 +94,7 @@ async def many_events(request: Request) -> Response:
         everything = follow_all(
             state["hub"], state["store"], principal.user_id, since, principal.expires_at
         )
-        return stream(request, everything)
+        return stream(request, principal.user_id, everything)
     if len(ids) > MAX_TASKS_PER_STREAM or len(set(ids)) != len(ids):
         raise ApiError(
             f"at most {MAX_TASKS_PER_STREAM} distinct tasks per stream", code="TOO_MANY_TASKS"
@@ -109,7 +109,7 @@ async def many_events(request: Request) -> Response:
     if all(has_seen_end(t, c) for t, c in zip(found, cursor, strict=True)):
         return Response(status_code=204)
     events = follow_many(state["hub"], state["store"], ids, cursor, principal.expires_at)
-    return stream(request, events)
+    return stream(request, principal.user_id, events)
 
 
 def parse_cursor(value: str | None, count: int) -> list[str | None]:

@@ -176,8 +176,11 @@ class Session:
 
 
 async def endpoint(websocket: WebSocket) -> None:
+    state = app_state(websocket)
     try:
         principal = await authenticate(websocket, ticket=True)
+        if not state["gate"].full:  # a full process answers 1013 below, as before
+            state["gate"].check(principal.user_id)
     except ApiError as refused:
         await websocket.send_denial_response(
             error_response(
@@ -186,13 +189,12 @@ async def endpoint(websocket: WebSocket) -> None:
         )
         return
     await websocket.accept()
-    state = app_state(websocket)
     if state["gate"].full:
         await websocket.close(code=1013, reason="too many streams; retry shortly")
         return
     session = Session(websocket, state, principal)
     try:
-        with state["gate"].hold("ws"):
+        with state["gate"].hold("ws", principal.user_id):
             await session.serve()
     except WebSocketDisconnect:
         pass

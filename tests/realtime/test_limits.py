@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from jobs.tasks import TaskStore
-from tests.support import WAIT, Proc, SseStream, WsClient
+from tests.support import WAIT, Proc, SseStream, WsClient, signup, start_demo, wait_for_status
 
 
 async def test_past_the_limit_sse_gets_503_with_retry_after_and_ws_1013(
@@ -36,3 +36,44 @@ async def test_past_the_limit_sse_gets_503_with_retry_after_and_ws_1013(
                     if again.status_code == 200:
                         break
                 await asyncio.sleep(0.05)
+
+
+async def test_one_user_past_their_stream_limit_gets_429_while_others_are_served(
+    private: Callable[..., Proc], store: TaskStore, auth: dict[str, str]
+):
+    web = private("web", TASKSTREAM_MAX_STREAMS_PER_USER="2")
+    task = await store.create("demo")
+    url = f"/api/v1/tasks/{task.id}/events"
+    async with httpx.AsyncClient(base_url=web.url, headers=auth, timeout=WAIT) as http:
+        other = await signup(http)
+        async with SseStream(http, url) as first, SseStream(http, url):
+            await first.next()
+            refused = await http.get(url)
+            assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+            assert refused.json()["error"]["code"] == "TOO_MANY_STREAMS"
+            with pytest.raises(websockets.InvalidStatus) as denied:
+                async with WsClient(web.url, auth):
+                    pass
+            assert denied.value.response.status_code == 429
+            theirs = await store.create("demo", owner=other.user_id)
+            async with SseStream(http, f"/api/v1/tasks/{theirs.id}/events", other.headers) as s:
+                assert (await s.next()).event == "status"  # another user is not held back
+
+
+async def test_a_user_with_too_many_tasks_in_flight_gets_429_until_one_ends(
+    private: Callable[..., Proc],
+):
+    limits = {"TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "2"}
+    web = private("web", **limits)
+    private("worker", **limits)
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+        http.headers.update(user.headers)
+        await wait_for_status(http, user.signup_task, {"completed", "failed"})
+        first = await start_demo(http, steps=100, stepSeconds=0.05)
+        await start_demo(http, steps=100, stepSeconds=0.05)
+        third = await http.post("/api/v1/demo/tasks", json={"steps": 1})
+        assert third.status_code == 429 and third.headers["retry-after"] == "5"
+        assert third.json()["error"]["code"] == "TOO_MANY_TASKS"
+        await http.post(f"/api/v1/tasks/{first}/cancel")
+        assert (await http.post("/api/v1/demo/tasks", json={"steps": 1})).status_code == 202
