@@ -22,6 +22,7 @@ from server.api import (
     health,
     mailbox,
     metrics,
+    openapi,
     tasks,
 )
 from server.errors import EXCEPTION_HANDLERS
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *ws.routes,
             *auth.routes,
             *mailbox.routes_for(settings),
+            *openapi.routes,
             page("/", "index.html"),
             page("/signup", "index.html"),
             page("/verify-email", "verify-email.html"),
