@@ -14,7 +14,7 @@ from arq.worker import Worker
 from jobs import metrics
 from jobs.business_plan import business_plan
 from jobs.config import Settings
-from jobs.connections import arq_settings, connect
+from jobs.connections import arq_pool, arq_settings, connect
 from jobs.demo import demo
 from jobs.documents import find_font
 from jobs.evaluation import evaluation
@@ -96,6 +96,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     return {
         "functions": [task_function(kind, body, settings) for kind, body in BODIES.items()],
         "redis_settings": arq_settings(settings.require_redis_url()),
+        "redis_pool": arq_pool(settings.require_redis_url(), settings.queue_name),
         "queue_name": settings.queue_name,
         "on_startup": startup,
         "on_shutdown": shutdown,

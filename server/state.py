@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypedDict, cast
 
-from arq.connections import ArqRedis, create_pool
+from arq.connections import ArqRedis
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
 from jobs.config import Settings
-from jobs.connections import arq_settings, connect
+from jobs.connections import arq_pool, connect
 from jobs.tasks import TaskStore
 from server.realtime.gate import Gate
 from server.realtime.hub import Hub
@@ -39,7 +39,7 @@ def lifespan_for(
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         name = f"taskstream:web:{os.getpid()}"  # CLIENT LIST tells each process's connections
         redis = connect(url, name)
-        queue = await create_pool(arq_settings(url), default_queue_name=settings.queue_name)
+        queue = arq_pool(url, settings.queue_name)
         hub = Hub(url, settings.listener_queue, name=f"{name}:hub")
         await hub.start()
         app.state.hub = hub  # for the server's signal handler (`taskstream web`)

@@ -26,11 +26,11 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from jobs.connections import raw_pool
 from jobs.tasks import Event, channel
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class _Channel:
 
 class Hub:
     def __init__(self, redis_url: str, queue_size: int, name: str) -> None:
-        self._pool = ConnectionPool.from_url(redis_url, client_name=name)
+        self._pool = raw_pool(redis_url, name)
         self._queue_size = queue_size
         self._channels: dict[str, _Channel] = {}
         # channels whose SUBSCRIBE is sent and not yet confirmed, in the order Redis answers
