@@ -38,7 +38,7 @@ async def submit(
 
     async def start() -> Task:
         limit = settings.max_tasks_in_flight_per_user
-        if await store.in_flight(owner) >= limit:
+        if await store.in_flight(owner, limit) >= limit:
             raise TooManyRequests(
                 f"at most {limit} tasks in flight per user; wait for one to end",
                 code="TOO_MANY_TASKS",
