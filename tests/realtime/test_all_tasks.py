@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -19,9 +21,14 @@ from tests.support import (
 )
 
 
-async def quiet(http: httpx.AsyncClient, signup_task: str) -> None:
-    """The new account's only task so far (its verification mail) has ended."""
-    await wait_for_status(http, signup_task, {"completed", "failed"})
+@asynccontextmanager
+async def new_user(web: Proc) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a new user whose only task so far (the verification mail) has ended."""
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+        http.headers.update(user.headers)
+        await wait_for_status(http, user.signup_task, {"completed", "failed"})
+        yield http
 
 
 def own_id(event: SseEvent) -> str:
@@ -44,10 +51,7 @@ async def until_ended(sse: SseStream, tasks: set[str], seen: dict[str, list[str]
 async def test_the_stream_follows_running_tasks_and_those_created_after_it_opened(
     web: Proc, worker: Proc, redis: object
 ):
-    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
-        user = await signup(http)
-        http.headers.update(user.headers)
-        await quiet(http, user.signup_task)
+    async with new_user(web) as http:
         stranger = await signup(http)
         stranger_http = httpx.AsyncClient(base_url=web.url, headers=stranger.headers)
         first = await start_demo(http, steps=20, stepSeconds=0.05)
@@ -68,10 +72,7 @@ async def test_the_stream_follows_running_tasks_and_those_created_after_it_opene
 async def test_a_resumed_stream_picks_up_where_it_was_and_what_was_created_meanwhile(
     web: Proc, worker: Proc, redis: object
 ):
-    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
-        user = await signup(http)
-        http.headers.update(user.headers)
-        await quiet(http, user.signup_task)
+    async with new_user(web) as http:
         running = await start_demo(http, steps=30, stepSeconds=0.05)
         seen: dict[str, list[str]] = defaultdict(list)
         async with SseStream(http, "/api/v1/events") as sse:
@@ -87,10 +88,7 @@ async def test_a_resumed_stream_picks_up_where_it_was_and_what_was_created_meanw
 
 
 async def test_a_malformed_cursor_starts_afresh(web: Proc, worker: Proc):
-    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
-        user = await signup(http)
-        http.headers.update(user.headers)
-        await quiet(http, user.signup_task)
+    async with new_user(web) as http:
         task_id = await start_demo(http, steps=10, stepSeconds=0.05)
         bad = {"Last-Event-ID": "12|not-a-task=1-0"}
         async with SseStream(http, "/api/v1/events", headers=bad) as sse:
@@ -101,10 +99,7 @@ async def test_a_malformed_cursor_starts_afresh(web: Proc, worker: Proc):
 async def test_ended_tasks_leave_the_cursor_and_are_not_followed_again(
     web: Proc, worker: Proc, redis: object
 ):
-    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
-        user = await signup(http)
-        http.headers.update(user.headers)
-        await quiet(http, user.signup_task)
+    async with new_user(web) as http:
         seen: dict[str, list[str]] = defaultdict(list)
         async with SseStream(http, "/api/v1/events") as sse:
             early = await start_demo(http, steps=2, stepSeconds=0.01)
