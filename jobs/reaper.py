@@ -11,7 +11,6 @@ ARQ would start the job a third time.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -70,12 +69,3 @@ async def reap_once(store: TaskStore, in_progress_s: float) -> list[str]:
             except WriteRejected:
                 pass
     return taken
-
-
-async def reap_forever(store: TaskStore, interval: float, in_progress_s: float) -> None:
-    while True:
-        try:
-            await reap_once(store, in_progress_s)
-        except Exception:
-            logger.exception("reaper pass failed")
-        await asyncio.sleep(interval)

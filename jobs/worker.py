@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from arq.worker import Worker
@@ -23,10 +25,12 @@ from jobs.financial import financial
 from jobs.lifecycle import JobBody, task_function
 from jobs.llm import model_from
 from jobs.mail import email
-from jobs.reaper import reap_forever
+from jobs.reaper import reap_once
 from jobs.tasks import TaskStore
 
 logger = logging.getLogger(__name__)
+
+METRICS_EVERY_S = 5.0
 
 BODIES: dict[str, JobBody] = {
     "demo": demo,
@@ -42,12 +46,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     redis = connect(settings.require_redis_url(), "taskstream:worker")
     ctx["store"] = TaskStore(redis, settings)
-    in_progress_s = ctx["arq_worker"].in_progress_timeout_s
-    ctx["reaper"] = asyncio.create_task(
-        reap_forever(ctx["store"], settings.lease_s / 3, in_progress_s)
+    store, in_progress_s = ctx["store"], ctx["arq_worker"].in_progress_timeout_s
+    reap = partial(reap_once, store, in_progress_s)
+    sweep = partial(sweep_exports, store, settings.export_dir)
+    ctx["reaper"] = asyncio.create_task(_every(settings.lease_s / 3, reap, "reaper pass"))
+    ctx["publisher"] = asyncio.create_task(
+        _every(METRICS_EVERY_S, partial(_publish_metrics, ctx), "publishing metrics")
     )
-    ctx["publisher"] = asyncio.create_task(_publish_metrics(ctx))
-    ctx["sweeper"] = asyncio.create_task(_sweep_forever(ctx["store"], settings))
+    ctx["sweeper"] = asyncio.create_task(_every(settings.sweep_s, sweep, "sweeping exports"))
     ctx["model"] = model = model_from(settings.gemini)
     if model.offline:
         logger.warning("no GEMINI_API_KEY: plans and evaluations come from offline templates")
@@ -56,32 +62,26 @@ async def startup(ctx: dict[str, Any]) -> None:
     logger.info("worker started", extra={"kinds": sorted(BODIES), "model": model.name})
 
 
-async def _sweep_forever(store: TaskStore, settings: Settings) -> None:
-    """Remove the files of expired exports, now and then."""
+async def _every(seconds: float, action: Callable[[], Awaitable[object]], what: str) -> None:
+    """`action` now and every `seconds`; a failed pass is logged and the next one goes on."""
     while True:
         try:
-            await sweep_exports(store, settings.export_dir)
+            await action()
         except Exception:
-            logger.exception("sweeping exports failed")
-        await asyncio.sleep(settings.sweep_s)
+            logger.exception("%s failed", what)
+        await asyncio.sleep(seconds)
 
 
-async def _publish_metrics(ctx: dict[str, Any], every_s: float = 5.0) -> None:
+async def _publish_metrics(ctx: dict[str, Any]) -> None:
     """This worker's gauges, for the web processes' /metrics."""
-    while True:
-        worker = ctx.get("arq_worker")
-        if worker is not None:
-            gauges = {
-                "jobs_running": len(worker.job_tasks),
-                "jobs_complete": worker.jobs_complete,
-                "jobs_failed": worker.jobs_failed,
-                "jobs_retried": worker.jobs_retried,
-            }
-            try:
-                await metrics.publish_worker(ctx["store"].redis, gauges, int(every_s * 3))
-            except Exception:
-                logger.exception("publishing metrics failed")
-        await asyncio.sleep(every_s)
+    worker = ctx["arq_worker"]
+    gauges = {
+        "jobs_running": len(worker.job_tasks),
+        "jobs_complete": worker.jobs_complete,
+        "jobs_failed": worker.jobs_failed,
+        "jobs_retried": worker.jobs_retried,
+    }
+    await metrics.publish_worker(ctx["store"].redis, gauges, int(METRICS_EVERY_S * 3))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
