@@ -21,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TypeVar
 
 from jobs.tasks import Event, TaskStore, is_task_id, parse_event_id
 from server.realtime.hub import Hub
 
+T = TypeVar("T")
 MULTI_QUEUE = 64
 RECONNECT_MS = 1000
 FINISHED = Event("", "finished", "{}")  # internal: a followed task has ended
@@ -93,15 +95,11 @@ async def follow(
             if listener.closing:
                 yield RECONNECT
                 return
-            if until is None:
-                await listener.wait()
-            else:
-                try:
-                    async with asyncio.timeout(until - time.time()):
-                        await listener.wait()
-                except TimeoutError:
-                    yield REAUTHENTICATE
-                    return
+            try:
+                await _before(until, listener.wait())
+            except TimeoutError:
+                yield REAUTHENTICATE
+                return
             if listener.stale:
                 listener.stale = False
                 batch = await _catch_up(store, task_id, cursor) or []
@@ -166,11 +164,7 @@ async def follow_many(
             cursor[index] = event.id
             yield Event(",".join(c or "" for c in cursor), event.type, event.data)
     finally:
-        for p in pumps:
-            p.cancel()
-        for p in pumps:
-            with suppress(asyncio.CancelledError):
-                await p
+        await _stop(pumps)
 
 
 @dataclass
@@ -273,15 +267,11 @@ async def follow_all(
         try:
             await discover()
             while True:
-                if until is None:
-                    task_id, event = await queue.get()
-                else:
-                    try:
-                        async with asyncio.timeout(until - time.time()):
-                            task_id, event = await queue.get()
-                    except TimeoutError:
-                        yield REAUTHENTICATE
-                        return
+                try:
+                    task_id, event = await _before(until, queue.get())
+                except TimeoutError:
+                    yield REAUTHENTICATE
+                    return
                 if news.closing:
                     yield RECONNECT
                     return
@@ -300,8 +290,20 @@ async def follow_all(
                 cursor.positions[task_id] = event.id
                 yield Event(str(cursor), event.type, event.data)
         finally:
-            for p in [watcher, *pumps.values()]:
-                p.cancel()
-            for p in [watcher, *pumps.values()]:
-                with suppress(asyncio.CancelledError):
-                    await p
+            await _stop([watcher, *pumps.values()])
+
+
+async def _before(until: float | None, waiting: Awaitable[T]) -> T:
+    """What `waiting` gives, or TimeoutError once `until` (epoch seconds) has passed."""
+    if until is None:
+        return await waiting
+    async with asyncio.timeout(until - time.time()):
+        return await waiting
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with suppress(asyncio.CancelledError):
+            await task
