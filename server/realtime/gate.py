@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from server.errors import ApiError
+from server.errors import ApiError, TooManyRequests
 
 RETRY_AFTER_S = 5
 
@@ -21,11 +21,6 @@ RETRY_AFTER_S = 5
 class StreamsExhausted(ApiError):
     status_code = 503
     code = "STREAMS_EXHAUSTED"
-
-
-class TooManyStreams(ApiError):
-    status_code = 429
-    code = "TOO_MANY_STREAMS"
 
 
 class Gate:
@@ -49,8 +44,9 @@ class Gate:
                 headers=retry,
             )
         if self.by_user[user] >= self.per_user:
-            raise TooManyStreams(
+            raise TooManyRequests(
                 f"at most {self.per_user} open streams per user; close one first",
+                code="TOO_MANY_STREAMS",
                 headers=retry,
             )
 

@@ -31,7 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from jobs import control
 from jobs.tasks import Event, Task, WriteRejected, is_task_id
 from server.auth import Principal, authenticate
-from server.errors import ApiError, error_response
+from server.errors import ApiError, api_error_response
 from server.realtime.follow import REAUTHENTICATE, RECONNECT, RECONNECT_MS, follow
 from server.realtime.sse import has_seen_end
 from server.state import AppState, app_state
@@ -182,11 +182,7 @@ async def endpoint(websocket: WebSocket) -> None:
         if not state["gate"].full:  # a full process answers 1013 below, as before
             state["gate"].check(principal.user_id)
     except ApiError as refused:
-        await websocket.send_denial_response(
-            error_response(
-                refused.status_code, refused.code, refused.message, None, refused.headers
-            )
-        )
+        await websocket.send_denial_response(api_error_response(refused))
         return
     await websocket.accept()
     if state["gate"].full:
