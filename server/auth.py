@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
 from jobs.accounts import digest
@@ -70,30 +69,34 @@ async def issue_tokens(conn: HTTPConnection, user_id: str, family: str | None = 
     }
 
 
-async def rotate(conn: HTTPConnection, refresh: str) -> tuple[str, Any]:
-    """The user and a new pair for a refresh token used for the first time."""
+async def rotate(conn: HTTPConnection, refresh: str) -> Any:
+    """A new pair for a refresh token used for the first time."""
     redis = app_state(conn)["store"].redis
     key = f"ts:refresh:{digest(refresh)}"
     record: dict[str, str] = await redis.hgetall(key)  # type: ignore[misc]
     if not record or await redis.exists(_revoked_key(record["family"])):
         raise Unauthorized("the refresh token is not valid", code="INVALID_REFRESH_TOKEN")
     if await redis.hincrby(key, "used", 1) > 1:  # type: ignore[misc]
-        await revoke(redis, record["family"], app_state(conn)["settings"].auth.refresh_ttl_s)
+        await revoke(conn, record["family"])
         raise Unauthorized(
             "the refresh token was already used; every session of its login is ended",
             code="REFRESH_TOKEN_REUSED",
         )
-    return record["userId"], await issue_tokens(conn, record["userId"], record["family"])
+    return await issue_tokens(conn, record["userId"], record["family"])
 
 
-async def revoke(redis: Redis, family: str, ttl_s: float) -> None:
-    await redis.set(_revoked_key(family), "1", ex=int(ttl_s))
+async def revoke(conn: HTTPConnection, family: str) -> None:
+    """End the sessions of a login: its refresh and access tokens stop working."""
+    state = app_state(conn)
+    ttl = int(state["settings"].auth.refresh_ttl_s)  # outlives every token of the family
+    await state["store"].redis.set(_revoked_key(family), "1", ex=ttl)
 
 
-async def revoke_all(redis: Redis, user_id: str, ttl_s: float) -> None:
+async def revoke_all(conn: HTTPConnection, user_id: str) -> None:
     """End every session of the user (after a password reset)."""
+    redis = app_state(conn)["store"].redis
     for family in await redis.smembers(f"ts:user:{user_id}:families"):  # type: ignore[misc]
-        await revoke(redis, family, ttl_s)
+        await revoke(conn, family)
 
 
 async def family_of(conn: HTTPConnection, refresh: str) -> str | None:

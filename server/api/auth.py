@@ -128,29 +128,31 @@ async def login(request: Request) -> Response:
 
 async def refresh(request: Request) -> Response:
     body = await parse_body(request, RefreshRequest)
-    _, tokens = await rotate(request, body.refreshToken)
-    return ok({"tokens": tokens})
+    return ok({"tokens": await rotate(request, body.refreshToken)})
 
 
 async def logout(request: Request) -> Response:
     """End the session of the access token (and of the refresh token, if given)."""
     principal = await authenticate(request)
     body = await parse_body(request, LogoutRequest)
-    ttl = app_state(request)["settings"].auth.refresh_ttl_s
     families = {principal.family}
     if body.refreshToken and (family := await family_of(request, body.refreshToken)):
         families.add(family)
     for family in families:
-        await revoke(app_state(request)["store"].redis, family, ttl)
+        await revoke(request, family)
     return ok({"loggedOut": True})
 
 
-async def me(request: Request) -> Response:
-    principal = await authenticate(request)
-    user = await users(request).get(principal.user_id)
+async def current_user(request: Request) -> dict[str, Any]:
+    """The signed-in user's account; 401 if it is gone."""
+    user = await users(request).get((await authenticate(request)).user_id)
     if user is None:
         raise Unauthorized("the account no longer exists", code="INVALID_TOKEN")
-    return ok(public(user))
+    return user
+
+
+async def me(request: Request) -> Response:
+    return ok(public(await current_user(request)))
 
 
 async def verify_email(request: Request) -> Response:
@@ -164,10 +166,7 @@ async def verify_email(request: Request) -> Response:
 
 
 async def resend_verification(request: Request) -> Response:
-    principal = await authenticate(request)
-    user = await users(request).get(principal.user_id)
-    if user is None:
-        raise Unauthorized("the account no longer exists", code="INVALID_TOKEN")
+    user = await current_user(request)
     await limit(request, "resend", user["email"])
     if user["emailVerified"] == "1":
         raise Conflict("the e-mail address is already confirmed", code="ALREADY_VERIFIED")
@@ -189,8 +188,7 @@ async def reset_password(request: Request) -> Response:
         raise ApiError("the link is not valid (used or expired)", code="INVALID_OR_EXPIRED_TOKEN")
     hashed = await asyncio.to_thread(HASHER.hash, body.password)
     await users(request).update(user_id, passwordHash=hashed)
-    state = app_state(request)
-    await revoke_all(state["store"].redis, user_id, state["settings"].auth.refresh_ttl_s)
+    await revoke_all(request, user_id)
     return ok({"passwordReset": True})
 
 
