@@ -144,12 +144,8 @@ function signedIn(user) {
 
 // --- account ---------------------------------------------------------------------------
 
-$("signin").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = /** @type {HTMLFormElement} */ (event.target);
-  const action = /** @type {HTMLButtonElement} */ (/** @type {SubmitEvent} */ (event).submitter).value;
-  const body = { email: form.email.value, password: form.password.value };
-  if (action === "signup") body.name = form.name.value || "사용자";
+/** Sign in or up: the session keeps the tokens, the page opens. */
+async function enter(action, body) {
   const response = await fetch(`/api/v1/auth/${action}`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
   });
@@ -157,16 +153,20 @@ $("signin").addEventListener("submit", async (event) => {
   if (!answer.success) { toast(answer.error.message, true); return; }
   session.save(answer.data.tokens);
   signedIn(answer.data.user);
+}
+
+$("signin").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  const action = /** @type {HTMLButtonElement} */ (/** @type {SubmitEvent} */ (event).submitter).value;
+  const body = { email: form.email.value, password: form.password.value };
+  if (action === "signup") body.name = form.name.value || "사용자";
+  await enter(action, body);
 });
 
 $("guest").addEventListener("click", async () => {
   const id = crypto.randomUUID();
-  const body = { email: `guest-${id.slice(0, 8)}@example.com`, password: id, name: "게스트" };
-  const answer = await (await fetch("/api/v1/auth/signup", {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
-  })).json();
-  session.save(answer.data.tokens);
-  signedIn(answer.data.user);
+  await enter("signup", { email: `guest-${id.slice(0, 8)}@example.com`, password: id, name: "게스트" });
 });
 
 // --- work ------------------------------------------------------------------------------
