@@ -125,7 +125,8 @@ async def _attempt(
     except TransientError as error:
         outcome = error.code
         if attempt >= policy.max_tries:
-            await _fail(store, task_id, attempt, error.code, error.message)
+            tried = f" (tried {attempt} times)" if attempt > 1 else ""
+            await _fail(store, task_id, attempt, error.code, error.message + tried)
         else:
             backoff = policy.retry_backoff_s * 2 ** (attempt - 1)
             await _retry_later(store, task_id, attempt, error, backoff)

@@ -3,9 +3,17 @@
 `GeminiModel` talks to Gemini through the `google-genai` SDK (async client, streaming for
 text, JSON with a schema for structured answers). The SDK's own retries are off: a
 transient failure surfaces as `TransientError`, and the task lifecycle retries it with
-backoff, so the user sees the attempt. 429 and 5xx are transient, so are timeouts and
-dropped connections; any other 4xx fails the task (`UPSTREAM_REJECTED`); output that is
-not the JSON asked for fails it too (`MALFORMED_MODEL_OUTPUT`).
+backoff, so the user sees the attempt. 429 and 5xx are transient; so are the transport's
+failures, each with its own code: no connection (`UPSTREAM_UNREACHABLE`), no answer in
+time (`UPSTREAM_TIMEOUT`), a connection broken mid-answer (`UPSTREAM_DISCONNECTED`), a
+stream that ends without a finish reason (`UPSTREAM_INCOMPLETE`). Any other 4xx fails
+the task (`UPSTREAM_REJECTED`); output that is not the JSON asked for fails it too
+(`MALFORMED_MODEL_OUTPUT`).
+
+Deliberately, no HTTP library is imported here: the SDK chooses its own (httpx, then
+its fork httpx2 in google-genai 3), so a transport error is recognised by the API that
+family shares (`TransportError`, `TimeoutException`, `ConnectError`) on the module that
+raised it. An error of any other kind is not guessed at: it fails the task as a bug.
 
 `OfflineModel` writes from templates when no `GEMINI_API_KEY` is set, through the same
 interface, so `taskstream up` works with no key; its results say `offline`.
@@ -15,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, Callable
+import sys
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import httpx
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -56,20 +65,41 @@ def model_from(settings: GeminiSettings) -> Model:
     return GeminiModel(settings) if settings.api_key else OfflineModel()
 
 
-def _upstream_error(error: Exception) -> JobError:
+def upstream_error(error: Exception, timeout_s: float) -> JobError | None:
+    """What a failure raised by the SDK means for the task; None if it is not the SDK's."""
     if isinstance(error, genai_errors.APIError):
-        detail = f"the model answered {error.code}: {error.message or error.status}"
+        detail = f"the AI model answered {error.code}: {error.message or error.status}"
         if error.code == 429:
             return TransientError(detail, code="RATE_LIMITED")
         if error.code >= 500:
             return TransientError(detail)
         return JobError(detail, code="UPSTREAM_REJECTED")
-    if isinstance(error, httpx.TimeoutException):
-        return TransientError("the model did not answer in time", code="UPSTREAM_TIMEOUT")
-    return TransientError(f"could not reach the model: {error}")
+    return _transport_error(error, timeout_s)
 
 
-_UPSTREAM = (genai_errors.APIError, httpx.HTTPError, OSError)
+def _transport_error(error: Exception, timeout_s: float) -> TransientError | None:
+    """An error of the SDK's HTTP library: httpx or a fork that keeps its exception API."""
+    library: Any = sys.modules.get(type(error).__module__.partition(".")[0])
+    base = getattr(library, "TransportError", None)
+    if not isinstance(base, type) or not isinstance(error, base):
+        return None
+    if isinstance(error, (library.ConnectError, library.ConnectTimeout)):
+        return TransientError(
+            "the AI model could not be reached; try again in a few minutes",
+            code="UPSTREAM_UNREACHABLE",
+        )
+    if isinstance(error, library.TimeoutException):
+        return TransientError(
+            f"the AI model did not answer within {timeout_s:g} s; try again later",
+            code="UPSTREAM_TIMEOUT",
+        )
+    return TransientError(
+        f"the connection to the AI model broke off mid-answer ({type(error).__name__})",
+        code="UPSTREAM_DISCONNECTED",
+    )
+
+
+INCOMPLETE = "the AI model's answer stopped before it was finished; try again"
 
 
 class GeminiModel:
@@ -77,6 +107,7 @@ class GeminiModel:
 
     def __init__(self, settings: GeminiSettings) -> None:
         self.name = settings.model
+        self.timeout_s = settings.timeout_s
         options = types.HttpOptions(
             base_url=settings.base_url,
             timeout=int(settings.timeout_s * 1000),
@@ -85,27 +116,37 @@ class GeminiModel:
         self._client = genai.Client(api_key=settings.api_key, http_options=options)
 
     async def stream_text(self, prompt: Prompt) -> AsyncGenerator[str, None]:
-        try:
+        finished = False
+        with self._upstream():
             stream = await self._client.aio.models.generate_content_stream(
                 model=self.name, contents=prompt.text
             )
             async for chunk in stream:
+                finished = finished or any(c.finish_reason for c in chunk.candidates or ())
                 if chunk.text:
                     yield chunk.text
-        except _UPSTREAM as error:
-            raise _upstream_error(error) from error
+        if not finished:
+            raise TransientError(INCOMPLETE, code="UPSTREAM_INCOMPLETE")
 
     async def json(self, prompt: Prompt, schema: type[Schema]) -> Schema:
         config = types.GenerateContentConfig(
             response_mime_type="application/json", response_schema=schema
         )
-        try:
+        with self._upstream():
             response = await self._client.aio.models.generate_content(
                 model=self.name, contents=prompt.text, config=config
             )
-        except _UPSTREAM as error:
-            raise _upstream_error(error) from error
         return parse_json(response.text or "", schema)
+
+    @contextmanager
+    def _upstream(self) -> Iterator[None]:
+        """Raise the SDK's failures as what they mean for the task."""
+        try:
+            yield
+        except Exception as error:
+            if (meaning := upstream_error(error, self.timeout_s)) is None:
+                raise
+            raise meaning from error
 
 
 def parse_json(text: str, schema: type[Schema]) -> Schema:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
+import struct
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -113,3 +116,91 @@ class FakeGemini:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+FAILURES = ("refuse", "hang", "reset", "cut", "unfinished")
+
+
+@dataclass
+class BrokenGemini:
+    """A Gemini endpoint that fails the way networks do, below HTTP's error replies.
+
+    `script(mode)` sets how every request fails: `refuse` (nothing listens on the port),
+    `hang` (the request is read, no answer ever comes), `reset` (answer started, then a TCP
+    reset), `cut` (answer started, then the connection closed mid-body), `unfinished` (a
+    whole HTTP answer whose stream stops before a finish reason). A stream's partial
+    answer carries text; a JSON answer is cut inside its JSON. Raw asyncio sockets, since
+    no HTTP server can be asked to break a connection in these ways.
+    """
+
+    port: int = field(default_factory=free_port)
+    mode: str = "hang"
+    requests: int = 0
+    server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.script("hang")
+
+    def script(self, mode: str) -> None:
+        assert mode in FAILURES, mode
+        asyncio.run_coroutine_threadsafe(self._switch(mode), self.loop).result(10)
+
+    async def _switch(self, mode: str) -> None:
+        self.mode, self.requests = mode, 0
+        if mode == "refuse" and self.server is not None:
+            self.server.close()  # the listening socket closes now; refused from here on
+            self.server = None
+        elif mode != "refuse" and self.server is None:
+            self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            self.requests += 1
+            if self.mode == "hang":
+                await reader.read()  # until the client gives up
+                return
+            streaming = b":streamGenerateContent" in head.split(b"\r\n", 1)[0]
+            body = (
+                "".join(f"data: {json.dumps(_chunk(t))}\r\n\r\n" for t in ("## [exec", "utive"))
+                if streaming
+                else json.dumps(_chunk("{}", last=True))[:40]
+            ).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                         b"transfer-encoding: chunked\r\n\r\n")  # fmt: skip
+            writer.write(b"%x\r\n%s\r\n" % (len(body), body))
+            if self.mode == "unfinished":
+                writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            if self.mode == "reset":
+                linger = struct.pack("ii", 1, 0)  # close with RST, not FIN
+                writer.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, linger
+                )
+                writer.transport.abort()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    async def _close(self) -> None:
+        await self._switch("refuse")
+        handlers = asyncio.all_tasks() - {asyncio.current_task()}
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
