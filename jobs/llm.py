@@ -60,6 +60,10 @@ class Model(Protocol):
         """The answer to `prompt` as JSON validated by `schema`."""
         ...
 
+    async def aclose(self) -> None:
+        """Close the connections to the model."""
+        ...
+
 
 def model_from(settings: GeminiSettings) -> Model:
     return GeminiModel(settings) if settings.api_key else OfflineModel()
@@ -138,6 +142,9 @@ class GeminiModel:
             )
         return parse_json(response.text or "", schema)
 
+    async def aclose(self) -> None:
+        await self._client.aio.aclose()
+
     @contextmanager
     def _upstream(self) -> Iterator[None]:
         """Raise the SDK's failures as what they mean for the task."""
@@ -177,3 +184,6 @@ class OfflineModel:
 
     async def json(self, prompt: Prompt, schema: type[Schema]) -> Schema:
         return schema.model_validate(prompt.offline())
+
+    async def aclose(self) -> None:
+        pass

@@ -88,6 +88,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     ctx["publisher"].cancel()
     ctx["sweeper"].cancel()
     ctx["reaper"].cancel()
+    await ctx["model"].aclose()
     await ctx["store"].redis.aclose()
 
 

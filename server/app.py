@@ -29,7 +29,8 @@ from server.errors import EXCEPTION_HANDLERS
 from server.realtime import sse, ws
 from server.state import lifespan_for
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+# the page and the client library, shipped inside the package (`package-data`)
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def page(path: str, name: str) -> Route:
@@ -63,7 +64,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             page("/signup", "index.html"),
             page("/verify-email", "verify-email.html"),
             page("/reset-password", "reset-password.html"),
-            Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
+            page("/docs", "docs.html"),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan_for(settings),

@@ -134,7 +134,7 @@ def up(settings: Settings, host: str, port: int) -> None:
         valkey = Valkey(Path(settings.data_dir) / "valkey")
         valkey.start()
         env["REDIS_URL"] = valkey.url
-        print(f"taskstream: started Valkey at {valkey.url} (data in {valkey.data_dir})")
+        say(f"taskstream: started Valkey at {valkey.url} (data in {valkey.data_dir})")
     data = Path(settings.data_dir)
     env.setdefault("TASKSTREAM_SECRET_KEY", _secret_key(data / "secret_key"))
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
@@ -145,7 +145,7 @@ def up(settings: Settings, host: str, port: int) -> None:
         catcher.start()
         env |= {"SMTP_HOST": catcher.host, "SMTP_PORT": str(catcher.port)}
         env["TASKSTREAM_MAIL_CATCHER_DIR"] = str(catcher.folder.resolve())
-        print(f"taskstream: mails are caught, not sent: see http://{shown}:{port}/dev/mail")
+        say(f"taskstream: mails are caught, not sent: see http://{shown}:{port}/dev/mail")
     command = [sys.executable, "-m", "taskstream.cli"]
     children = [
         subprocess.Popen([*command, "worker"], env=env),
@@ -156,12 +156,12 @@ def up(settings: Settings, host: str, port: int) -> None:
     try:
         url = f"http://{host}:{port}"
         _wait_ready(url + "/readyz", children)
-        print(f"taskstream: ready at {url}  (try: curl -X POST {url}/api/v1/demo/tasks)")
+        say(f"taskstream: ready at {url}  (try: curl -X POST {url}/api/v1/demo/tasks)")
         while all(c.poll() is None for c in children):
             time.sleep(0.5)
-        print("taskstream: a process exited; stopping the rest")
+        say("taskstream: a process exited; stopping the rest")
     except KeyboardInterrupt:
-        print("taskstream: stopping")
+        say("taskstream: stopping")
     finally:
         for child in children:
             if child.poll() is None:
@@ -175,6 +175,11 @@ def up(settings: Settings, host: str, port: int) -> None:
             catcher.stop()
         if valkey is not None:
             valkey.stop()
+
+
+def say(line: str) -> None:
+    """A line for the person (or supervisor) watching `up`, at once even into a pipe."""
+    print(line, flush=True)
 
 
 def _secret_key(path: Path) -> str:

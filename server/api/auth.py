@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from jobs import control
 from jobs.accounts import UserStore, public
-from server.api.tasks import links, load_task, status
+from server.api.tasks import cancel, links, load_task, result, status
 from server.auth import (
     authenticate,
     family_of,
@@ -101,7 +101,10 @@ async def mail_task(request: Request, params: dict[str, Any], owner: str) -> dic
         state["store"], state["queue"], state["settings"], "email", params,
         owner=owner, estimated_time=2,
     )  # fmt: skip
-    return {"taskId": task.id, "status": task.status, "links": links(task.id, EMAIL_TASKS)}
+    mine = links(task.id, EMAIL_TASKS)
+    if not owner:  # no account to stream with: the id is the only key, for these three
+        mine = {name: mine[name] for name in ("status", "result", "cancel")}
+    return {"taskId": task.id, "status": task.status, "links": mine}
 
 
 async def signup(request: Request) -> Response:
@@ -194,8 +197,17 @@ async def reset_password(request: Request) -> Response:
 
 async def email_task_status(request: Request) -> Response:
     """An e-mail task's status: its owner's; a reset request's (no owner) to its id's holder."""
-    task = await load_task(request, kind="email", anonymous=True)
-    return await status(request, kind="email", task=task)
+    return await status(request, task=await load_task(request, kind="email", anonymous=True))
+
+
+async def email_task_result(request: Request) -> Response:
+    """`{sent, template}` once the mail server took the mail; the same for every address."""
+    return await result(request, task=await load_task(request, kind="email", anonymous=True))
+
+
+async def email_task_cancel(request: Request) -> Response:
+    """Stops a mail not yet handed to the mail server; one being sent may still arrive."""
+    return await cancel(request, task=await load_task(request, kind="email", anonymous=True))
 
 
 async def stream_ticket(request: Request) -> Response:
@@ -213,5 +225,7 @@ routes = [
     Route(BASE + "/password/reset-request", reset_request, methods=["POST"]),
     Route(BASE + "/password/reset", reset_password, methods=["POST"]),
     Route(EMAIL_TASKS + "/{task_id}/status", email_task_status),
+    Route(EMAIL_TASKS + "/{task_id}/result", email_task_result),
+    Route(EMAIL_TASKS + "/{task_id}/cancel", email_task_cancel, methods=["POST"]),
     Route("/api/v1/stream-tickets", stream_ticket, methods=["POST"]),
 ]

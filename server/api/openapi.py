@@ -9,13 +9,12 @@ WebSocket is in the README, as OpenAPI has no words for it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from jobs.config import KINDS
@@ -35,7 +34,6 @@ from server.api.evaluations import EvaluateRequest
 from server.api.exports import ExportRequest
 from server.api.tasks import STATUSES
 
-STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 MODELS: list[type[BaseModel]] = [
     SignupRequest, LoginRequest, RefreshRequest, LogoutRequest, TokenRequest, ResetRequest,
     NewPasswordRequest, GenerateRequest, DemoRequest, EvaluateRequest, ExportRequest,
@@ -87,6 +85,10 @@ def operations() -> list[Op]:
            "accounts", body=NewPasswordRequest, errors=(400,), auth=False),
         Op("get", "/api/v1/auth/email-tasks/{task_id}/status", "An e-mail task's status",
            "accounts", data="Task", errors=(401, 404), params=(TASK_ID,), auth=False),
+        Op("get", "/api/v1/auth/email-tasks/{task_id}/result", "Sent: `{sent, template}`",
+           "accounts", errors=(401, 404, 409), params=(TASK_ID,), auth=False),
+        Op("post", "/api/v1/auth/email-tasks/{task_id}/cancel", "Stop a mail not yet sent",
+           "accounts", data="Task", errors=(401, 404, 409), params=(TASK_ID,), auth=False),
         Op("post", "/api/v1/stream-tickets", "A single-use ticket for `?ticket=` on a stream",
            "streams", 201),
         Op("get", "/api/v1/tasks", "The caller's tasks, newest first", "tasks", params=(
@@ -251,8 +253,4 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(document())
 
 
-async def docs(request: Request) -> Response:
-    return FileResponse(STATIC / "docs.html")
-
-
-routes = [Route("/openapi.json", openapi), Route("/docs", docs)]
+routes = [Route("/openapi.json", openapi)]

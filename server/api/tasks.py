@@ -94,16 +94,21 @@ async def result(
     kind: str | None = None,
     task_id: str | None = None,
     headers: dict[str, str] | None = None,
+    task: Task | None = None,
 ) -> Response:
-    task = await load_finished(request, kind=kind, task_id=task_id)
+    task = await load_finished(request, kind=kind, task_id=task_id, task=task)
     return ok(await app_state(request)["store"].result(task.id), headers=headers)
 
 
 async def load_finished(
-    request: Request, *, kind: str | None = None, task_id: str | None = None
+    request: Request,
+    *,
+    kind: str | None = None,
+    task_id: str | None = None,
+    task: Task | None = None,
 ) -> Task:
     """The task, if it completed; else 409 with why it has no result (or 404)."""
-    task = await load_task(request, kind=kind, task_id=task_id)
+    task = task or await load_task(request, kind=kind, task_id=task_id)
     snapshot = task.snapshot
     if task.status == "completed":
         return task
@@ -121,8 +126,8 @@ async def load_finished(
     raise Conflict("the task has not finished yet", code="TASK_NOT_FINISHED", details=details)
 
 
-async def cancel(request: Request, kind: str | None = None) -> Response:
-    task = await load_task(request, kind=kind)
+async def cancel(request: Request, kind: str | None = None, task: Task | None = None) -> Response:
+    task = task or await load_task(request, kind=kind)
     state = app_state(request)
     try:
         await control.cancel(state["store"], state["queue"], state["settings"], task.id)

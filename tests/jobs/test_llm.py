@@ -42,8 +42,12 @@ def broken() -> Iterator[BrokenGemini]:
     server.stop()
 
 
-def model(broken: BrokenGemini) -> GeminiModel:
-    return GeminiModel(GeminiSettings(api_key="test-key", base_url=broken.url, timeout_s=TIMEOUT_S))
+@pytest.fixture
+async def model(broken: BrokenGemini) -> AsyncIterator[GeminiModel]:
+    settings = GeminiSettings(api_key="test-key", base_url=broken.url, timeout_s=TIMEOUT_S)
+    gemini = GeminiModel(settings)
+    yield gemini
+    await gemini.aclose()
 
 
 PROMPT = Prompt("write", offline=dict)
@@ -51,12 +55,12 @@ PROMPT = Prompt("write", offline=dict)
 
 @pytest.mark.parametrize(("mode", "code"), CODES.items(), ids=CODES)
 async def test_a_streamed_answer_failing_in_transport_is_transient_with_its_code(
-    broken: BrokenGemini, mode: str, code: str
+    broken: BrokenGemini, model: GeminiModel, mode: str, code: str
 ):
     broken.script(mode)
     received: list[str] = []
     with pytest.raises(TransientError) as raised:
-        async for text in model(broken).stream_text(PROMPT):
+        async for text in model.stream_text(PROMPT):
             received.append(text)
     assert raised.value.code == code, raised.value
     assert broken.requests == (0 if mode == "refuse" else 1)
@@ -66,11 +70,11 @@ async def test_a_streamed_answer_failing_in_transport_is_transient_with_its_code
 
 @pytest.mark.parametrize("mode", ["refuse", "hang", "reset", "cut"])
 async def test_a_json_answer_failing_in_transport_is_transient_with_its_code(
-    broken: BrokenGemini, mode: str
+    broken: BrokenGemini, model: GeminiModel, mode: str
 ):
     broken.script(mode)
     with pytest.raises(TransientError) as raised:
-        await model(broken).json(PROMPT, Rubric)
+        await model.json(PROMPT, Rubric)
     assert raised.value.code == CODES[mode], raised.value
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Callable
 
 import httpx
@@ -29,7 +28,6 @@ async def test_sigterm_sends_reconnect_on_sse_and_ws_then_another_web_resumes(
             await ws.send(type="subscribe", taskId=task_id)
             await ws.until("progress")
             before = await sse.take(3)
-            asked = time.monotonic()
             leaving.process.send_signal(signal.SIGTERM)
             tail = await sse.rest()
             frames = []
@@ -41,7 +39,7 @@ async def test_sigterm_sends_reconnect_on_sse_and_ws_then_another_web_resumes(
                 assert closed.rcvd is not None and closed.rcvd.code == 1012
     exit_code = await asyncio.to_thread(leaving.process.wait, WAIT)
     # uvicorn re-raises the signal once it has shut down, so the exit is "killed by SIGTERM"
-    assert exit_code in (0, -signal.SIGTERM) and time.monotonic() - asked < 12
+    assert exit_code in (0, -signal.SIGTERM)
     assert (tail[-1].event, tail[-1].id) == ("reconnect", None)
     assert tail[-1].data == {"reason": "shutdown", "retryMs": 1000}
     assert frames[-1] == {"event": "reconnect", "retryMs": 1000}

@@ -223,15 +223,18 @@ async def test_a_reset_request_looks_the_same_whether_or_not_the_account_exists(
 
         assert shape(answers[0]) == shape(answers[1])
         assert set(answers[0].headers) == set(answers[1].headers)
-        ends = []
+        ends, results = [], []
         for answer in answers:
             task_id = answer.json()["data"]["taskId"]
             end = await email_task(http, task_id)  # no token: the id is the capability
             ends.append({k: v for k, v in end.items() if k not in {"taskId", "createdAt",
                          "startedAt", "finishedAt", "resultUrl"}})  # fmt: skip
-            result = await http.get(f"/api/v1/tasks/{task_id}/result")
-            assert result.status_code == 401  # results are for owners; these have none
+            assert end["resultUrl"] == f"{AUTH}/email-tasks/{task_id}/result"
+            results.append((await http.get(end["resultUrl"])).json()["data"])
+            generic = await http.get(f"/api/v1/tasks/{task_id}/result")
+            assert generic.status_code == 401  # results are for owners; these have none
         assert ends[0] == ends[1] and ends[0]["status"] == "completed"
+        assert results[0] == results[1] == {"sent": True, "template": "reset"}
         # what differs is only what the mailbox's owner reads
         assert link_in(await smtp.mail_for(user.email, count=2))[0] == "/reset-password"
         assert link_in_or_signup(await smtp.mail_for(stranger)) == "/signup"
@@ -308,6 +311,26 @@ async def test_an_unreachable_mail_server_is_retried_then_fails_unavailable(
             "SMTP_UNAVAILABLE",
             2,
         )
+
+
+async def test_a_mail_not_yet_sent_is_cancelled_by_the_holder_of_its_task_id(private: Any):
+    from taskstream.embedded import free_port
+
+    closed = {"SMTP_PORT": str(free_port()), "TASKSTREAM_MAX_TRIES_EMAIL": "20"}
+    web = private("web", **closed)
+    private("worker", **closed)
+    async with httpx.AsyncClient(base_url=web.url) as http:  # signed out, as a reset is
+        answer = await http.post(f"{AUTH}/password/reset-request", json={"email": address()})
+        links = answer.json()["data"]["links"]
+        await wait_for_task(
+            http, "", lambda d: d["currentStage"] == "retrying", url=links["status"]
+        )
+        cancelled = await http.post(links["cancel"])
+        assert cancelled.status_code == 200 and cancelled.json()["data"]["status"] == "cancelled"
+        again = await http.post(links["cancel"])
+        assert (again.status_code, again.json()["error"]["code"]) == (409, "TASK_FINISHED")
+        result = await http.get(links["result"])
+        assert (result.status_code, result.json()["error"]["code"]) == (409, "TASK_CANCELLED")
 
 
 async def test_rate_limits_answer_429_with_retry_after_per_address_and_per_client(private: Any):
