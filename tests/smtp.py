@@ -55,22 +55,24 @@ class MailServer:
     def stop(self) -> None:
         self.controller.stop()
 
-    def to(self, address: str) -> list[EmailMessage]:
+    def to(self, address: str, about: str = "") -> list[EmailMessage]:
         with self.recorder.lock:
-            return [m for m in self.recorder.received if m["To"] == address]
+            received = self.recorder.received
+            return [m for m in received if m["To"] == address and about in m["Subject"]]
 
-    async def mail_for(self, address: str, count: int = 1) -> EmailMessage:
-        """The `count`-th mail to `address`, once it has arrived (bounded by WAIT)."""
+    async def mail_for(self, address: str, count: int = 1, about: str = "") -> EmailMessage:
+        """The `count`-th mail to `address` (whose subject has `about`), once it has arrived
+        (bounded by WAIT). Mails of concurrent tasks arrive in any order."""
         arrived = asyncio.Event()
         waiter = (asyncio.get_running_loop(), arrived)
         with self.recorder.lock:
             self.recorder.waiters.append(waiter)
         try:
             async with asyncio.timeout(WAIT):
-                while len(self.to(address)) < count:
+                while len(self.to(address, about)) < count:
                     await arrived.wait()
                     arrived.clear()
         finally:
             with self.recorder.lock:
                 self.recorder.waiters.remove(waiter)
-        return self.to(address)[count - 1]
+        return self.to(address, about)[count - 1]
