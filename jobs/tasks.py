@@ -118,12 +118,17 @@ class WriteRejected(Exception):
         self.status = status
 
 
+def is_digits(value: str) -> bool:
+    """Only 0–9 (`str.isdigit` also takes "²", which `int` refuses)."""
+    return value.isascii() and value.isdigit()
+
+
 def parse_event_id(value: str | None) -> tuple[int, int] | None:
     """`"1764136800000-3"` → `(1764136800000, 3)`; anything else → None."""
     if not value:
         return None
     ms, sep, seq = value.partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit():
+    if not sep or not is_digits(ms) or not is_digits(seq):
         return None
     return int(ms), int(seq)
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from jobs.tasks import is_digits
 from server.api.projects import owned_plan, owned_project
 from server.api.tasks import accepted, resource_routes, result
 from server.auth import authenticate
@@ -54,6 +55,7 @@ async def generate(request: Request) -> Response:
     await authenticate(request)
     body = await parse_body(request, GenerateRequest)
     state = app_state(request)
+    wait = min(prefer_wait(request), state["settings"].sync_wait_max_s)
     answers = body.model_dump(exclude={"projectId", "language"})
     project = await owned_project(request, body.projectId or str(uuid.uuid4()), claim=True)
     task = await submit(
@@ -63,7 +65,6 @@ async def generate(request: Request) -> Response:
         {"answers": answers, "language": body.language, "projectId": project},
         estimated_time=45 if state["settings"].gemini.api_key else 4,
     )
-    wait = min(prefer_wait(request), state["settings"].sync_wait_max_s)
     if wait > 0 and await finished_within(request, task.id, wait):
         headers = {"Preference-Applied": f"wait={wait:g}"}
         return await result(request, kind="business_plan", task_id=task.id, headers=headers)
@@ -74,7 +75,7 @@ def prefer_wait(request: Request) -> float:
     """The N of `Prefer: wait=N`, or 0."""
     for preference in request.headers.get("prefer", "").split(","):
         name, _, value = preference.strip().partition("=")
-        if name.lower() == "wait" and value.isdigit():
+        if name.lower() == "wait" and is_digits(value):
             return float(value)
     return 0.0
 

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from jobs import control
 from jobs.config import KINDS
-from jobs.tasks import Task, TaskSnapshot, WriteRejected, is_task_id
+from jobs.tasks import Task, TaskSnapshot, WriteRejected, is_digits, is_task_id
 from server.auth import authenticate, has_credentials
 from server.errors import Conflict, NotFound, Unprocessable
 from server.responses import ok
@@ -184,7 +184,7 @@ def _choices(raw: str | None, allowed: tuple[str, ...], name: str) -> set[str]:
 def _number(raw: str | None, default: int, low: int, high: int, name: str) -> int:
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not is_digits(raw) or not low <= int(raw) <= high:
         raise Unprocessable(
             "the query is invalid",
             details=[{"field": name, "message": f"a whole number from {low} to {high}"}],

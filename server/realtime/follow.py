@@ -26,7 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TypeVar
 
-from jobs.tasks import Event, TaskStore, is_task_id, parse_event_id
+from jobs.tasks import Event, TaskStore, is_digits, is_task_id, parse_event_id
 from server.realtime.hub import Hub
 
 T = TypeVar("T")
@@ -185,7 +185,7 @@ class AllCursor:
     @classmethod
     def parse(cls, value: str | None) -> AllCursor | None:
         since, _, rest = (value or "").partition("|")
-        if not since.isdigit():
+        if not is_digits(since):
             return None
         positions: dict[str, str] = {}
         for part in filter(None, rest.split(",")):

@@ -31,9 +31,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from jobs import control
 from jobs.tasks import Event, Task, WriteRejected, is_task_id
 from server.auth import Principal, authenticate
-from server.errors import ApiError, api_error_response
+from server.errors import ApiError, Unprocessable, api_error_response
 from server.realtime.follow import REAUTHENTICATE, RECONNECT, RECONNECT_MS, follow
 from server.realtime.sse import has_seen_end
+from server.responses import read_json
 from server.state import AppState, app_state
 
 logger = logging.getLogger(__name__)
@@ -71,9 +72,9 @@ class Session:
         while True:
             text = await self.websocket.receive_text()
             try:
-                message = json.loads(text)
-            except json.JSONDecodeError:
-                await self.error("INVALID_JSON", "frames must be JSON objects")
+                message = read_json(text)
+            except Unprocessable as refused:
+                await self.error("INVALID_JSON", f"frames must be JSON objects: {refused}")
                 continue
             await self.handle(message)
 

@@ -78,6 +78,8 @@ async def test_cancel_over_the_socket_ends_the_running_task(
     ("frame", "code"),
     [
         ("not json", "INVALID_JSON"),
+        ("[" * 1000 + "]" * 1000, "INVALID_JSON"),
+        ('{"type": "subscribe", "taskId": NaN}', "INVALID_JSON"),
         ('{"type": "dance"}', "BAD_MESSAGE"),
         ('["subscribe"]', "BAD_MESSAGE"),
         ('{"type": "subscribe", "taskId": "nope"}', "TASK_NOT_FOUND"),
@@ -86,8 +88,8 @@ async def test_cancel_over_the_socket_ends_the_running_task(
         ('{"type": "cancel", "taskId": "6f1c2d3e-4b5a-4c6d-8e7f-901234567890"}',
          "TASK_NOT_FOUND"),
     ],
-    ids=["not-json", "unknown-type", "not-an-object", "malformed-id", "unknown-id",
-         "cancel-unknown"],
+    ids=["not-json", "nested-1000-deep", "nan", "unknown-type", "not-an-object",
+         "malformed-id", "unknown-id", "cancel-unknown"],
 )  # fmt: skip
 async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_usable(
     client: httpx.AsyncClient,
