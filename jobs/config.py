@@ -7,6 +7,7 @@ name in the message, never later in a request.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -187,7 +188,8 @@ class Settings:
         if not self.auth.secret_key:
             raise ConfigError(
                 "TASKSTREAM_SECRET_KEY is not set: give every web process the same random "
-                "value of at least 32 characters (`taskstream up` makes one for you)"
+                f"value of {MIN_KEY_BITS} bits or more, made with {MAKE_A_KEY} "
+                "(`taskstream up` makes one for you)"
             )
         return self.auth.secret_key
 
@@ -203,13 +205,38 @@ class Settings:
         return self.policies[kind]
 
 
-PLACEHOLDERS = {"changeme", "secret", "change-me", "changethis"}
+MIN_KEY_BITS = 256
+MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def key_bits(key: str) -> float:
+    """A generous estimate of a key's entropy: its length times the bits of a character
+    drawn from the classes it uses (lower, upper, digits, other); a key of fewer than 8
+    distinct characters (`aaaa…`, `abab…`, a short word repeated) counts as none."""
+    if len(set(key)) < 8:
+        return 0.0
+    classes = {_class(c) for c in key}
+    return len(key) * math.log2(sum(CLASS_SIZES[c] for c in classes))
+
+
+CLASS_SIZES = {"lower": 26, "upper": 26, "digit": 10, "other": 32}
+
+
+def _class(char: str) -> str:
+    if char.islower():
+        return "lower"
+    if char.isupper():
+        return "upper"
+    return "digit" if char.isdigit() else "other"
 
 
 def _secret_key(env: Mapping[str, str]) -> str:
     key = env.get("TASKSTREAM_SECRET_KEY", "")
-    if key and (len(key) < 32 or key.lower() in PLACEHOLDERS):
-        raise ConfigError("TASKSTREAM_SECRET_KEY must be a random value of 32 characters or more")
+    if key and key_bits(key) < MIN_KEY_BITS:
+        raise ConfigError(
+            f"TASKSTREAM_SECRET_KEY is too weak to sign tokens (about {key_bits(key):.0f} bits; "
+            f"{MIN_KEY_BITS} needed): make one with {MAKE_A_KEY}"
+        )
     return key
 
 

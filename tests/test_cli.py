@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -104,3 +106,30 @@ def test_web_without_redis_url_stops_at_start_up_with_a_clear_message():
 def test_a_malformed_setting_names_the_variable(name: str, value: str):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({"REDIS_URL": "redis://localhost", name: value})
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["a" * 64, "ab" * 40, "changeme" * 8, "0123456789abcdef" * 2, "Tr0ub4dor&3-Tr0ub4dor&3"],
+    ids=["one-letter", "two-letters", "a-word-repeated", "128-bit-hex", "a-password"],
+)
+def test_a_weak_signing_key_is_refused_with_how_to_make_one(key: str):
+    with pytest.raises(ConfigError, match="too weak.*token_urlsafe"):
+        Settings.from_env({"REDIS_URL": "redis://localhost", "TASKSTREAM_SECRET_KEY": key})
+
+
+@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(48), lambda: secrets.token_hex(32)])
+def test_a_random_256_bit_key_is_taken(make: Callable[[], str]):
+    key = make()
+    settings = Settings.from_env({"REDIS_URL": "redis://localhost", "TASKSTREAM_SECRET_KEY": key})
+    assert settings.require_secret() == key
+
+
+def test_web_with_a_weak_key_stops_at_start_up_and_says_so():
+    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0", "TASKSTREAM_SECRET_KEY": "a" * 32}
+    done = subprocess.run(
+        [sys.executable, "-m", "taskstream.cli", "web"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=WAIT,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "TASKSTREAM_SECRET_KEY is too weak" in done.stderr
