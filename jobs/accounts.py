@@ -2,11 +2,12 @@
 
 Shared by the web process (signup, login, verifying a token) and the `email` job (which
 issues the token it mails, so that no token ever travels through the queue or its logs).
-Only a token's SHA-256 is stored; using it deletes it.
+Only a token's SHA-256 is stored; using one deletes every token of its purpose and user.
 
     ts:user:{id}            hash: id, email, name, language, passwordHash, emailVerified, …
     ts:user-email:{email}   the id of the account with that (lower-cased) address
     ts:mail-token:{purpose}:{sha256}   the user id, expiring
+    ts:mail-tokens:{purpose}:{id}      the digests of a user's outstanding tokens
 """
 
 from __future__ import annotations
@@ -80,11 +81,35 @@ class UserStore:
 
     async def issue_token(self, purpose: Purpose, user_id: str) -> str:
         token = secrets.token_urlsafe(32)
-        key = f"ts:mail-token:{purpose}:{digest(token)}"
-        await self.redis.set(key, user_id, ex=TOKEN_TTL_S[purpose])
+        ttl = TOKEN_TTL_S[purpose]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"ts:mail-token:{purpose}:{digest(token)}", user_id, ex=ttl)
+            pipe.sadd(_outstanding(purpose, user_id), digest(token))
+            pipe.expire(_outstanding(purpose, user_id), ttl)
+            await pipe.execute()
         return token
 
     async def use_token(self, purpose: Purpose, token: str) -> str | None:
-        """The user id the token was issued to, once; None if unknown, used or expired."""
+        """The user id the token was issued to, once; None if unknown, used or expired.
+        Using one ends every other token of the same purpose mailed to that user."""
         user_id: str | None = await self.redis.getdel(f"ts:mail-token:{purpose}:{digest(token)}")
-        return user_id
+        if user_id is None:
+            return None
+        # one atomic step, so that of two tokens used at once only one wins
+        claim = self.redis.eval(CLAIM, 1, _outstanding(purpose, user_id), digest(token))
+        claimed = await claim  # type: ignore[misc]
+        return user_id if claimed else None
+
+
+# KEYS[1]: a user's outstanding tokens of one purpose; ARGV[1]: the digest being used
+CLAIM = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def _outstanding(purpose: Purpose, user_id: str) -> str:
+    return f"ts:mail-tokens:{purpose}:{user_id}"

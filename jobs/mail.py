@@ -110,7 +110,7 @@ async def email(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
         token: str | None = await users.issue_token("verify", user["id"])
     else:  # reset: the same steps whether or not the account exists
         user = await users.by_email(params["email"])
-        to = params["email"]
+        to = user["email"] if user is not None else params["email"]  # as stored, not as typed
         template = "reset" if user is not None else "reset_unknown"
         name = user["name"] if user is not None else ""
         token = await users.issue_token("reset", user["id"]) if user is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from email.message import EmailMessage
@@ -272,6 +273,38 @@ async def test_a_mailed_reset_token_sets_a_new_password_once_and_ends_old_sessio
         assert (await http.get(f"{AUTH}/me", headers=user.headers)).status_code == 401
         short = await http.post(f"{AUTH}/password/reset", json={"token": token, "password": "x"})
         assert short.status_code == 422
+
+
+async def test_of_two_reset_links_used_at_once_one_wins_and_the_other_is_dead(
+    web: Proc, smtp: MailServer
+):
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        user = await signup(http)
+        for _ in range(2):
+            await http.post(f"{AUTH}/password/reset-request", json={"email": user.email})
+        tokens = [link_in(await smtp.mail_for(user.email, count=n, about=RESET))[1] for n in (1, 2)]
+        answers = await asyncio.gather(
+            *(
+                http.post(f"{AUTH}/password/reset", json={"token": t, "password": f"new pass {t}"})
+                for t in tokens
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [200, 400]
+        loser = tokens[[a.status_code for a in answers].index(400)]
+        late = await http.post(f"{AUTH}/password/reset", json={"token": loser, "password": "x" * 9})
+        assert late.status_code == 400
+
+
+async def test_a_reset_mail_goes_to_the_address_as_stored_not_as_typed(web: Proc, smtp: MailServer):
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        user = await signup(http, email=f"Min.Ji-{uuid.uuid4().hex[:6]}@example.com")
+        stored = (await http.get(f"{AUTH}/me", headers=user.headers)).json()["data"]["email"]
+        typed = stored.lower()
+        assert typed != stored
+        await http.post(f"{AUTH}/password/reset-request", json={"email": typed})
+        mail = await smtp.mail_for(stored, about=RESET)
+        assert mail["To"] == stored and link_in(mail)[0] == "/reset-password"
+        assert smtp.to(typed) == []
 
 
 async def test_a_mail_server_that_refuses_once_is_tried_again(web: Proc, smtp: MailServer):
