@@ -3,7 +3,8 @@
 `configure()` is called once at start-up by each process. Inside a job, `bind_task()`
 sets the task id in a context variable that the formatter adds to every line, so no call
 site has to pass it. Secrets that can appear in a URL (a mailed `token`, a stream
-`ticket`) are masked in every line, the access log's request lines included.
+`ticket`, an `access_token`, any parameter whose name says it holds a secret) are masked
+in every line, the access log's request lines and string fields included.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ _task_id: ContextVar[str | None] = ContextVar("task_id", default=None)
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
-SECRET_IN_URL = re.compile(r"\b(token|ticket)=[^&\s\"']+", re.IGNORECASE)
+# any parameter whose name says it carries a secret: token, access_token, ticket, api_key, …
+SECRET_IN_URL = re.compile(
+    r"\b([\w.-]*(?:token|ticket|secret|password|passwd|key|signature|credential|code)[\w.-]*)"
+    r"=[^&\s\"']+",
+    re.IGNORECASE,
+)
 
 
 def redact(text: str) -> str:
@@ -39,7 +45,8 @@ class JsonFormatter(logging.Formatter):
         task_id = _task_id.get()
         if task_id is not None:
             line["taskId"] = task_id
-        line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        line.update({k: redact(v) if isinstance(v, str) else v for k, v in extra.items()})
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)

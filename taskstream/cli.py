@@ -114,7 +114,16 @@ def web(settings: Settings, host: str, port: int) -> None:
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=10
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        # the client's address decides rate limits and /dev/mail: believe a forwarded one
+        # only from the proxies named (uvicorn's default believes 127.0.0.1)
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
     Server(config).run()
 

@@ -1,11 +1,14 @@
 """`/dev/mail`: the mails `taskstream up`'s catcher kept, newest first, links clickable.
 
-Mounted only when `TASKSTREAM_MAIL_CATCHER_DIR` is set (never in production).
+Mounted only when `TASKSTREAM_MAIL_CATCHER_DIR` is set (by `taskstream up`; never in
+production), and shown only to a client on this machine: its mails hold reset links, so
+with `up --host 0.0.0.0` anyone on the network could otherwise take over any account.
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
 import re
 from email import policy
 from email.message import EmailMessage
@@ -17,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from jobs.config import Settings
+from server.errors import NotFound
 
 LINK = re.compile(r"https?://[^\s<>\"]+")
 SHOWN = 50
@@ -34,12 +38,21 @@ def render(message: EmailMessage) -> str:
     )
 
 
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def routes_for(settings: Settings) -> list[Route]:
     if not settings.mail_catcher_dir:
         return []
     folder = Path(settings.mail_catcher_dir)
 
     async def mailbox(request: Request) -> Response:
+        if not is_loopback(request.client.host if request.client else ""):
+            raise NotFound("Not Found")
         files = sorted(folder.glob("*.eml"), reverse=True)[:SHOWN]
         parser = BytesParser(policy=policy.default)
         articles = [render(parser.parsebytes(f.read_bytes())) for f in files]

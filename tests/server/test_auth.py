@@ -367,6 +367,20 @@ async def test_a_mail_not_yet_sent_is_cancelled_by_the_holder_of_its_task_id(pri
         assert (result.status_code, result.json()["error"]["code"]) == (409, "TASK_CANCELLED")
 
 
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"], ids=["no-proxy-trusted", "proxy-trusted"])
+async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(private: Any, trusted: str):
+    limits = {"TASKSTREAM_RATE_LOGIN_PER_CLIENT": "3", "TASKSTREAM_RATE_WINDOW_SECONDS": "3598"}
+    web = private("web", TASKSTREAM_TRUSTED_PROXIES=trusted, **limits)
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        codes = []
+        for n in range(5):  # each from "another client", as a rotating header claims
+            forwarded = {"X-Forwarded-For": f"198.51.100.{n + 1}"}
+            attempt = {"email": address(), "password": "wrong one"}
+            answer = await http.post(f"{AUTH}/login", json=attempt, headers=forwarded)
+            codes.append(answer.status_code)
+    assert codes == ([401] * 5 if trusted else [401, 401, 401, 429, 429])
+
+
 async def test_rate_limits_answer_429_with_retry_after_per_address_and_per_client(private: Any):
     limits = {"TASKSTREAM_RATE_LOGIN_PER_EMAIL": "2", "TASKSTREAM_RATE_RESET_PER_CLIENT": "3"}
     # windows of their own length, so that other tests' requests from 127.0.0.1 count not
