@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
@@ -26,6 +27,7 @@ from server.api import (
     tasks,
 )
 from server.errors import EXCEPTION_HANDLERS
+from server.headers import SecurityHeaders
 from server.realtime import sse, ws
 from server.state import lifespan_for
 
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             page("/docs", "docs.html"),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
+        middleware=[Middleware(SecurityHeaders)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan_for(settings),
     )

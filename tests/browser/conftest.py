@@ -26,10 +26,19 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh page; the test fails if the content security policy refused anything."""
     context = await browser.new_context(locale="ko-KR", viewport={"width": 900, "height": 1000})
     page = await context.new_page()
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield page
     await context.close()
+    assert refused == []
 
 
 async def screenshot(page: Page, name: str) -> None:

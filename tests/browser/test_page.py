@@ -161,3 +161,18 @@ async def test_the_transport_switch_changes_how_the_next_task_is_followed(
     await page.get_by_role("button", name="데모 작업", exact=True).click()
     await finished(page)
     await expect(page.locator("#transport-now")).to_have_text("ws")
+
+
+async def test_the_pages_that_mails_and_the_readme_link_to_run_under_the_policy(
+    page: Page, web: Proc
+):
+    await page.goto(f"{web.url}/verify-email?token=not-a-token")
+    await expect(page.locator("#result")).to_have_attribute(
+        "data-outcome", "INVALID_OR_EXPIRED_TOKEN", timeout=TIMEOUT_MS
+    )
+    await page.goto(f"{web.url}/docs")
+    await expect(page.locator("#operations details").first).to_be_visible(timeout=TIMEOUT_MS)
+    await page.goto(f"{web.url}/reset-password?token=not-a-token")
+    await page.locator("#password").fill("a new password")
+    await page.get_by_role("button", name="재설정").click()
+    await expect(page.locator("#result")).to_contain_text("바꾸지 못했습니다", timeout=TIMEOUT_MS)
