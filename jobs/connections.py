@@ -12,6 +12,7 @@ client asks the sentinels where the primary is, and asks again after a fail-over
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -94,6 +95,21 @@ def raw_pool(url: str, name: str) -> ConnectionPool:
     return ConnectionPool.from_url(url, client_name=name)
 
 
+def dump_job(data: dict[str, Any]) -> bytes:
+    """ARQ's jobs and results as JSON, never pickle: whoever can write to Redis must not
+    be able to run code in a worker. A result that is not JSON (an exception) is kept as
+    its repr; the task record, not ARQ's result, is what clients read."""
+    return json.dumps(data, default=repr, separators=(",", ":")).encode()
+
+
+def load_job(raw: bytes) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
+SERIALIZERS: dict[str, Any] = {"job_serializer": dump_job, "job_deserializer": load_job}
+
+
 def arq_pool(url: str, queue_name: str) -> ArqRedis:
     """ARQ's client, with our retry policy (ARQ's own Sentinel pool drops it)."""
     target = SentinelTarget.parse(url)
@@ -102,7 +118,7 @@ def arq_pool(url: str, queue_name: str) -> ArqRedis:
         pool = target.pool(SentinelConnectionPool, **retry)
     else:
         pool = ConnectionPool.from_url(url, **retry)
-    return ArqRedis(pool, default_queue_name=queue_name)
+    return ArqRedis(pool, default_queue_name=queue_name, **SERIALIZERS)
 
 
 def arq_settings(url: str) -> RedisSettings:

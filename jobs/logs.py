@@ -22,9 +22,9 @@ _task_id: ContextVar[str | None] = ContextVar("task_id", default=None)
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
-# any parameter whose name says it carries a secret: token, access_token, ticket, api_key, …
+# any parameter whose name ends in a word for a secret: token, access_token, api_key, …
 SECRET_IN_URL = re.compile(
-    r"\b([\w.-]*(?:token|ticket|secret|password|passwd|key|signature|credential|code)[\w.-]*)"
+    r"\b([\w.-]*(?:token|ticket|secret|password|passwd|key|signature|credential|code))"
     r"=[^&\s\"']+",
     re.IGNORECASE,
 )

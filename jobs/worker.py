@@ -16,7 +16,7 @@ from arq.worker import Worker
 from jobs import metrics
 from jobs.business_plan import business_plan
 from jobs.config import Settings
-from jobs.connections import arq_pool, arq_settings, connect
+from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect
 from jobs.demo import demo
 from jobs.documents import find_font
 from jobs.evaluation import evaluation
@@ -106,6 +106,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "max_jobs": settings.worker_max_jobs,
         "keep_result": 3600,
         "poll_delay": 0.1,
+        **SERIALIZERS,
     }
 
 

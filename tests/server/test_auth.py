@@ -77,7 +77,9 @@ async def test_signup_answers_at_once_and_the_mailed_link_verifies_the_address(
         assert status["status"] == "completed" and status["kind"] == "email"
 
         page = await http.get(f"{path}?token={token}")  # the page the link opens
-        assert page.status_code == 200 and "/api/v1/auth/verify-email" in page.text
+        assert page.status_code == 200 and 'src="/static/verify-email.js"' in page.text
+        script = await http.get("/static/verify-email.js")  # which posts the token
+        assert "/api/v1/auth/verify-email" in script.text
         verified = await http.post(f"{AUTH}/verify-email", json={"token": token})
         assert verified.status_code == 200 and verified.json()["data"]["emailVerified"] is True
         me = await http.get(f"{AUTH}/me", headers=headers)
