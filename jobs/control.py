@@ -25,9 +25,13 @@ async def submit(
     *,
     owner: str = "",
     estimated_time: float | None = None,
+    in_flight_limit: int | None = None,
 ) -> Task:
-    """Create a `pending` task and enqueue its job under the same id."""
-    task = await store.create(kind, owner=owner, estimatedTime=estimated_time)
+    """Create a `pending` task and enqueue its job under the same id; `WriteRejected`
+    ("limit") when the owner has `in_flight_limit` tasks not ended."""
+    task = await store.create(
+        kind, owner=owner, estimatedTime=estimated_time, in_flight_limit=in_flight_limit
+    )
     with bind_task(task.id):
         try:
             await queue.enqueue_job(

@@ -196,8 +196,16 @@ class TaskStore:
         self._read = redis.register_script(_script("read.lua"))
 
     async def create(
-        self, kind: str, *, owner: str = "", task_id: str | None = None, **fields: Any
+        self,
+        kind: str,
+        *,
+        owner: str = "",
+        task_id: str | None = None,
+        in_flight_limit: int | None = None,
+        **fields: Any,
     ) -> Task:
+        """A new `pending` task; `WriteRejected("limit")` when its owner already has
+        `in_flight_limit` tasks not ended (checked and counted atomically)."""
         task_id = task_id or str(uuid.uuid4())
         patch = {
             "taskId": task_id,
@@ -210,7 +218,13 @@ class TaskStore:
             "createdAt": now_iso(),
             **fields,
         }
-        created = await self.write(task_id, "create", patch)
+        try:
+            created = await self.write(task_id, "create", patch, limit=in_flight_limit)
+        except WriteRejected as rejected:
+            # the count may hold tasks that expired unended: forget them, then try once more
+            if rejected.reason != "limit" or not await self._forget_expired(owner):
+                raise
+            created = await self.write(task_id, "create", patch, limit=in_flight_limit)
         if owner:
             index = owned_key(owner)
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -230,18 +244,14 @@ class TaskStore:
         found: list[tuple[str, float]] = await self.redis.zrevrange(index, 0, -1, withscores=True)
         return [(task_id, int(score)) for task_id, score in found]
 
-    async def in_flight(self, owner: str, limit: int) -> int:
-        """How many of the owner's tasks have not ended; counted member by member (the
-        expired forgotten on the way) only when the quick count reaches `limit`."""
+    async def _forget_expired(self, owner: str) -> int:
+        """Drop from the owner's tasks in flight those that expired before they ended."""
         key = f"ts:user:{owner}:inflight"
-        count: int = await self.redis.scard(key)  # type: ignore[misc]
-        if count < limit:
-            return count
         members: set[str] = await self.redis.smembers(key)  # type: ignore[misc]
         gone = [t for t in members if (await self.get(t)) is None]
         if gone:
             await self.redis.srem(key, *gone)  # type: ignore[misc]
-        return len(members) - len(gone)
+        return len(gone)
 
     async def now_ms(self) -> int:
         """Redis's clock, the one event ids are stamped with."""
@@ -257,6 +267,7 @@ class TaskStore:
         fence: int | None = None,
         text: str = "",
         result: Any = None,
+        limit: int | None = None,
     ) -> Event:
         """Apply one change atomically; raises `WriteRejected` when the record refuses it."""
         reply = await self._write(
@@ -270,6 +281,7 @@ class TaskStore:
                 channel(task_id),
                 text,
                 "" if result is None else json.dumps(result, ensure_ascii=False),
+                "" if limit is None else str(limit),
             ],
         )
         if reply[0] != "ok":

@@ -2,7 +2,8 @@
 -- KEYS: 1 task hash, 2 event stream, 3 text so far, 4 result
 -- ARGV: 1 event type ("create" makes the task), 2 patch (JSON object, null deletes a field),
 --       3 fence (attempt that must be current, "" for none), 4 stream maxlen, 5 ttl seconds,
---       6 channel, 7 partial text ("" for none), 8 result JSON ("" for none)
+--       6 channel, 7 partial text ("" for none), 8 result JSON ("" for none),
+--       9 the most tasks in flight the owner may have, for "create" ("" for no limit)
 local TERMINAL = {completed = true, failed = true, cancelled = true}
 local NUMBERS = {progress = true, estimatedRemaining = true, attempt = true, maxAttempts = true,
                  version = true, textLength = true, estimatedTime = true}
@@ -15,6 +16,11 @@ local patch = cjson.decode(ARGV[2])
 local status = redis.call('HGET', KEYS[1], 'status')
 if event == 'create' then
   if status then return {'exists'} end
+  -- checked and counted in this one step, so that concurrent submits cannot overshoot
+  if patch.owner ~= '' and ARGV[9] ~= '' and
+     redis.call('SCARD', 'ts:user:' .. patch.owner .. ':inflight') >= tonumber(ARGV[9]) then
+    return {'limit'}
+  end
   event = 'status'
 else
   if not status then return {'missing'} end

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from jobs import control
-from jobs.tasks import Task
+from jobs.tasks import Task, WriteRejected
 from server.auth import authenticate
 from server.errors import ApiError, Conflict, TooManyRequests, Unprocessable
 from server.state import app_state
@@ -38,15 +38,19 @@ async def submit(
 
     async def start() -> Task:
         limit = settings.max_tasks_in_flight_per_user
-        if await store.in_flight(owner, limit) >= limit:
+        try:
+            return await control.submit(
+                store, queue, settings, kind, params,
+                owner=owner, estimated_time=estimated_time, in_flight_limit=limit,
+            )  # fmt: skip
+        except WriteRejected as rejected:
+            if rejected.reason != "limit":
+                raise
             raise TooManyRequests(
                 f"at most {limit} tasks in flight per user; wait for one to end",
                 code="TOO_MANY_TASKS",
                 headers={"Retry-After": "5"},
-            )
-        return await control.submit(
-            store, queue, settings, kind, params, owner=owner, estimated_time=estimated_time
-        )
+            ) from None
 
     key = request.headers.get("idempotency-key")
     if key is None:

@@ -5,13 +5,14 @@ Past `TASKSTREAM_MAX_STREAMS` a new SSE stream is answered 503 `STREAMS_EXHAUSTE
 closed with 1013 ("try again later"), instead of growing memory until the process dies.
 Past `TASKSTREAM_MAX_STREAMS_PER_USER` streams of one user in this process, a new one is
 refused 429 `TOO_MANY_STREAMS` with `Retry-After` (the client library needs one).
+
+A stream is counted the moment it is admitted, before the first await of its answer, so
+that concurrent opens cannot all pass the check before any is counted.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from server.errors import ApiError, TooManyRequests
 
@@ -36,7 +37,15 @@ class Gate:
     def full(self) -> bool:
         return self.open.total() >= self.limit
 
-    def check(self, user: str) -> None:
+    def admit(self, transport: str, user: str) -> Admission:
+        """Count a new stream of `user` now, or refuse it; release the admission when the
+        stream ends."""
+        self._check(user)
+        self.open[transport] += 1
+        self.by_user[user] += 1
+        return Admission(self, transport, user)
+
+    def _check(self, user: str) -> None:
         retry = {"Retry-After": str(RETRY_AFTER_S)}
         if self.full:
             raise StreamsExhausted(
@@ -50,14 +59,22 @@ class Gate:
                 headers=retry,
             )
 
-    @contextmanager
-    def hold(self, transport: str, user: str) -> Iterator[None]:
-        self.open[transport] += 1
-        self.by_user[user] += 1
-        try:
-            yield
-        finally:
-            self.open[transport] -= 1
-            self.by_user[user] -= 1
-            if not self.by_user[user]:
-                del self.by_user[user]
+    def _release(self, transport: str, user: str) -> None:
+        self.open[transport] -= 1
+        self.by_user[user] -= 1
+        if not self.by_user[user]:
+            del self.by_user[user]
+
+
+class Admission:
+    """One admitted stream's place at the gate; `release()` gives it back, once."""
+
+    def __init__(self, gate: Gate, transport: str, user: str) -> None:
+        self._gate: Gate | None = gate
+        self.transport = transport
+        self.user = user
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self._gate._release(self.transport, self.user)
+            self._gate = None

@@ -12,11 +12,13 @@ When the access token expires, the stream ends with a `reauthenticate` event.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from jobs.tasks import Event, Task, is_task_id, parse_event_id
 from server.api.tasks import load_task
@@ -30,6 +32,7 @@ from server.realtime.follow import (
     follow_all,
     follow_many,
 )
+from server.realtime.gate import Admission
 from server.state import app_state
 
 MAX_TASKS_PER_STREAM = 100
@@ -54,19 +57,34 @@ def has_seen_end(task: Task, last_id: str | None) -> bool:
     return task.terminal and seen is not None and last is not None and seen >= last
 
 
+class HeldStream(EventSourceResponse):
+    """An SSE answer that gives its place at the gate back however it ends: even a client
+    gone before the first byte, whose body never starts, is released."""
+
+    def __init__(self, *args: Any, admission: Admission, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.admission.release()
+
+
 def stream(request: Request, user: str, events: AsyncIterator[Event]) -> Response:
     state = app_state(request)
-    state["gate"].check(user)
+    gate = state["gate"]
+    admission = gate.admit("sse", user)
 
     async def body() -> AsyncIterator[bytes]:
-        gate = state["gate"]
-        with gate.hold("sse", user):
-            async for event in events:
-                yield encode(event)
-                gate.delivered["sse"] += 1
+        async for event in events:
+            yield encode(event)
+            gate.delivered["sse"] += 1
 
-    return EventSourceResponse(
+    return HeldStream(
         body(),
+        admission=admission,
         ping=state["settings"].heartbeat_s,
         headers={"Cache-Control": "no-cache"},
         # on shutdown, time for the stream to say `reconnect` before it is cut

@@ -33,6 +33,7 @@ from jobs.tasks import Event, Task, WriteRejected, is_task_id
 from server.auth import Principal, authenticate
 from server.errors import ApiError, Unprocessable, api_error_response
 from server.realtime.follow import REAUTHENTICATE, RECONNECT, RECONNECT_MS, follow
+from server.realtime.gate import StreamsExhausted
 from server.realtime.sse import has_seen_end
 from server.responses import read_json
 from server.state import AppState, app_state
@@ -180,23 +181,25 @@ async def endpoint(websocket: WebSocket) -> None:
     state = app_state(websocket)
     try:
         principal = await authenticate(websocket, ticket=True)
-        if not state["gate"].full:  # a full process answers 1013 below, as before
-            state["gate"].check(principal.user_id)
+        admission = state["gate"].admit("ws", principal.user_id)
+    except StreamsExhausted:  # a full process: "try again later", in WebSocket terms
+        await websocket.accept()
+        await websocket.close(code=1013, reason="too many streams; retry shortly")
+        return
     except ApiError as refused:
         await websocket.send_denial_response(api_error_response(refused))
         return
-    await websocket.accept()
-    if state["gate"].full:
-        await websocket.close(code=1013, reason="too many streams; retry shortly")
-        return
-    session = Session(websocket, state, principal)
     try:
-        with state["gate"].hold("ws", principal.user_id):
+        await websocket.accept()
+        session = Session(websocket, state, principal)
+        try:
             await session.serve()
-    except WebSocketDisconnect:
-        pass
+        except WebSocketDisconnect:
+            pass
+        finally:
+            await session.close()
     finally:
-        await session.close()
+        admission.release()
 
 
 routes = [WebSocketRoute("/api/v1/ws", endpoint)]

@@ -77,3 +77,48 @@ async def test_a_user_with_too_many_tasks_in_flight_gets_429_until_one_ends(
         assert third.json()["error"]["code"] == "TOO_MANY_TASKS"
         await http.post(f"/api/v1/tasks/{first}/cancel")
         assert (await http.post("/api/v1/demo/tasks", json={"steps": 1})).status_code == 202
+
+
+async def test_a_hundred_concurrent_opens_get_exactly_the_users_limit_of_streams(
+    private: Callable[..., Proc], store: TaskStore, auth: dict[str, str]
+):
+    web = private("web", TASKSTREAM_MAX_STREAMS_PER_USER="20")
+    task = await store.create("demo")
+    url = f"/api/v1/tasks/{task.id}/events"
+    release = asyncio.Event()
+    limits = httpx.Limits(max_connections=200)
+    async with httpx.AsyncClient(base_url=web.url, headers=auth, timeout=WAIT, limits=limits) as h:
+
+        async def open_and_hold() -> int:
+            async with h.stream("GET", url) as response:
+                if response.status_code == 200:
+                    await release.wait()  # held open until every attempt has its answer
+                return response.status_code
+
+        attempts = [asyncio.create_task(open_and_hold()) for _ in range(100)]
+        async with asyncio.timeout(WAIT):
+            while sum(a.done() for a in attempts) < 80:  # the refusals come back at once
+                await asyncio.wait(attempts, return_when=asyncio.FIRST_COMPLETED)
+        release.set()
+        codes = await asyncio.gather(*attempts)
+    assert (codes.count(200), codes.count(429)) == (20, 80)
+
+
+async def test_a_hundred_concurrent_submits_start_exactly_the_users_limit_of_tasks(
+    private: Callable[..., Proc],
+):
+    limits = {"TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "20"}
+    web = private("web", **limits)
+    async with httpx.AsyncClient(
+        base_url=web.url, timeout=WAIT, limits=httpx.Limits(max_connections=200)
+    ) as http:
+        user = await signup(http)  # no worker: its mail stays in flight, one of the 20
+        http.headers.update(user.headers)
+        body = {"steps": 1}
+        answers = await asyncio.gather(
+            *(http.post("/api/v1/demo/tasks", json=body) for _ in range(100))
+        )
+        codes = [a.status_code for a in answers]
+        assert (codes.count(202), codes.count(429)) == (19, 81)
+        listed = (await http.get("/api/v1/tasks", params={"kind": "demo"})).json()["data"]
+        assert listed["total"] == 19
