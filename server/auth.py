@@ -25,7 +25,9 @@ import jwt
 from starlette.requests import HTTPConnection
 
 from jobs.accounts import digest
+from jobs.tasks import channel
 from server.errors import Unauthorized
+from server.realtime.sessions import REVOCATIONS, revoked_key
 from server.state import app_state
 
 ALGORITHM = "HS256"
@@ -38,10 +40,6 @@ class Principal:
     user_id: str
     expires_at: float  # epoch seconds
     family: str
-
-
-def _revoked_key(family: str) -> str:
-    return f"ts:token-family:{family}:revoked"
 
 
 async def issue_tokens(conn: HTTPConnection, user_id: str, family: str | None = None) -> Any:
@@ -74,7 +72,7 @@ async def rotate(conn: HTTPConnection, refresh: str) -> Any:
     redis = app_state(conn)["store"].redis
     key = f"ts:refresh:{digest(refresh)}"
     record: dict[str, str] = await redis.hgetall(key)  # type: ignore[misc]
-    if not record or await redis.exists(_revoked_key(record["family"])):
+    if not record or await redis.exists(revoked_key(record["family"])):
         raise Unauthorized("the refresh token is not valid", code="INVALID_REFRESH_TOKEN")
     if await redis.hincrby(key, "used", 1) > 1:  # type: ignore[misc]
         await revoke(conn, record["family"])
@@ -86,10 +84,14 @@ async def rotate(conn: HTTPConnection, refresh: str) -> Any:
 
 
 async def revoke(conn: HTTPConnection, family: str) -> None:
-    """End the sessions of a login: its refresh and access tokens stop working."""
+    """End the sessions of a login: its refresh and access tokens stop working, and every
+    web process ends the streams open with them."""
     state = app_state(conn)
     ttl = int(state["settings"].auth.refresh_ttl_s)  # outlives every token of the family
-    await state["store"].redis.set(_revoked_key(family), "1", ex=ttl)
+    redis = state["store"].redis
+    await redis.set(revoked_key(family), "1", ex=ttl)
+    # in the hub's message form: an id (now, for its lag gauge), the type, the data
+    await redis.publish(channel(REVOCATIONS), f"{int(time.time() * 1000)}-0\nrevoked\n{family}")
 
 
 async def revoke_all(conn: HTTPConnection, user_id: str) -> None:
@@ -149,7 +151,7 @@ async def _from_access_token(conn: HTTPConnection, token: str) -> Principal:
 
 
 async def _unrevoked(conn: HTTPConnection, principal: Principal) -> Principal:
-    if await app_state(conn)["store"].redis.exists(_revoked_key(principal.family)):
+    if await app_state(conn)["store"].redis.exists(revoked_key(principal.family)):
         raise Unauthorized("the session has ended; sign in again", code="TOKEN_REVOKED")
     return principal
 

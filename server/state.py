@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import TypedDict, cast
 
 from arq.connections import ArqRedis
@@ -16,6 +17,7 @@ from jobs.connections import arq_pool, connect
 from jobs.tasks import TaskStore
 from server.realtime.gate import Gate
 from server.realtime.hub import Hub
+from server.realtime.sessions import Sessions
 
 
 class AppState(TypedDict):
@@ -24,6 +26,7 @@ class AppState(TypedDict):
     queue: ArqRedis
     hub: Hub
     gate: Gate
+    sessions: Sessions
 
 
 def app_state(conn: HTTPConnection) -> AppState:
@@ -43,6 +46,8 @@ def lifespan_for(
         hub = Hub(url, settings.listener_queue, name=f"{name}:hub")
         await hub.start()
         app.state.hub = hub  # for the server's signal handler (`taskstream web`)
+        sessions = Sessions()
+        revocations = asyncio.create_task(sessions.follow_revocations(hub, redis))
         try:
             yield {
                 "settings": settings,
@@ -50,8 +55,12 @@ def lifespan_for(
                 "queue": queue,
                 "hub": hub,
                 "gate": Gate(settings.max_streams, settings.max_streams_per_user),
+                "sessions": sessions,
             }
         finally:
+            revocations.cancel()
+            with suppress(asyncio.CancelledError):
+                await revocations
             await hub.stop()
             await queue.aclose()
             await redis.aclose()

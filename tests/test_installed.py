@@ -163,7 +163,7 @@ async def test_the_installed_loadtest_drives_it_and_accounts_for_every_event(
     installed: Installed, up: str
 ):
     done = await asyncio.to_thread(
-        installed.run, "loadtest", "--url", up, "--clients", "20", "--seconds", "2",
+        installed.run, "loadtest", "--url", up, "--clients", "20", "--share", "2", "--seconds", "2",
         "--step", "0.2", "--ramp", "0.5", "--max-seconds", "60", "--json", "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

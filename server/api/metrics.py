@@ -105,7 +105,11 @@ async def endpoint(request: Request) -> Response:
     out.sample("taskstream_status_polls_total", gate.polls)
     out.metric("taskstream_hub_reconnects_total", "counter", "Times the hub re-linked to Redis.")
     out.sample("taskstream_hub_reconnects_total", hub.reconnects)
-    out.metric("taskstream_hub_channels", "gauge", "Task channels this process listens to.")
+    out.metric(
+        "taskstream_hub_channels",
+        "gauge",
+        "Channels this process listens to: tasks, users' new tasks, revocations.",
+    )
     out.sample("taskstream_hub_channels", hub.channel_count)
     out.metric("taskstream_hub_lag_milliseconds", "histogram", "Publish → hub dispatch delay.")
     out.histogram("taskstream_hub_lag_milliseconds", dict(hub.lag_ms), hub.lag_sum_ms)

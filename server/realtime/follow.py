@@ -11,7 +11,8 @@
 
 It ends after the task's terminal event, or with a `reconnect` event (no id, so the
 client's last id stays) when the process shuts down, or with a `reauthenticate` event
-(no id either) when the caller's access token expires (`until`). `follow_many()` merges
+(no id either) when the caller's access token expires, or with `revoked` (no id) the
+moment the caller's login is revoked (`watch`: `sessions.py`). `follow_many()` merges
 several tasks into one stream whose ids are cursors: the last id of every task, in the
 order they were asked for.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from jobs.tasks import Event, TaskStore, is_digits, is_task_id, parse_event_id
 from server.realtime.hub import Hub
+from server.realtime.sessions import Watch
 
 T = TypeVar("T")
 MULTI_QUEUE = 64
@@ -40,6 +41,10 @@ REAUTHENTICATE = Event(
     '{"code":"TOKEN_EXPIRED","message":"the access token has expired: refresh it, then '
     'resume with the last event id"}',
 )
+REVOKED = Event(
+    "", "revoked", '{"code":"TOKEN_REVOKED","message":"the session has ended; sign in again"}'
+)
+ENDINGS = (RECONNECT, REAUTHENTICATE, REVOKED)  # a stream's last event, when not the task's
 
 
 class Cursor:
@@ -72,7 +77,7 @@ async def follow(
     store: TaskStore,
     task_id: str,
     last_id: str | None = None,
-    until: float | None = None,
+    watch: Watch | None = None,
 ) -> AsyncIterator[Event]:
     async with hub.listen(task_id) as listener:
         cursor = Cursor(last_id)
@@ -96,9 +101,9 @@ async def follow(
                 yield RECONNECT
                 return
             try:
-                await _before(until, listener.wait())
+                await _before(watch, listener.wait())
             except TimeoutError:
-                yield REAUTHENTICATE
+                yield _ending(watch)
                 return
             if listener.stale:
                 listener.stale = False
@@ -133,7 +138,7 @@ async def follow_many(
     store: TaskStore,
     task_ids: list[str],
     cursor: list[str | None],
-    until: float | None = None,
+    watch: Watch | None = None,
 ) -> AsyncIterator[Event]:
     """Events of several tasks on one stream; each event's id is the cursor of all tasks."""
     # bounded: a slow client holds the pumps back, and their listeners fall back to catch-up
@@ -141,7 +146,7 @@ async def follow_many(
 
     async def pump(index: int) -> None:
         try:
-            async for event in follow(hub, store, task_ids[index], cursor[index], until):
+            async for event in follow(hub, store, task_ids[index], cursor[index], watch):
                 await queue.put((index, event))
         except Exception as error:
             await queue.put((index, error))
@@ -158,7 +163,7 @@ async def follow_many(
             if event is None:
                 open_count -= 1
                 continue
-            if event is RECONNECT or event is REAUTHENTICATE:
+            if event in ENDINGS:
                 yield event
                 return
             cursor[index] = event.id
@@ -197,7 +202,7 @@ class AllCursor:
 
 
 async def follow_all(
-    hub: Hub, store: TaskStore, owner: str, cursor: AllCursor | None, until: float | None
+    hub: Hub, store: TaskStore, owner: str, cursor: AllCursor | None, watch: Watch | None
 ) -> AsyncIterator[Event]:
     """Every task of `owner`, those created after the stream opened included, on one
     stream that does not end by itself; each event's id is the `AllCursor`.
@@ -211,7 +216,7 @@ async def follow_all(
 
     async def pump(task_id: str, last_id: str | None) -> None:
         try:
-            async for event in follow(hub, store, task_id, last_id or None, until):
+            async for event in follow(hub, store, task_id, last_id or None, watch):
                 await queue.put((task_id, event))
         except Exception as error:
             await queue.put((task_id, error))
@@ -268,9 +273,9 @@ async def follow_all(
             await discover()
             while True:
                 try:
-                    task_id, event = await _before(until, queue.get())
+                    task_id, event = await _before(watch, queue.get())
                 except TimeoutError:
-                    yield REAUTHENTICATE
+                    yield _ending(watch)
                     return
                 if news.closing:
                     yield RECONNECT
@@ -284,7 +289,7 @@ async def follow_all(
                     ended.add(task_id)
                     await prune()
                     continue
-                if event is RECONNECT or event is REAUTHENTICATE:
+                if event in ENDINGS:
                     yield event
                     return
                 cursor.positions[task_id] = event.id
@@ -293,12 +298,21 @@ async def follow_all(
             await _stop([watcher, *pumps.values()])
 
 
-async def _before(until: float | None, waiting: Awaitable[T]) -> T:
-    """What `waiting` gives, or TimeoutError once `until` (epoch seconds) has passed."""
-    if until is None:
+async def _before(watch: Watch | None, waiting: Awaitable[T]) -> T:
+    """What `waiting` gives, or TimeoutError once the watched login has expired or has
+    been revoked (even if `waiting` was answered in the same instant)."""
+    if watch is None:
         return await waiting
-    async with asyncio.timeout(until - time.time()):
-        return await waiting
+    async with asyncio.timeout_at(watch.deadline) as timeout:
+        with watch.bounding(timeout):
+            answer = await waiting
+    if watch.revoked.is_set():
+        raise TimeoutError
+    return answer
+
+
+def _ending(watch: Watch | None) -> Event:
+    return REVOKED if watch is not None and watch.revoked.is_set() else REAUTHENTICATE
 
 
 async def _stop(tasks: list[asyncio.Task[None]]) -> None:

@@ -11,7 +11,8 @@ When the access token expires, the stream ends with a `reauthenticate` event.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 from sse_starlette import EventSourceResponse
@@ -22,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from jobs.tasks import Event, Task, is_task_id, parse_event_id
 from server.api.tasks import load_task
-from server.auth import authenticate
+from server.auth import Principal, authenticate
 from server.errors import ApiError, NotFound
 from server.realtime.follow import (
     RECONNECT,
@@ -33,6 +34,7 @@ from server.realtime.follow import (
     follow_many,
 )
 from server.realtime.gate import Admission
+from server.realtime.sessions import Watch
 from server.state import app_state
 
 MAX_TASKS_PER_STREAM = 100
@@ -58,33 +60,40 @@ def has_seen_end(task: Task, last_id: str | None) -> bool:
 
 
 class HeldStream(EventSourceResponse):
-    """An SSE answer that gives its place at the gate back however it ends: even a client
-    gone before the first byte, whose body never starts, is released."""
+    """An SSE answer that gives back its place at the gate and stops watching its login
+    however it ends: even a client gone before the first byte, whose body never starts."""
 
-    def __init__(self, *args: Any, admission: Admission, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, admission: Admission, watch: Watch, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.admission = admission
+        self.watch = watch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             self.admission.release()
+            self.watch.close()
 
 
-def stream(request: Request, user: str, events: AsyncIterator[Event]) -> Response:
+def stream(
+    request: Request, principal: Principal, events: Callable[[Watch], AsyncIterator[Event]]
+) -> Response:
+    """The SSE answer carrying `events`, bounded by the caller's login (`Watch`)."""
     state = app_state(request)
     gate = state["gate"]
-    admission = gate.admit("sse", user)
+    admission = gate.admit("sse", principal.user_id)
+    watch = state["sessions"].open(principal.family, principal.expires_at)
 
     async def body() -> AsyncIterator[bytes]:
-        async for event in events:
+        async for event in events(watch):
             yield encode(event)
             gate.delivered["sse"] += 1
 
     return HeldStream(
         body(),
         admission=admission,
+        watch=watch,
         ping=state["settings"].heartbeat_s,
         headers={"Cache-Control": "no-cache"},
         # on shutdown, time for the stream to say `reconnect` before it is cut
@@ -99,8 +108,9 @@ async def task_events(request: Request) -> Response:
     if has_seen_end(task, last_id):
         return Response(status_code=204)
     state = app_state(request)
-    events = follow(state["hub"], state["store"], task.id, last_id, principal.expires_at)
-    return stream(request, principal.user_id, events)
+    return stream(
+        request, principal, partial(follow, state["hub"], state["store"], task.id, last_id)
+    )
 
 
 async def many_events(request: Request) -> Response:
@@ -109,10 +119,8 @@ async def many_events(request: Request) -> Response:
     state = app_state(request)
     if not ids:  # every task of the caller's, new ones included
         since = AllCursor.parse(last_event_id(request))
-        everything = follow_all(
-            state["hub"], state["store"], principal.user_id, since, principal.expires_at
-        )
-        return stream(request, principal.user_id, everything)
+        everything = partial(follow_all, state["hub"], state["store"], principal.user_id, since)
+        return stream(request, principal, everything)
     if len(ids) > MAX_TASKS_PER_STREAM or len(set(ids)) != len(ids):
         raise ApiError(
             f"at most {MAX_TASKS_PER_STREAM} distinct tasks per stream", code="TOO_MANY_TASKS"
@@ -126,8 +134,8 @@ async def many_events(request: Request) -> Response:
     found = [t for t in tasks if t is not None]
     if all(has_seen_end(t, c) for t, c in zip(found, cursor, strict=True)):
         return Response(status_code=204)
-    events = follow_many(state["hub"], state["store"], ids, cursor, principal.expires_at)
-    return stream(request, principal.user_id, events)
+    events = partial(follow_many, state["hub"], state["store"], ids, cursor)
+    return stream(request, principal, events)
 
 
 def parse_cursor(value: str | None, count: int) -> list[str | None]:

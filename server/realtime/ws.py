@@ -32,8 +32,9 @@ from jobs import control
 from jobs.tasks import Event, Task, WriteRejected, is_task_id
 from server.auth import Principal, authenticate
 from server.errors import ApiError, Unprocessable, api_error_response
-from server.realtime.follow import REAUTHENTICATE, RECONNECT, RECONNECT_MS, follow
+from server.realtime.follow import REAUTHENTICATE, RECONNECT, RECONNECT_MS, REVOKED, follow
 from server.realtime.gate import StreamsExhausted
+from server.realtime.sessions import Watch
 from server.realtime.sse import has_seen_end
 from server.responses import read_json
 from server.state import AppState, app_state
@@ -50,10 +51,13 @@ def encode(event: Event) -> str:
 class Session:
     """One WebSocket connection and its subscriptions."""
 
-    def __init__(self, websocket: WebSocket, state: AppState, principal: Principal) -> None:
+    def __init__(
+        self, websocket: WebSocket, state: AppState, principal: Principal, watch: Watch
+    ) -> None:
         self.websocket = websocket
         self.state = state
         self.principal = principal
+        self.watch = watch
         self.closed = False
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
@@ -80,6 +84,8 @@ class Session:
             await self.handle(message)
 
     async def handle(self, message: Any) -> None:
+        if self.closed or self.watch.revoked.is_set():
+            return  # the login has ended: nothing more is done for it
         if not isinstance(message, dict) or message.get("type") not in {
             "subscribe",
             "unsubscribe",
@@ -124,14 +130,15 @@ class Session:
         return task
 
     async def _pump(self, task_id: str, last_id: str | None) -> None:
-        state, until = self.state, self.principal.expires_at
+        state = self.state
         try:
-            async for event in follow(state["hub"], state["store"], task_id, last_id, until):
+            events = follow(state["hub"], state["store"], task_id, last_id, self.watch)
+            async for event in events:
                 if event is RECONNECT:  # shutting down: 1012, "service restart"
                     await self.end({"event": "reconnect", "retryMs": RECONNECT_MS}, 1012)
                     return
-                if event is REAUTHENTICATE:
-                    await self.end({"event": "reauthenticate", "code": "TOKEN_EXPIRED"}, 4401)
+                if event in (REAUTHENTICATE, REVOKED):
+                    await self.end_login()
                     return
                 await self.send(encode(event))
                 self.state["gate"].delivered["ws"] += 1
@@ -146,6 +153,21 @@ class Session:
             with suppress(asyncio.CancelledError):
                 await pump
         await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "asked"})
+
+    async def end_login(self) -> None:
+        """The login has expired (4401: refresh, then come back) or was revoked (4403)."""
+        if self.watch.revoked.is_set():
+            await self.end({"event": "revoked", "code": "TOKEN_REVOKED"}, 4403)
+        else:
+            await self.end({"event": "reauthenticate", "code": "TOKEN_EXPIRED"}, 4401)
+
+    async def watch_login(self) -> None:
+        """End the connection when its login ends, subscribed to anything or not."""
+        with suppress(TimeoutError):
+            async with asyncio.timeout_at(self.watch.deadline):
+                await self.watch.revoked.wait()
+        with suppress(Exception):  # the client may be gone already
+            await self.end_login()
 
     async def end(self, frame: dict[str, Any], code: int) -> None:
         """Say why, then close (once, whichever subscription gets there first)."""
@@ -189,17 +211,21 @@ async def endpoint(websocket: WebSocket) -> None:
     except ApiError as refused:
         await websocket.send_denial_response(api_error_response(refused))
         return
+    watch = state["sessions"].open(principal.family, principal.expires_at)
     try:
         await websocket.accept()
-        session = Session(websocket, state, principal)
+        session = Session(websocket, state, principal, watch)
+        ending = asyncio.create_task(session.watch_login())
         try:
             await session.serve()
         except WebSocketDisconnect:
             pass
         finally:
+            ending.cancel()
             await session.close()
     finally:
         admission.release()
+        watch.close()
 
 
 routes = [WebSocketRoute("/api/v1/ws", endpoint)]

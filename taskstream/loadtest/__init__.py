@@ -120,6 +120,13 @@ async def _start_tasks(options: Options, count: int) -> AsyncIterator[str]:
                     response = await http.post(
                         "/api/v1/demo/tasks", json=body, headers=key, timeout=30
                     )
+                    if response.status_code == 429:
+                        raise SystemExit(
+                            "taskstream loadtest: the server refused a task: "
+                            f"{response.json()['error']['message']}. Its per-user limits "
+                            "(TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER, _MAX_STREAMS_PER_USER) "
+                            "must admit the load, or use --share to follow fewer tasks"
+                        )
                     response.raise_for_status()
                     task_id: str = response.json()["data"]["taskId"]
                     return task_id

@@ -3,12 +3,15 @@ expire mid-task."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from playwright.async_api import Page
 
+from tests.realtime.test_revocation import cancel_as_owner
 from tests.support import WAIT, Proc, signup, start_demo
 
 # Runs in the page: follow one task with the library; resolves with what happened.
@@ -22,7 +25,10 @@ FOLLOW = """async ([taskId, tokens, options]) => {
     const transports = [];
     const end = (how) => resolve({ how, seen, transports, text: sub.text });
     const sub = client.subscribeTask(taskId, {
-      onEvent: (type, task) => seen.push([type, task.version, task.status]),
+      onEvent: (type, task) => {
+        seen.push([type, task.version, task.status]);
+        window.eventsSeen = seen.length;
+      },
       onTransport: (name) => transports.push(name),
       onCompleted: () => end("completed"),
       onTimeout: () => end("timeout"),
@@ -79,3 +85,22 @@ async def test_tokens_that_expire_mid_task_are_refreshed_and_nothing_is_missed(
     assert result["how"] == "completed"
     versions = [version for _, version, _ in result["seen"]]
     assert versions == list(range(versions[0], versions[0] + len(versions)))
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_a_logout_elsewhere_ends_the_subscription_with_token_revoked(
+    page: Page, web: Proc, worker: Proc, transport: str
+):
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+        http.headers.update(user.headers)
+        task_id = await start_demo(http, steps=300, stepSeconds=0.1)
+        tokens = {"accessToken": user.access, "refreshToken": user.refresh}
+        await page.goto(f"{web.url}/static/page.css")  # any page of the origin
+        options = {"client": {"transport": transport}}
+        following = asyncio.create_task(page.evaluate(FOLLOW, [task_id, tokens, options]))
+        await page.wait_for_function("() => window.eventsSeen > 0", timeout=WAIT * 1000)
+        await http.post("/api/v1/auth/logout", json={"refreshToken": user.refresh})
+        result = await asyncio.wait_for(following, WAIT)
+        assert result["how"] == "error: TOKEN_REVOKED: the session has ended; sign in again"
+        await cancel_as_owner(http, user, task_id)

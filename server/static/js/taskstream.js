@@ -257,6 +257,13 @@ export class TaskstreamClient {
     if (this.subs.size) this._connect(/** @type {Transport} */ (this.transport));
   }
 
+  /** Told the session was ended (logout, password reset): stop, and say why. */
+  _signedOut() {
+    this._disconnect();
+    const error = new Error("TOKEN_REVOKED: the session has ended; sign in again");
+    for (const sub of [...this.subs.values()]) { sub.handlers.onError?.(error); this._drop(sub); }
+  }
+
   /** @param {Subscription} sub */
   _added(sub) {
     if (this.transport === "ws" && this.socket?.readyState === WebSocket.OPEN) this._subscribe(sub);
@@ -306,6 +313,7 @@ export class TaskstreamClient {
       });
     }
     source.addEventListener("reauthenticate", () => this._reauthenticate());
+    source.addEventListener("revoked", () => this._signedOut());
     source.addEventListener("reconnect", () => { this._disconnect(); this.retry = setTimeout(() => this._connect("sse"), 1000); });
     // a ticket is single use: never let EventSource reconnect by itself
     source.onerror = () => { if (this.source === source) this._failed(); };
@@ -357,7 +365,7 @@ export class TaskstreamClient {
     };
     socket.onmessage = (message) => {
       const frame = JSON.parse(message.data);
-      if (frame.event === "reauthenticate") return;
+      if (frame.event === "reauthenticate" || frame.event === "revoked") return;  // see onclose
       if (frame.event === "error") {
         const sub = this.subs.get(frame.taskId);
         sub?.handlers.onError?.(new Error(`${frame.error.code}: ${frame.error.message}`));
@@ -370,6 +378,7 @@ export class TaskstreamClient {
       if (this.socket !== socket) return;
       this.socket = null;
       if (close.code === 4401) this._reauthenticate();
+      else if (close.code === 4403) this._signedOut();
       else this._failed();
     };
   }
