@@ -1,35 +1,65 @@
 """Rate limits on the account endpoints: per client address and per e-mail address.
 
 Fixed windows of `TASKSTREAM_RATE_WINDOW_SECONDS`, counted in Redis (so every web
-process shares them). Every attempt counts, successful or not; over the limit the
-answer is 429 `RATE_LIMITED` with `Retry-After`, the seconds until the window turns.
+process shares them); each count is one atomic INCR, so a burst cannot overshoot. Over
+the limit the answer is 429 `RATE_LIMITED` with `Retry-After`, the seconds until the
+window turns.
+
+Logins are counted so that failed guesses are limited without locking the owner out: a
+successful login gives its count back (`Spent.refund`), and a client address from which
+the account has signed in before (in the last 30 days) is not held to the per-address
+limit, only to its own per-client one. Someone guessing from elsewhere locks the address
+only for addresses the owner has not used; she still has the reset mail.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from starlette.requests import Request
 
 from jobs.accounts import digest, normalize
 from server.errors import TooManyRequests
 from server.state import app_state
 
+KNOWN_CLIENT_S = 30 * 24 * 3600
 
-async def limit(request: Request, action: str, email: str | None = None) -> None:
+
+@dataclass(frozen=True)
+class Spent:
+    """The counts one attempt added; a successful login gives them back."""
+
+    redis: Redis
+    keys: tuple[str, ...]
+
+    async def refund(self) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in self.keys:
+                pipe.decr(key)
+            await pipe.execute()
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def limit(
+    request: Request, action: str, email: str | None = None, *, per_email: bool = True
+) -> Spent:
     state = app_state(request)
-    auth = state["settings"].auth
-    per_client, per_email = auth.limits[action]
+    auth, redis = state["settings"].auth, state["store"].redis
+    per_client, per_address = auth.limits[action]
     now = time.time()
     window = int(now // auth.window_s)
-    client = request.client.host if request.client else "unknown"
-    scopes = [(f"client:{client}", per_client)]
-    if email is not None:
-        scopes.append((f"email:{digest(normalize(email))}", per_email))
-    async with state["store"].redis.pipeline(transaction=False) as pipe:
-        for scope, _ in scopes:
-            key = f"ts:rate:{action}:{scope}:{window}"
+    scopes = [(f"client:{client_of(request)}", per_client)]
+    if email is not None and per_email:
+        scopes.append((f"email:{digest(normalize(email))}", per_address))
+    keys = tuple(f"ts:rate:{action}:{scope}:{window}" for scope, _ in scopes)
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
             pipe.incr(key)
             pipe.expire(key, math.ceil(auth.window_s) + 1)
         counts = (await pipe.execute())[::2]
@@ -39,3 +69,17 @@ async def limit(request: Request, action: str, email: str | None = None) -> None
             f"too many {action} attempts; try again in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
+    return Spent(redis, keys)
+
+
+def _known_key(request: Request, email: str) -> str:
+    return f"ts:known-client:{digest(normalize(email))}:{client_of(request)}"
+
+
+async def is_known_client(request: Request, email: str) -> bool:
+    """The account has signed in from this client address lately."""
+    return bool(await app_state(request)["store"].redis.exists(_known_key(request, email)))
+
+
+async def remember_client(request: Request, email: str) -> None:
+    await app_state(request)["store"].redis.set(_known_key(request, email), 1, ex=KNOWN_CLIENT_S)

@@ -32,7 +32,7 @@ from server.auth import (
     rotate,
 )
 from server.errors import ApiError, Conflict, Unauthorized
-from server.ratelimit import limit
+from server.ratelimit import is_known_client, limit, remember_client
 from server.responses import ok, parse_body
 from server.state import app_state
 
@@ -121,11 +121,14 @@ async def signup(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     body = await parse_body(request, LoginRequest)
-    await limit(request, "login", body.email)
+    known = await is_known_client(request, body.email)
+    spent = await limit(request, "login", body.email, per_email=not known)
     user = await users(request).by_email(body.email)
     hashed = user["passwordHash"] if user is not None else dummy_hash()
     if not await password_matches(hashed, body.password) or user is None:
         raise Unauthorized("wrong e-mail address or password", code="INVALID_CREDENTIALS")
+    await spent.refund()  # only failures count
+    await remember_client(request, body.email)
     return ok({"user": public(user), "tokens": await issue_tokens(request, user["id"])})
 
 

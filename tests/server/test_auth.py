@@ -383,6 +383,42 @@ async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(private: An
     assert codes == ([401] * 5 if trusted else [401, 401, 401, 429, 429])
 
 
+async def test_successful_logins_do_not_count_against_the_limits(private: Any):
+    limits = {"TASKSTREAM_RATE_LOGIN_PER_CLIENT": "3", "TASKSTREAM_RATE_LOGIN_PER_EMAIL": "3",
+              "TASKSTREAM_RATE_WINDOW_SECONDS": "3597"}  # fmt: skip
+    web = private("web", **limits)
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        user = await signup(http)
+        right = {"email": user.email, "password": user.password}
+        codes = [(await http.post(f"{AUTH}/login", json=right)).status_code for _ in range(5)]
+        assert codes == [200] * 5
+        wrong = right | {"password": "wrong one"}
+        codes = [(await http.post(f"{AUTH}/login", json=wrong)).status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429]
+
+
+async def test_guessing_from_elsewhere_does_not_lock_the_owner_out(private: Any):
+    limits = {"TASKSTREAM_RATE_LOGIN_PER_EMAIL": "3", "TASKSTREAM_RATE_WINDOW_SECONDS": "3596"}
+    web = private("web", TASKSTREAM_TRUSTED_PROXIES="127.0.0.1", **limits)
+    home = {"X-Forwarded-For": "203.0.113.5"}
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        user = await signup(http)
+        right = {"email": user.email, "password": user.password}
+        assert (await http.post(f"{AUTH}/login", json=right, headers=home)).status_code == 200
+        wrong = right | {"password": "a guess"}
+        guesses = [
+            await http.post(
+                f"{AUTH}/login", json=wrong, headers={"X-Forwarded-For": f"198.51.100.{n}"}
+            )
+            for n in range(5)
+        ]
+        assert [g.status_code for g in guesses] == [401, 401, 401, 429, 429]
+        stranger = {"X-Forwarded-For": "198.51.100.99"}  # even the right password, from afar
+        assert (await http.post(f"{AUTH}/login", json=right, headers=stranger)).status_code == 429
+        owner = await http.post(f"{AUTH}/login", json=right, headers=home)
+        assert owner.status_code == 200  # from where she signs in, she still can
+
+
 async def test_rate_limits_answer_429_with_retry_after_per_address_and_per_client(private: Any):
     limits = {"TASKSTREAM_RATE_LOGIN_PER_EMAIL": "2", "TASKSTREAM_RATE_RESET_PER_CLIENT": "3"}
     # windows of their own length, so that other tests' requests from 127.0.0.1 count not
