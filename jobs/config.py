@@ -113,6 +113,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     mail_catcher_dir: str | None = None
     trusted_proxies: str = ""  # addresses whose X-Forwarded-For/-Proto are believed
+    metrics_token: str | None = None  # /metrics for clients elsewhere than this machine
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -177,6 +178,7 @@ class Settings:
             public_url=(env.get("TASKSTREAM_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
             mail_catcher_dir=env.get("TASKSTREAM_MAIL_CATCHER_DIR") or None,
             trusted_proxies=env.get("TASKSTREAM_TRUSTED_PROXIES", "").strip(),
+            metrics_token=env.get("TASKSTREAM_METRICS_TOKEN") or None,
             gemini=GeminiSettings(
                 api_key=env.get("GEMINI_API_KEY") or None,
                 model=env.get("GEMINI_MODEL") or "gemini-2.5-flash",

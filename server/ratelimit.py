@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 
 from jobs.accounts import digest, normalize
+from server.clients import client_of
 from server.errors import TooManyRequests
 from server.state import app_state
 
@@ -40,10 +41,6 @@ class Spent:
             for key in self.keys:
                 pipe.decr(key)
             await pipe.execute()
-
-
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def limit(

@@ -8,7 +8,6 @@ with `up --host 0.0.0.0` anyone on the network could otherwise take over any acc
 from __future__ import annotations
 
 import html
-import ipaddress
 import re
 from email import policy
 from email.message import EmailMessage
@@ -20,6 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from jobs.config import Settings
+from server.clients import is_local
 from server.errors import NotFound
 
 LINK = re.compile(r"https?://[^\s<>\"]+")
@@ -38,20 +38,13 @@ def render(message: EmailMessage) -> str:
     )
 
 
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def routes_for(settings: Settings) -> list[Route]:
     if not settings.mail_catcher_dir:
         return []
     folder = Path(settings.mail_catcher_dir)
 
     async def mailbox(request: Request) -> Response:
-        if not is_loopback(request.client.host if request.client else ""):
+        if not is_local(request):
             raise NotFound("Not Found")
         files = sorted(folder.glob("*.eml"), reverse=True)[:SHOWN]
         parser = BytesParser(policy=policy.default)

@@ -7,6 +7,7 @@ delivered, status polls, the hub's link and lag), plus each live worker's gauges
 
 from __future__ import annotations
 
+import hmac
 from collections import defaultdict
 
 from starlette.requests import Request
@@ -14,6 +15,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from jobs import metrics
+from server.clients import is_local
+from server.errors import NotFound
 from server.state import app_state
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -89,7 +92,11 @@ def _task_metrics(out: Exposition, fields: dict[str, str]) -> None:
 
 
 async def endpoint(request: Request) -> Response:
+    """Hosts, pids and load are not for everyone: a client on this machine, or one with
+    `Authorization: Bearer $TASKSTREAM_METRICS_TOKEN`; anyone else is told it is not here."""
     state = app_state(request)
+    if not (is_local(request) or _has_token(request, state["settings"].metrics_token)):
+        raise NotFound("Not Found")
     tasks, workers = await metrics.read(state["store"].redis)
     out = Exposition()
     _task_metrics(out, tasks)
@@ -118,6 +125,11 @@ async def endpoint(request: Request) -> Response:
         for key, value in sorted(gauges.items()):
             out.sample("taskstream_worker_jobs", float(value), worker=name, state=key)
     return PlainTextResponse(out.text(), media_type=CONTENT_TYPE)
+
+
+def _has_token(request: Request, token: str | None) -> bool:
+    presented = request.headers.get("authorization", "").partition(" ")[2].encode()
+    return token is not None and hmac.compare_digest(presented, token.encode())
 
 
 routes = [Route("/metrics", endpoint)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 
@@ -72,3 +73,15 @@ async def test_open_streams_and_delivered_events_are_this_process_own(
     )
     assert value(during, "taskstream_hub_channels") >= 2  # the task and revocations
     assert ("taskstream_hub_lag_milliseconds_count", frozenset()) in during
+
+
+async def test_metrics_are_for_this_machine_or_the_holder_of_the_metrics_token(private: Any):
+    web = private("web", TASKSTREAM_TRUSTED_PROXIES="127.0.0.1", TASKSTREAM_METRICS_TOKEN="m3tr1cs")
+    remote = {"X-Forwarded-For": "198.51.100.7"}
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        assert (await http.get("/metrics")).status_code == 200  # from this machine
+        for headers in (remote, remote | {"Authorization": "Bearer wrong"}):
+            refused = await http.get("/metrics", headers=headers)
+            assert refused.status_code == 404 and refused.json()["success"] is False
+        allowed = await http.get("/metrics", headers=remote | {"Authorization": "Bearer m3tr1cs"})
+        assert allowed.status_code == 200 and "taskstream_open_streams" in allowed.text
