@@ -97,6 +97,7 @@ class Settings:
     lease_s: float = 15.0
     coalesce_s: float = 0.1
     worker_max_jobs: int = 200
+    mail_worker_max_jobs: int = 20
     max_body_bytes: int = 1 << 20
     max_streams: int = 20000
     max_streams_per_user: int = 20
@@ -139,6 +140,7 @@ class Settings:
             lease_s=reader.number("TASKSTREAM_LEASE_SECONDS", 15.0),
             coalesce_s=reader.number("TASKSTREAM_COALESCE_MS", 100) / 1000,
             worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", 200)),
+            mail_worker_max_jobs=int(reader.number("TASKSTREAM_MAIL_WORKER_MAX_JOBS", 20)),
             max_body_bytes=int(reader.number("TASKSTREAM_MAX_BODY_BYTES", 1 << 20)),
             max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", 20000)),
             max_streams_per_user=int(reader.number("TASKSTREAM_MAX_STREAMS_PER_USER", 20)),
@@ -208,7 +210,13 @@ class Settings:
     def policy(self, kind: str) -> KindPolicy:
         return self.policies[kind]
 
+    def queue_for(self, kind: str) -> str:
+        """Account mail has a queue (and worker slots) of its own: however busy the
+        workers are with users' work, a verification or reset mail goes out at once."""
+        return self.queue_name + ":mail" if kind in MAIL_KINDS else self.queue_name
 
+
+MAIL_KINDS = frozenset({"email"})
 MIN_KEY_BITS = 256
 MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 

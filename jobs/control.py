@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -35,7 +36,7 @@ async def submit(
     with bind_task(task.id):
         try:
             await queue.enqueue_job(
-                kind, task.id, params, _job_id=task.id, _queue_name=settings.queue_name
+                kind, task.id, params, _job_id=task.id, _queue_name=settings.queue_for(kind)
             )
         except Exception:
             logger.exception("enqueue failed", extra={"kind": kind})
@@ -56,7 +57,7 @@ async def cancel(store: TaskStore, queue: ArqRedis, settings: Settings, task_id:
 
     Raises `WriteRejected` ("final") when the task had already ended.
     """
-    await store.write(
+    cancelled = await store.write(
         task_id,
         "cancelled",
         {
@@ -68,7 +69,8 @@ async def cancel(store: TaskStore, queue: ArqRedis, settings: Settings, task_id:
     )
     async with queue.pipeline(transaction=True) as tr:
         # a job deferred for a retry would see the abort only when due: bring it forward
-        tr.zadd(settings.queue_name, {task_id: 1}, xx=True)
+        queue_name = settings.queue_for(json.loads(cancelled.data)["kind"])
+        tr.zadd(queue_name, {task_id: 1}, xx=True)
         tr.zadd(abort_jobs_ss, {task_id: timestamp_ms()})
         await tr.execute()
     with bind_task(task_id):

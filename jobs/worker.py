@@ -1,6 +1,9 @@
 """The ARQ worker: its functions (one per task kind), clients and background reaper.
 
-Run with `taskstream worker` (the Procfile's `worker:`).
+Run with `taskstream worker` (the Procfile's `worker:`). One process runs two ARQ
+workers on one event loop: users' work on the main queue, and account mail on a queue
+with slots of its own (`Settings.queue_for`), so that a verification or reset mail never
+waits behind other users' plans and simulations. A signal stops both.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from functools import partial
 from typing import Any
 
@@ -15,7 +19,7 @@ from arq.worker import Worker
 
 from jobs import metrics
 from jobs.business_plan import business_plan
-from jobs.config import Settings
+from jobs.config import MAIL_KINDS, Settings
 from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect
 from jobs.demo import demo
 from jobs.documents import find_font
@@ -84,6 +88,15 @@ async def _publish_metrics(ctx: dict[str, Any]) -> None:
     await metrics.publish_worker(ctx["store"].redis, gauges, int(METRICS_EVERY_S * 3))
 
 
+async def mail_startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    ctx["store"] = TaskStore(connect(settings.require_redis_url(), "taskstream:mail"), settings)
+
+
+async def mail_shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["store"].redis.aclose()
+
+
 async def shutdown(ctx: dict[str, Any]) -> None:
     ctx["publisher"].cancel()
     ctx["sweeper"].cancel()
@@ -92,26 +105,41 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["store"].redis.aclose()
 
 
-def worker_settings(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for `arq.worker.Worker`, built from our settings."""
+def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker`, built from our settings: the main
+    queue's worker, or (`mail`) the account-mail queue's."""
+    kinds = [k for k in BODIES if (k in MAIL_KINDS) == mail]
+    queue_name = settings.queue_for(kinds[0])
     return {
-        "functions": [task_function(kind, body, settings) for kind, body in BODIES.items()],
+        "functions": [task_function(kind, BODIES[kind], settings) for kind in kinds],
         "redis_settings": arq_settings(settings.require_redis_url()),
-        "redis_pool": arq_pool(settings.require_redis_url(), settings.queue_name),
-        "queue_name": settings.queue_name,
-        "on_startup": startup,
-        "on_shutdown": shutdown,
+        "redis_pool": arq_pool(settings.require_redis_url(), queue_name),
+        "queue_name": queue_name,
+        "on_startup": mail_startup if mail else startup,
+        "on_shutdown": mail_shutdown if mail else shutdown,
         "ctx": {"settings": settings},
         "allow_abort_jobs": True,
-        "max_jobs": settings.worker_max_jobs,
+        "max_jobs": settings.mail_worker_max_jobs if mail else settings.worker_max_jobs,
         "keep_result": 3600,
         "poll_delay": 0.1,
+        "handle_signals": not mail,  # the main worker's handler stops both
         **SERIALIZERS,
     }
 
 
 def run(settings: Settings) -> None:
-    """Run a worker until SIGINT/SIGTERM (ARQ finishes or re-queues the running jobs)."""
+    """Run both workers until SIGINT/SIGTERM (ARQ finishes or re-queues running jobs)."""
     worker = Worker(**worker_settings(settings))
     worker.ctx["arq_worker"] = worker  # for its gauges
-    worker.run()
+    mail = Worker(**worker_settings(settings, mail=True))
+    mail.ctx["arq_worker"] = mail
+    # the reaper tells a dead run's in-progress marker by its age: one lifetime for all
+    mail.in_progress_timeout_s = worker.in_progress_timeout_s
+    worker.on_stop = mail.handle_sig
+    mail.main_task = mail.loop.create_task(mail.main())
+    try:
+        worker.run()
+    finally:
+        with suppress(asyncio.CancelledError):
+            mail.loop.run_until_complete(mail.main_task)
+        mail.loop.run_until_complete(mail.close())
