@@ -165,7 +165,7 @@ def up(settings: Settings, host: str, port: int) -> None:
     try:
         url = f"http://{host}:{port}"
         _wait_ready(url + "/readyz", children)
-        say(f"taskstream: ready at {url}  (try: curl -X POST {url}/api/v1/demo/tasks)")
+        say(f"taskstream: ready at {url}  (open it in a browser; the README has curl examples)")
         while all(c.poll() is None for c in children):
             time.sleep(0.5)
         say("taskstream: a process exited; stopping the rest")
