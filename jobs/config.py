@@ -46,6 +46,7 @@ class GeminiSettings:
     model: str = "gemini-2.5-flash"
     base_url: str | None = None
     timeout_s: float = 60.0
+    max_output_tokens: int = 8192  # the longest answer one request may cost
 
     def __repr__(self) -> str:  # never print the key
         return f"GeminiSettings(model={self.model!r}, offline={self.api_key is None})"
@@ -103,6 +104,8 @@ class Settings:
     max_streams_per_user: int = 20
     max_tasks_in_flight_per_user: int = 20
     sync_wait_max_s: float = 0.0
+    demo_max_s: float = 300.0  # a demo task's whole duration, steps × stepSeconds
+    max_simulation_cells: int = 1_200_000  # paths × horizonMonths of one simulation
     queue_name: str = "taskstream:queue"
     export_dir: str = ".taskstream/exports"
     font_path: str | None = None
@@ -148,6 +151,8 @@ class Settings:
                 reader.number("TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER", 20)
             ),
             sync_wait_max_s=reader.number("TASKSTREAM_SYNC_WAIT_MAX_SECONDS", 0),
+            demo_max_s=reader.number("TASKSTREAM_DEMO_MAX_SECONDS", 300),
+            max_simulation_cells=int(reader.number("TASKSTREAM_MAX_SIMULATION_CELLS", 1_200_000)),
             queue_name=env.get("TASKSTREAM_QUEUE", "taskstream:queue"),
             export_dir=env.get("TASKSTREAM_EXPORT_DIR")
             or os.path.join(env.get("TASKSTREAM_DATA_DIR", ".taskstream"), "exports"),
@@ -186,6 +191,7 @@ class Settings:
                 model=env.get("GEMINI_MODEL") or "gemini-2.5-flash",
                 base_url=env.get("GEMINI_BASE_URL") or None,
                 timeout_s=reader.number("GEMINI_TIMEOUT_SECONDS", 60.0),
+                max_output_tokens=int(reader.number("GEMINI_MAX_OUTPUT_TOKENS", 8192)),
             ),
         )
 

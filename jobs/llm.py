@@ -112,6 +112,7 @@ class GeminiModel:
     def __init__(self, settings: GeminiSettings) -> None:
         self.name = settings.model
         self.timeout_s = settings.timeout_s
+        self.limit = types.GenerateContentConfig(max_output_tokens=settings.max_output_tokens)
         options = types.HttpOptions(
             base_url=settings.base_url,
             timeout=int(settings.timeout_s * 1000),
@@ -123,7 +124,7 @@ class GeminiModel:
         finished = False
         with self._upstream():
             stream = await self._client.aio.models.generate_content_stream(
-                model=self.name, contents=prompt.text
+                model=self.name, contents=prompt.text, config=self.limit
             )
             async for chunk in stream:
                 finished = finished or any(c.finish_reason for c in chunk.candidates or ())
@@ -133,8 +134,8 @@ class GeminiModel:
             raise TransientError(INCOMPLETE, code="UPSTREAM_INCOMPLETE")
 
     async def json(self, prompt: Prompt, schema: type[Schema]) -> Schema:
-        config = types.GenerateContentConfig(
-            response_mime_type="application/json", response_schema=schema
+        config = self.limit.model_copy(
+            update={"response_mime_type": "application/json", "response_schema": schema}
         )
         with self._upstream():
             response = await self._client.aio.models.generate_content(

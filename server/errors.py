@@ -81,6 +81,11 @@ class Unprocessable(ApiError):
     status_code = 422
     code = "VALIDATION_ERROR"
 
+    @classmethod
+    def field(cls, field: str, message: str, what: str = "the request body") -> Unprocessable:
+        """422 naming one field, in the shape validation errors have."""
+        return cls(f"{what} is invalid", details=[{"field": field, "message": message}])
+
 
 def error_response(
     status_code: int,

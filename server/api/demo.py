@@ -9,8 +9,10 @@ from starlette.routing import Route
 
 from server.api.tasks import accepted
 from server.auth import authenticate
+from server.errors import Unprocessable
 from server.idempotency import submit
 from server.responses import parse_body
+from server.state import app_state
 
 
 class DemoRequest(BaseModel):
@@ -33,6 +35,11 @@ class DemoRequest(BaseModel):
 async def start(request: Request) -> Response:
     await authenticate(request)
     body = await parse_body(request, DemoRequest)
+    longest = app_state(request)["settings"].demo_max_s
+    if body.steps * body.stepSeconds > longest:
+        raise Unprocessable.field(
+            "stepSeconds", f"steps × stepSeconds may be at most {longest:g} s here"
+        )
     task = await submit(
         request, body, "demo", body.model_dump(), round(body.steps * body.stepSeconds, 1)
     )

@@ -14,8 +14,10 @@ from jobs.simulation import SimulationInput
 from server.api.projects import owned_project
 from server.api.tasks import accepted, resource_routes
 from server.auth import authenticate
+from server.errors import Unprocessable
 from server.idempotency import submit
 from server.responses import parse_body
+from server.state import app_state
 
 BASE = "/api/v1/financial/simulations"
 
@@ -23,6 +25,9 @@ BASE = "/api/v1/financial/simulations"
 async def simulate(request: Request) -> Response:
     await authenticate(request)
     body = await parse_body(request, SimulationInput)
+    most = app_state(request)["settings"].max_simulation_cells
+    if body.paths * body.horizonMonths > most:
+        raise Unprocessable.field("paths", f"paths × horizonMonths may be at most {most:,} here")
     project = await owned_project(request, request.path_params["project_id"], claim=True)
     params = {"projectId": project, "input": body.model_dump(mode="json")}
     estimated = max(1, body.paths * body.horizonMonths // 2_000_000)

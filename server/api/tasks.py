@@ -174,10 +174,7 @@ async def listing(request: Request) -> Response:
 def _choices(raw: str | None, allowed: tuple[str, ...], name: str) -> set[str]:
     chosen = {v for v in (raw or "").split(",") if v} or set(allowed)
     if not chosen <= set(allowed):
-        raise Unprocessable(
-            "the query is invalid",
-            details=[{"field": name, "message": f"one or more of {', '.join(allowed)}"}],
-        )
+        raise Unprocessable.field(name, f"one or more of {', '.join(allowed)}", "the query")
     return chosen
 
 
@@ -185,10 +182,7 @@ def _number(raw: str | None, default: int, low: int, high: int, name: str) -> in
     if raw is None:
         return default
     if not is_digits(raw) or not low <= int(raw) <= high:
-        raise Unprocessable(
-            "the query is invalid",
-            details=[{"field": name, "message": f"a whole number from {low} to {high}"}],
-        )
+        raise Unprocessable.field(name, f"a whole number from {low} to {high}", "the query")
     return int(raw)
 
 

@@ -80,6 +80,7 @@ async def test_a_plan_streamed_by_gemini_reaches_the_client_in_order_and_is_stor
     prompt = gemini.requests[0]["body"]["contents"][0]["parts"][0]["text"]
     assert ANSWERS["problem"] in prompt and "## [milestones]" in prompt
     assert gemini.requests[0]["action"].endswith(":streamGenerateContent")
+    assert gemini.requests[0]["body"]["generationConfig"]["maxOutputTokens"] == 8192
 
 
 async def test_a_client_joining_mid_generation_sees_the_text_so_far_then_the_rest(

@@ -73,6 +73,7 @@ async def test_gemini_scores_an_inline_plan_as_json_with_a_schema(
     config = request["body"]["generationConfig"]
     assert config["responseMimeType"] == "application/json"
     assert "scores" in json.dumps(config["responseSchema"])
+    assert config["maxOutputTokens"] == 8192  # the longest answer a request may cost
     assert "출근길 직장인" in request["body"]["contents"][0]["parts"][0]["text"]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import collect, wait_for_status
+from tests.support import collect, signup, wait_for_status
 
 BASE = "/api/v1/financial/simulations"
 SPEC: dict[str, Any] = {
@@ -131,3 +131,21 @@ async def test_a_simulation_is_not_found_under_another_kind(client: httpx.AsyncC
     task_id = await simulate(client, str(uuid.uuid4()), SPEC | {"paths": 100})
     assert (await client.get(f"/api/v1/evaluations/{task_id}/status")).status_code == 404
     assert (await client.get(f"{BASE}/{uuid.uuid4()}/status")).status_code == 404
+
+
+async def test_a_simulation_past_the_servers_size_is_a_422_on_paths(private: Any):
+    web = private("web", TASKSTREAM_MAX_SIMULATION_CELLS="1200000")
+    async with httpx.AsyncClient(base_url=web.url, timeout=10) as http:
+        http.headers.update((await signup(http)).headers)
+        too_big = await http.post(
+            simulate_url(str(uuid.uuid4())), json=SPEC | {"paths": 20_000, "horizonMonths": 120}
+        )
+        assert too_big.status_code == 422, too_big.text
+        detail = too_big.json()["error"]["details"][0]
+        assert detail["field"] == "paths" and "1,200,000" in detail["message"]
+        fits = await http.post(
+            simulate_url(str(uuid.uuid4())), json=SPEC | {"paths": 10_000, "horizonMonths": 120}
+        )
+        assert fits.status_code == 202
+        listed = (await http.get("/api/v1/tasks", params={"kind": "financial"})).json()["data"]
+        assert listed["total"] == 1  # the refused one started nothing

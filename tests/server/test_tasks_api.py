@@ -218,3 +218,13 @@ async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(
     assert "content-length" not in streamed.request.headers
     assert_error(streamed, 413, "PAYLOAD_TOO_LARGE")
     assert await redis.zcard("taskstream:queue") == before
+
+
+async def test_a_demo_longer_than_the_server_allows_is_a_422_on_its_pace(
+    client: httpx.AsyncClient,
+):
+    response = await client.post("/api/v1/demo/tasks", json={"steps": 1000, "stepSeconds": 1})
+    error = assert_error(response, 422, "VALIDATION_ERROR")
+    assert error["details"] == [
+        {"field": "stepSeconds", "message": "steps × stepSeconds may be at most 300 s here"}
+    ]
