@@ -89,12 +89,16 @@ async def test_up_serves_a_demo_task_and_keeps_it_across_a_restart(tmp_path: Pat
         assert await stop(second) == 0
 
 
-def test_web_without_redis_url_stops_at_start_up_with_a_clear_message():
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    done = subprocess.run(
+def web_at_start_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`taskstream web` with `env`, expected to stop before it serves."""
+    return subprocess.run(
         [sys.executable, "-m", "taskstream.cli", "web"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=WAIT,
     )  # fmt: skip
+
+
+def test_web_without_redis_url_stops_at_start_up_with_a_clear_message():
+    done = web_at_start_up({k: v for k, v in os.environ.items() if k != "REDIS_URL"})
     assert done.returncode == 1
     assert "REDIS_URL is not set" in done.stderr
 
@@ -127,9 +131,6 @@ def test_a_random_256_bit_key_is_taken(make: Callable[[], str]):
 
 def test_web_with_a_weak_key_stops_at_start_up_and_says_so():
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0", "TASKSTREAM_SECRET_KEY": "a" * 32}
-    done = subprocess.run(
-        [sys.executable, "-m", "taskstream.cli", "web"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=WAIT,
-    )  # fmt: skip
+    done = web_at_start_up(env)
     assert done.returncode == 1
     assert "TASKSTREAM_SECRET_KEY is too weak" in done.stderr

@@ -17,7 +17,7 @@ from jobs.config import GeminiSettings
 from jobs.errors import TransientError
 from jobs.llm import GeminiModel, Prompt
 from tests.fake_gemini import BrokenGemini
-from tests.server.conftest import ANSWERS
+from tests.server.conftest import ANSWERS, model_web
 from tests.support import WAIT, Proc, collect
 
 CODES = {
@@ -83,21 +83,9 @@ def outage_web(
     spawn: Callable[..., Proc], env: dict[str, str], broken: BrokenGemini,
     request: pytest.FixtureRequest,
 ) -> Iterator[Proc]:  # fmt: skip
-    """A web process and a worker whose Gemini is `broken`, on a queue of their own."""
-    extra = {
-        **env,
-        "TASKSTREAM_QUEUE": f"taskstream:test:{request.module.__name__}",
-        "GEMINI_API_KEY": "test-key",
-        "GEMINI_BASE_URL": broken.url,
-        "GEMINI_TIMEOUT_SECONDS": str(TIMEOUT_S),
-        "TASKSTREAM_RETRY_BACKOFF_BUSINESS_PLAN": "0.1",
-        "TASKSTREAM_RETRY_BACKOFF_EVALUATION": "0.1",
-    }
-    web = spawn("web", extra)
-    worker = spawn("worker", extra)
-    yield web
-    worker.stop()
-    web.stop()
+    """Processes whose Gemini is `broken`, and which give up on it after `TIMEOUT_S`."""
+    with model_web(spawn, env, request, broken.url, GEMINI_TIMEOUT_SECONDS=str(TIMEOUT_S)) as web:
+        yield web
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -29,28 +30,39 @@ def gemini() -> Iterator[FakeGemini]:
     server.stop()
 
 
+@contextmanager
+def model_web(
+    spawn: Callable[..., Proc], env: dict[str, str], request: pytest.FixtureRequest,
+    gemini_url: str, **settings: str,
+) -> Iterator[Proc]:  # fmt: skip
+    """A web process and a worker whose Gemini is at `gemini_url`, on a queue of their own."""
+    extra = {
+        **env,
+        "TASKSTREAM_QUEUE": f"taskstream:test:{request.module.__name__}",
+        "GEMINI_API_KEY": "test-key",
+        "GEMINI_BASE_URL": gemini_url,
+        "TASKSTREAM_RETRY_BACKOFF_BUSINESS_PLAN": "0.2",
+        "TASKSTREAM_RETRY_BACKOFF_EVALUATION": "0.2",
+        **settings,
+    }
+    web = spawn("web", extra)
+    worker = spawn("worker", extra)
+    try:
+        yield web
+    finally:
+        worker.stop()
+        web.stop()
+
+
 @pytest.fixture(scope="module")
 def gemini_web(
     spawn: Callable[..., Proc], env: dict[str, str], gemini: FakeGemini,
     request: pytest.FixtureRequest,
 ) -> Iterator[Proc]:  # fmt: skip
-    """A web process and a worker whose model is the fake Gemini, on a queue of their own."""
-    extra = {
-        **env,
-        "TASKSTREAM_QUEUE": f"taskstream:test:{request.module.__name__}",
-        "GEMINI_API_KEY": "test-key",
-        "GEMINI_BASE_URL": gemini.url,
-        "GEMINI_TIMEOUT_SECONDS": "30",
-        "TASKSTREAM_TIMEOUT_BUSINESS_PLAN": "3",
-        "TASKSTREAM_TIMEOUT_EVALUATION": "3",
-        "TASKSTREAM_RETRY_BACKOFF_BUSINESS_PLAN": "0.2",
-        "TASKSTREAM_RETRY_BACKOFF_EVALUATION": "0.2",
-    }
-    web = spawn("web", extra)
-    worker = spawn("worker", extra)
-    yield web
-    worker.stop()
-    web.stop()
+    """Processes whose model is the fake Gemini, with short per-kind timeouts."""
+    timeouts = {"TASKSTREAM_TIMEOUT_BUSINESS_PLAN": "3", "TASKSTREAM_TIMEOUT_EVALUATION": "3"}
+    with model_web(spawn, env, request, gemini.url, GEMINI_TIMEOUT_SECONDS="30", **timeouts) as web:
+        yield web
 
 
 @pytest.fixture
