@@ -103,6 +103,7 @@ class Settings:
     max_streams: int = 20000
     max_streams_per_user: int = 20
     max_tasks_in_flight_per_user: int = 20
+    max_running_per_user: int = 4
     sync_wait_max_s: float = 0.0
     demo_max_s: float = 300.0  # a demo task's whole duration, steps × stepSeconds
     max_simulation_cells: int = 1_200_000  # paths × horizonMonths of one simulation
@@ -150,6 +151,7 @@ class Settings:
             max_tasks_in_flight_per_user=int(
                 reader.number("TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER", 20)
             ),
+            max_running_per_user=int(reader.number("TASKSTREAM_MAX_RUNNING_PER_USER", 4)),
             sync_wait_max_s=reader.number("TASKSTREAM_SYNC_WAIT_MAX_SECONDS", 0),
             demo_max_s=reader.number("TASKSTREAM_DEMO_MAX_SECONDS", 300),
             max_simulation_cells=int(reader.number("TASKSTREAM_MAX_SIMULATION_CELLS", 1_200_000)),

@@ -20,10 +20,11 @@ from typing import Any
 
 from arq.worker import Function, Retry, func
 
-from jobs.config import Settings
+from jobs.config import MAIL_KINDS, Settings
 from jobs.errors import JobError, TaskGone, TransientError
 from jobs.logs import bind_task
 from jobs.progress import Progress
+from jobs.quota import RunQuota
 from jobs.tasks import TaskStore, WriteRejected, now_iso
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,10 @@ logger = logging.getLogger(__name__)
 LEASES = "ts:leases"
 # ARQ's own timeout is only a backstop behind ours, so that ours is the one that fires.
 ARQ_TIMEOUT_MARGIN_S = 5.0
+# A job whose owner has their quota of jobs running goes back to the queue for this long;
+# ARQ counts that as a try, we do not: its limit is only a backstop behind our attempts.
+WAIT_FOR_QUOTA_S = 1.0
+ARQ_EXTRA_TRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def task_function(kind: str, body: JobBody, settings: Settings) -> Function:
         run,
         name=kind,
         timeout=policy.timeout_s + ARQ_TIMEOUT_MARGIN_S,
-        max_tries=policy.max_tries,
+        max_tries=policy.max_tries + ARQ_EXTRA_TRIES,
     )
 
 
@@ -80,7 +85,14 @@ async def _attempt(
     store: TaskStore = ctx["store"]
     settings: Settings = ctx["settings"]
     policy = settings.policy(kind)
-    attempt = int(ctx["job_try"])
+    quota = RunQuota(store.redis, settings.max_running_per_user, settings.lease_s)
+    attempt = int(ctx["job_try"]) - await quota.deferrals(task_id)
+    task = await store.get(task_id)
+    ended = task is None or task.terminal
+    owner = task.owner if task is not None and kind not in MAIL_KINDS else ""
+    if owner and not ended and not await quota.claim(owner, task_id):
+        await quota.defer(task_id, settings.retention_s)
+        raise Retry(defer=WAIT_FOR_QUOTA_S)  # no slot held while the owner's others run
     try:
         await store.write(
             task_id,
@@ -97,13 +109,15 @@ async def _attempt(
         )
     except WriteRejected as rejected:
         logger.info("task not started: %s", rejected.reason, extra={"kind": kind})
+        if owner:
+            await quota.release(owner, task_id)
         return rejected.reason
 
     logger.info("task started", extra={"kind": kind, "attempt": attempt})
     started = time.monotonic()
     progress = Progress(store, task_id, attempt, settings.coalesce_s)
     job = JobContext(task_id, kind, attempt, progress, store, settings, ctx)
-    lease = asyncio.create_task(_hold_lease(store, task_id, settings.lease_s))
+    lease = asyncio.create_task(_hold_lease(store, task_id, settings.lease_s, quota, owner))
     outcome = "completed"
     deadline = asyncio.timeout(policy.timeout_s)
     try:
@@ -153,6 +167,8 @@ async def _attempt(
         raise
     finally:
         lease.cancel()
+        if owner:
+            await quota.release(owner, task_id)
         if outcome != "interrupted":
             await store.redis.zrem(LEASES, task_id)
         logger.info(
@@ -203,8 +219,13 @@ async def _retry_later(
     logger.info("retrying in %.1f s", backoff, extra={"attempt": attempt, "code": error.code})
 
 
-async def _hold_lease(store: TaskStore, task_id: str, lease_s: float) -> None:
-    """Keep this attempt's lease fresh; the reaper takes over tasks whose lease lapsed."""
+async def _hold_lease(
+    store: TaskStore, task_id: str, lease_s: float, quota: RunQuota, owner: str
+) -> None:
+    """Keep this attempt's lease fresh (and its place among its owner's running jobs);
+    the reaper takes over tasks whose lease lapsed."""
     while True:
         await store.redis.zadd(LEASES, {task_id: time.time() + lease_s})
+        if owner:
+            await quota.claim(owner, task_id)
         await asyncio.sleep(lease_s / 3)

@@ -124,8 +124,8 @@ async def _start_tasks(options: Options, count: int) -> AsyncIterator[str]:
                         raise SystemExit(
                             "taskstream loadtest: the server refused a task: "
                             f"{response.json()['error']['message']}. Its per-user limits "
-                            "(TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER, _MAX_STREAMS_PER_USER) "
-                            "must admit the load, or use --share to follow fewer tasks"
+                            "(TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER, _MAX_STREAMS_PER_USER, "
+                            "_MAX_RUNNING_PER_USER) must admit the load, or use --share"
                         )
                     response.raise_for_status()
                     task_id: str = response.json()["data"]["taskId"]

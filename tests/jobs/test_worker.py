@@ -32,3 +32,46 @@ async def test_a_verification_mail_goes_out_while_another_user_fills_every_worke
             status = (await http.get(f"/api/v1/tasks/{task_id}/status")).json()["data"]
             assert status["status"] == "processing"
             await http.post(f"/api/v1/tasks/{task_id}/cancel")
+
+
+async def test_a_user_at_their_running_quota_waits_without_holding_a_slot(
+    private: Callable[..., Proc],
+):
+    quota = {"TASKSTREAM_WORKER_MAX_JOBS": "3", "TASKSTREAM_MAX_RUNNING_PER_USER": "2",
+             "TASKSTREAM_TIMEOUT_DEMO": "120"}  # fmt: skip
+    web = private("web", **quota)
+    private("worker", **quota)
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        hog = await signup(http)
+        http.headers.update(hog.headers)
+        hogging = [await start_demo(http, steps=600, stepSeconds=0.1) for _ in range(4)]
+        for task_id in hogging[:2]:
+            await wait_for_status(http, task_id, {"processing"})
+        other = await signup(http)
+        http.headers.update(other.headers)
+        theirs = await start_demo(http, steps=600, stepSeconds=0.1)
+        await wait_for_status(http, theirs, {"processing"})  # the third slot was free for it
+        http.headers.update(hog.headers)
+        statuses = [(await http.get(f"/api/v1/tasks/{t}/status")).json()["data"] for t in hogging]
+        assert [s["status"] for s in statuses].count("processing") == 2  # the quota
+        assert all(s["status"] in {"processing", "pending"} for s in statuses)
+        for task_id in hogging:
+            await http.post(f"/api/v1/tasks/{task_id}/cancel")
+        async with httpx.AsyncClient(base_url=web.url, headers=other.headers) as theirs_http:
+            await theirs_http.post(f"/api/v1/tasks/{theirs}/cancel")
+
+
+async def test_waiting_for_the_quota_is_not_an_attempt(private: Callable[..., Proc]):
+    quota = {"TASKSTREAM_MAX_RUNNING_PER_USER": "1"}
+    web = private("web", **quota)
+    private("worker", **quota)
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+        http.headers.update(user.headers)
+        first = await start_demo(http, steps=20, stepSeconds=0.1)
+        await wait_for_status(http, first, {"processing"})
+        second = await start_demo(http, steps=2, stepSeconds=0.01)  # waits its turn, in tries
+        done = await wait_for_status(http, second, {"completed", "failed"})
+        assert (done["status"], done["attempt"]) == ("completed", 1)
+        ran_first = await wait_for_status(http, first, {"completed"})
+        assert ran_first["finishedAt"] <= done["startedAt"]  # one at a time: the quota of 1

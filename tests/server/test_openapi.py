@@ -3,6 +3,7 @@ finds no server error and no answer outside it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import WAIT, Proc
 
@@ -52,3 +54,31 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(
         cwd=tmp_path, capture_output=True, text=True, timeout=600,  # its cache stays there
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+
+
+HOSTILE = {
+    "nested-1000-deep": "[" * 1000 + "]" * 1000,
+    "a-5000-digit-number": '{"steps": ' + "9" * 5000 + "}",
+    "nan": '{"email": NaN}',
+    "out-of-range": '{"horizonMonths": 1e999}',
+    "not-utf-8": b'{"email": "\xff"}',
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE.values(), ids=HOSTILE)
+async def test_every_documented_body_refuses_hostile_json_with_a_4xx_envelope(
+    client: httpx.AsyncClient, body: str | bytes
+):
+    """What the fuzzer does not generate, sent to every operation that takes a body."""
+    spec = (await client.get("/openapi.json")).json()
+    tried = 0
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            if "requestBody" not in op:
+                continue
+            url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+            answer = await client.request(method, url, content=body)
+            assert 400 <= answer.status_code < 500, (path, answer.status_code, answer.text)
+            assert answer.json()["success"] is False, path
+            tried += 1
+    assert tried >= 10  # signup, login, … every task start
