@@ -28,12 +28,6 @@ FONT_CANDIDATES = (
 )
 DOCX_EAST_ASIAN_FONT = "Malgun Gothic"
 
-CONTENT_TYPES = {
-    "md": "text/markdown; charset=utf-8",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "pdf": "application/pdf",
-}
-
 
 @dataclass(frozen=True)
 class Table:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from jobs.documents import (
-    CONTENT_TYPES,
     Part,
     Table,
     blocks_from_markdown,
@@ -27,19 +26,12 @@ from jobs.documents import (
     writer_for,
 )
 from jobs.errors import JobError
+from jobs.export_files import CONTENT_TYPES, export_path
 from jobs.lifecycle import JobContext
-from jobs.plans import SECTION_KEYS, PlanStore
+from jobs.plans import PlanStore
 from jobs.tasks import TaskStore, is_task_id, now_iso
 
 logger = logging.getLogger(__name__)
-
-EXTRA_PARTS = ("evaluation", "financial")
-PART_KEYS = (*SECTION_KEYS, *EXTRA_PARTS)
-FORMATS = tuple(CONTENT_TYPES)
-
-
-def export_path(export_dir: str, export_id: str, fmt: str) -> Path:
-    return Path(export_dir) / f"{export_id}.{fmt}"
 
 
 async def export(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:

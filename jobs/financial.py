@@ -16,7 +16,8 @@ import numpy as np
 
 from jobs.lifecycle import JobContext
 from jobs.plans import PlanStore
-from jobs.simulation import BATCH_PATHS, Batch, SimulationInput, simulate_batch, summarize
+from jobs.simulation import BATCH_PATHS, Batch, simulate_batch, summarize
+from jobs.simulation_input import SimulationInput
 
 
 async def financial(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:

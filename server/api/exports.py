@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
 from starlette.routing import Route
 
-from jobs.export import EXTRA_PARTS, PART_KEYS, export_path
+from jobs.export_files import EXTRA_PARTS, PART_KEYS, export_path
 from jobs.plans import PlanStore
 from server.api.projects import owned_project
 from server.api.tasks import accepted, load_finished, resource_routes

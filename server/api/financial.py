@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs.simulation import SimulationInput
+from jobs.simulation_input import SimulationInput
 from server.api.projects import owned_project
 from server.api.tasks import accepted, resource_routes
 from server.auth import authenticate

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from jobs.config import KINDS
-from jobs.simulation import SimulationInput
+from jobs.simulation_input import SimulationInput
 from server.api.auth import (
     LoginRequest,
     LogoutRequest,

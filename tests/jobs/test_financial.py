@@ -15,7 +15,8 @@ from jobs.financial import financial
 from jobs.lifecycle import JobContext
 from jobs.plans import PlanStore
 from jobs.progress import Progress
-from jobs.simulation import Batch, SimulationInput, simulate_batch
+from jobs.simulation import Batch, simulate_batch
+from jobs.simulation_input import SimulationInput
 from jobs.tasks import TaskStore
 
 SPEC = {"paths": 5000, "horizonMonths": 12, "revenue": {"initialUnits": 10, "unitPrice": 5}}

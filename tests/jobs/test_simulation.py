@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from jobs.simulation import SimulationInput, irr, monthly_rate, simulate_batch, summarize
+from jobs.simulation import irr, monthly_rate, simulate_batch, summarize
+from jobs.simulation_input import SimulationInput
 
 
 def run(paths: int = 3, seed: int = 7, **fields: Any) -> dict[str, Any]:
