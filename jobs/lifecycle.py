@@ -20,6 +20,7 @@ from typing import Any
 
 from arq.worker import Function, Retry, func
 
+from jobs import keys
 from jobs.config import MAIL_KINDS, Settings
 from jobs.errors import JobError, TaskGone, TransientError
 from jobs.logs import bind_task
@@ -29,7 +30,6 @@ from jobs.tasks import TaskStore, WriteRejected, now_iso
 
 logger = logging.getLogger(__name__)
 
-LEASES = "ts:leases"
 # ARQ's own timeout is only a backstop behind ours, so that ours is the one that fires.
 ARQ_TIMEOUT_MARGIN_S = 5.0
 # A job whose owner has their quota of jobs running goes back to the queue for this long;
@@ -170,7 +170,7 @@ async def _attempt(
         if owner:
             await quota.release(owner, task_id)
         if outcome != "interrupted":
-            await store.redis.zrem(LEASES, task_id)
+            await store.redis.zrem(keys.LEASES, task_id)
         logger.info(
             "task attempt ended",
             extra={
@@ -225,7 +225,7 @@ async def _hold_lease(
     """Keep this attempt's lease fresh (and its place among its owner's running jobs);
     the reaper takes over tasks whose lease lapsed."""
     while True:
-        await store.redis.zadd(LEASES, {task_id: time.time() + lease_s})
+        await store.redis.zadd(keys.LEASES, {task_id: time.time() + lease_s})
         if owner:
             await quota.claim(owner, task_id)
         await asyncio.sleep(lease_s / 3)

@@ -13,6 +13,8 @@ import time
 
 from redis.asyncio import Redis
 
+from jobs import keys
+
 # KEYS[1]: the owner's running jobs (task id → lease expiry); ARGV: task id, now, lease
 # expiry, the quota. Forget lapsed places, then take one if the quota allows.
 _CLAIM = """
@@ -26,14 +28,6 @@ return 0
 """
 
 
-def _running(owner: str) -> str:
-    return f"ts:user:{owner}:running"
-
-
-def _deferrals(task_id: str) -> str:
-    return f"ts:{{{task_id}}}:deferrals"
-
-
 class RunQuota:
     def __init__(self, redis: Redis, per_user: int, lease_s: float) -> None:
         self.redis = redis
@@ -44,18 +38,18 @@ class RunQuota:
         """A place among the owner's running jobs (or the one it has, refreshed)."""
         now = time.time()
         args = (task_id, str(now), str(now + self.lease_s), str(self.per_user))
-        claimed = await self.redis.eval(_CLAIM, 1, _running(owner), *args)  # type: ignore[misc]
+        claimed = await self.redis.eval(_CLAIM, 1, keys.user_running(owner), *args)  # type: ignore[misc]
         return bool(claimed)
 
     async def release(self, owner: str, task_id: str) -> None:
-        await self.redis.zrem(_running(owner), task_id)
+        await self.redis.zrem(keys.user_running(owner), task_id)
 
     async def deferrals(self, task_id: str) -> int:
         """How many times the job went back to wait: ARQ counted them as tries."""
-        return int(await self.redis.get(_deferrals(task_id)) or 0)
+        return int(await self.redis.get(keys.deferrals(task_id)) or 0)
 
     async def defer(self, task_id: str, ttl_s: int) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(_deferrals(task_id))
-            pipe.expire(_deferrals(task_id), ttl_s)
+            pipe.incr(keys.deferrals(task_id))
+            pipe.expire(keys.deferrals(task_id), ttl_s)
             await pipe.execute()

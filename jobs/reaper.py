@@ -16,7 +16,7 @@ import time
 
 from arq.constants import in_progress_key_prefix
 
-from jobs.lifecycle import LEASES
+from jobs import keys
 from jobs.logs import bind_task
 from jobs.tasks import TaskStore, WriteRejected, now_iso
 
@@ -40,8 +40,8 @@ async def reap_once(store: TaskStore, in_progress_s: float) -> list[str]:
     """
     fresh_ms = int((in_progress_s - store.settings.lease_s / 2) * 1000)
     taken: list[str] = []
-    for task_id in await store.redis.zrangebyscore(LEASES, 0, time.time()):
-        if not await store.redis.zrem(LEASES, task_id):
+    for task_id in await store.redis.zrangebyscore(keys.LEASES, 0, time.time()):
+        if not await store.redis.zrem(keys.LEASES, task_id):
             continue  # another reaper has it
         task = await store.get(task_id)
         if task is None or task.terminal:

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 
 from redis.asyncio import Redis
 
-from jobs import metrics
+from jobs import keys, metrics
 from jobs.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -140,30 +140,12 @@ def is_task_id(value: str) -> bool:
         return False
 
 
-def channel(task_id: str) -> str:
-    return f"ts:{{{task_id}}}"
-
-
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _keys(task_id: str) -> list[str]:
-    prefix = f"ts:{{{task_id}}}"
-    return [f"{prefix}:task", f"{prefix}:events", f"{prefix}:text", f"{prefix}:result"]
-
-
 def created_ms(event_id: str) -> int:
     return int(event_id.partition("-")[0])
-
-
-def owned_key(owner: str) -> str:
-    """A user's tasks, scored by creation time."""
-    return f"ts:user:{owner}:tasks"
-
-
-def _polls_key(task_id: str) -> str:
-    return f"ts:{{{task_id}}}:polls"
 
 
 def _script(name: str) -> str:
@@ -226,7 +208,7 @@ class TaskStore:
                 raise
             created = await self.write(task_id, "create", patch, limit=in_flight_limit)
         if owner:
-            index = owned_key(owner)
+            index = keys.user_tasks(owner)
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.zadd(index, {task_id: created_ms(created.id)})
                 pipe.expire(index, self.settings.retention_s)
@@ -238,7 +220,7 @@ class TaskStore:
     async def owned(self, owner: str) -> list[tuple[str, int]]:
         """The owner's tasks that have not expired, with their creation times (Redis's
         clock, ms), newest first."""
-        index = owned_key(owner)
+        index = keys.user_tasks(owner)
         now_ms = await self.now_ms()
         await self.redis.zremrangebyscore(index, 0, now_ms - self.settings.retention_s * 1000)
         found: list[tuple[str, float]] = await self.redis.zrevrange(index, 0, -1, withscores=True)
@@ -246,7 +228,7 @@ class TaskStore:
 
     async def _forget_expired(self, owner: str) -> int:
         """Drop from the owner's tasks in flight those that expired before they ended."""
-        key = f"ts:user:{owner}:inflight"
+        key = keys.user_in_flight(owner)
         members: set[str] = await self.redis.smembers(key)  # type: ignore[misc]
         gone = [t for t in members if (await self.get(t)) is None]
         if gone:
@@ -271,14 +253,14 @@ class TaskStore:
     ) -> Event:
         """Apply one change atomically; raises `WriteRejected` when the record refuses it."""
         reply = await self._write(
-            keys=_keys(task_id),
+            keys=keys.record(task_id),
             args=[
                 event,
                 json.dumps(patch, ensure_ascii=False),
                 "" if fence is None else str(fence),
                 self.settings.stream_maxlen,
                 self.settings.retention_s,
-                channel(task_id),
+                keys.channel(task_id),
                 text,
                 "" if result is None else json.dumps(result, ensure_ascii=False),
                 "" if limit is None else str(limit),
@@ -289,7 +271,7 @@ class TaskStore:
         written = Event(reply[1], reply[2], reply[3])
         if written.terminal:
             try:
-                polls = int(await self.redis.get(_polls_key(task_id)) or 0)
+                polls = int(await self.redis.get(keys.polls(task_id)) or 0)
                 await metrics.record_finished(self.redis, json.loads(written.data), polls)
             except Exception:  # the state is written; a lost count must not undo that
                 logger.exception("could not count the task's end")
@@ -298,12 +280,14 @@ class TaskStore:
     async def count_poll(self, task_id: str) -> None:
         """One more status poll of this task (for the polls-per-task histogram)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(_polls_key(task_id))
-            pipe.expire(_polls_key(task_id), self.settings.retention_s)
+            pipe.incr(keys.polls(task_id))
+            pipe.expire(keys.polls(task_id), self.settings.retention_s)
             await pipe.execute()
 
     async def get(self, task_id: str, *, with_text: bool = False) -> Task | None:
-        reply = await self._read(keys=_keys(task_id)[:3], args=["", "text" if with_text else ""])
+        reply = await self._read(
+            keys=keys.record(task_id)[:3], args=["", "text" if with_text else ""]
+        )
         if not reply[0]:
             return None
         task = _task_from_hash(_pairs(reply[0]))
@@ -315,7 +299,7 @@ class TaskStore:
         """The events after `after`; `resync` when the stream no longer holds all of them."""
         if parse_event_id(after) is None:
             raise ValueError(f"not an event id: {after!r}")
-        reply = await self._read(keys=_keys(task_id)[:3], args=[after, ""])
+        reply = await self._read(keys=keys.record(task_id)[:3], args=[after, ""])
         if not reply[0]:
             return None
         task = _task_from_hash(_pairs(reply[0]))
@@ -325,5 +309,5 @@ class TaskStore:
         return Replay(task, events, resync=False)
 
     async def result(self, task_id: str) -> Any:
-        raw = await self.redis.get(_keys(task_id)[3])
+        raw = await self.redis.get(keys.record(task_id)[3])
         return None if raw is None else json.loads(raw)

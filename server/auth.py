@@ -25,7 +25,7 @@ import jwt
 from starlette.requests import HTTPConnection
 
 from jobs.accounts import digest
-from jobs.tasks import channel
+from jobs.keys import channel
 from server.errors import Unauthorized
 from server.realtime.sessions import REVOCATIONS, revoked_key
 from server.state import app_state

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from jobs import keys
 from taskstream.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,5 +253,5 @@ class WsClient:
 
 async def assert_no_gap(redis: Any, task_id: str, received: Sequence[str | None]) -> None:
     """After the first (a snapshot's) id, `received` is exactly the task's event log."""
-    log = [eid for eid, _ in await redis.xrange(f"ts:{{{task_id}}}:events")]
+    log = [eid for eid, _ in await redis.xrange(keys.events(task_id))]
     assert received[1:] == log[log.index(received[0]) + 1 :]

@@ -31,7 +31,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from jobs.connections import raw_pool
-from jobs.tasks import Event, channel
+from jobs.keys import channel
+from jobs.tasks import Event
 
 logger = logging.getLogger(__name__)
 

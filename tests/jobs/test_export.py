@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from jobs import keys
 from jobs.config import Settings
 from jobs.errors import JobError
 from jobs.export import export
@@ -37,7 +38,7 @@ async def job_for(store: TaskStore, settings: Settings) -> JobContext:
 
 
 async def stages(store: TaskStore, task_id: str) -> list[str]:
-    entries = await store.redis.xrange(f"ts:{{{task_id}}}:events")
+    entries = await store.redis.xrange(keys.events(task_id))
     data = [json.loads(fields["data"]) for _, fields in entries if fields["event"] == "progress"]
     return [d["currentStage"] for d in data if "currentStage" in d]
 

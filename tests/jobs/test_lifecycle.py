@@ -17,6 +17,7 @@ import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import Job
 
+from jobs import keys
 from jobs.config import Settings
 from jobs.connections import SERIALIZERS, load_job
 from jobs.tasks import TaskStore
@@ -39,7 +40,7 @@ async def job_outcome(arq: ArqRedis, task_id: str) -> object:
 
 
 async def event_log(store: TaskStore, task_id: str) -> list[tuple[str, dict[str, Any]]]:
-    entries = await store.redis.xrange(f"ts:{{{task_id}}}:events")
+    entries = await store.redis.xrange(keys.events(task_id))
     return [(f["event"], json.loads(f["data"])) for _, f in entries]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from jobs import keys
 from jobs.errors import TaskGone
 from jobs.progress import Progress
 from jobs.tasks import TaskStore
@@ -20,7 +21,7 @@ async def started(store: TaskStore) -> str:
 
 
 async def events(store: TaskStore, task_id: str) -> list[tuple[str, dict[str, Any]]]:
-    entries = await store.redis.xrange(f"ts:{{{task_id}}}:events")
+    entries = await store.redis.xrange(keys.events(task_id))
     return [(f["event"], json.loads(f["data"])) for _, f in entries]
 
 
@@ -38,7 +39,7 @@ async def test_a_burst_becomes_one_event_now_and_one_with_the_newest_values(stor
 
 async def test_the_timer_delivers_the_last_value_without_a_flush(store: TaskStore):
     task_id = await started(store)
-    stream = f"ts:{{{task_id}}}:events"
+    stream = keys.events(task_id)
     last_id = (await store.redis.xrevrange(stream, count=1))[0][0]
     progress = Progress(store, task_id, attempt=1, interval=0.5)
     for value in (10, 20, 30):

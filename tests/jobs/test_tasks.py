@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from jobs import keys
 from jobs.tasks import TaskStore, WriteRejected, parse_event_id
 
 
@@ -15,7 +16,7 @@ async def test_create_writes_a_pending_snapshot_and_a_first_status_event(store: 
     assert task.snapshot["status"] == "pending"
     assert task.snapshot["version"] == 1
     assert task.owner == "u1"
-    events = await store.redis.xrange(f"ts:{{{task.id}}}:events")
+    events = await store.redis.xrange(keys.events(task.id))
     assert [(eid, f["event"]) for eid, f in events] == [(task.last_event_id, "status")]
 
 
@@ -83,10 +84,10 @@ async def test_replay_from_an_id_older_than_the_capped_stream_asks_for_resync(
     task = await small.create("demo")
     for p in range(300):
         await small.write(task.id, "progress", {"progress": p % 100})
-    assert await small.redis.xlen(f"ts:{{{task.id}}}:events") < 300
+    assert await small.redis.xlen(keys.events(task.id)) < 300
     replay = await small.replay(task.id, task.last_event_id)
     assert replay is not None and replay.resync
-    recent = await small.redis.xrevrange(f"ts:{{{task.id}}}:events", count=2)
+    recent = await small.redis.xrevrange(keys.events(task.id), count=2)
     replay = await small.replay(task.id, recent[1][0])
     assert replay is not None and not replay.resync
     assert [e.id for e in replay.events] == [recent[0][0]]

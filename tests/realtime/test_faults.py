@@ -12,7 +12,8 @@ from collections.abc import Callable
 import httpx
 from redis.asyncio import Redis
 
-from jobs.tasks import TaskStore, channel
+from jobs.keys import channel
+from jobs.tasks import TaskStore
 from taskstream.loadtest.report import rss_kib
 from tests.support import WAIT, Account, Proc, assert_no_gap
 

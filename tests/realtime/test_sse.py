@@ -9,7 +9,9 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from jobs.tasks import TaskStore, channel
+from jobs import keys
+from jobs.keys import channel
+from jobs.tasks import TaskStore
 from tests.support import WAIT, Account, SseStream, collect, start_demo
 
 
@@ -19,7 +21,7 @@ def events_url(task_id: str) -> str:
 
 async def stream_ids(store: TaskStore, task_id: str, after: str | None = "-") -> list[str]:
     start = "-" if after in ("-", None) else f"({after}"
-    return [eid for eid, _ in await store.redis.xrange(f"ts:{{{task_id}}}:events", start)]
+    return [eid for eid, _ in await store.redis.xrange(keys.events(task_id), start)]
 
 
 async def progress(store: TaskStore, task_id: str, *values: int) -> list[str]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from jobs import keys
 from jobs.tasks import TaskStore
 from tests.support import Proc, WsClient, start_demo, wait_for_status
 
 
 async def stream_ids(store: TaskStore, task_id: str, after: str) -> list[str]:
-    entries = await store.redis.xrange(f"ts:{{{task_id}}}:events", f"({after}")
+    entries = await store.redis.xrange(keys.events(task_id), f"({after}")
     return [eid for eid, _ in entries]
 
 

@@ -15,6 +15,7 @@ import pytest
 from docx.oxml.ns import qn
 from pypdf import PdfReader
 
+from jobs import keys
 from jobs.documents import DOCX_EAST_ASIAN_FONT
 from jobs.export import sweep_exports
 from jobs.export_files import export_path
@@ -239,7 +240,7 @@ async def test_an_expired_exports_file_is_swept_and_its_download_is_gone(
     made = await exported(client, project, format="md")
     path = Path(export_path(env["TASKSTREAM_EXPORT_DIR"], made["exportId"], "md"))
     kept = await exported(client, project, format="md")
-    await store.redis.delete(f"ts:{{{made['exportId']}}}:task")  # as its expiry would
+    await store.redis.delete(keys.task(made["exportId"]))  # as its expiry would
     assert await sweep_exports(store, env["TASKSTREAM_EXPORT_DIR"]) == [made["exportId"]]
     assert not path.exists()
     assert (await client.get(kept["downloadUrl"])).status_code == 200
