@@ -252,9 +252,9 @@ def _class(char: str) -> str:
 
 def _secret_key(env: Mapping[str, str]) -> str:
     key = env.get("TASKSTREAM_SECRET_KEY", "")
-    if key and key_bits(key) < MIN_KEY_BITS:
+    if key and (bits := key_bits(key)) < MIN_KEY_BITS:
         raise ConfigError(
-            f"TASKSTREAM_SECRET_KEY is too weak to sign tokens (about {key_bits(key):.0f} bits; "
+            f"TASKSTREAM_SECRET_KEY is too weak to sign tokens (about {bits:.0f} bits; "
             f"{MIN_KEY_BITS} needed): make one with {MAKE_A_KEY}"
         )
     return key

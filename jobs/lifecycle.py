@@ -86,10 +86,11 @@ async def _attempt(
     settings: Settings = ctx["settings"]
     policy = settings.policy(kind)
     quota = RunQuota(store.redis, settings.max_running_per_user, settings.lease_s)
-    attempt = int(ctx["job_try"]) - await quota.deferrals(task_id)
     task = await store.get(task_id)
     ended = task is None or task.terminal
     owner = task.owner if task is not None and kind not in MAIL_KINDS else ""
+    # only a job under the quota ever waited for it, in tries ARQ counted
+    attempt = int(ctx["job_try"]) - (await quota.deferrals(task_id) if owner else 0)
     if owner and not ended and not await quota.claim(owner, task_id):
         await quota.defer(task_id, settings.retention_s)
         raise Retry(defer=WAIT_FOR_QUOTA_S)  # no slot held while the owner's others run

@@ -67,6 +67,11 @@ class Event:
         return cls(event_id, event_type, data)
 
     @property
+    def message(self) -> str:
+        """As published on a channel (`write.lua` publishes the same form)."""
+        return f"{self.id}\n{self.type}\n{self.data}"
+
+    @property
     def terminal(self) -> bool:
         return self.type in TERMINAL
 
@@ -309,5 +314,5 @@ class TaskStore:
         return Replay(task, events, resync=False)
 
     async def result(self, task_id: str) -> Any:
-        raw = await self.redis.get(keys.record(task_id)[3])
+        raw = await self.redis.get(keys.result(task_id))
         return None if raw is None else json.loads(raw)

@@ -26,6 +26,7 @@ from starlette.requests import HTTPConnection
 
 from jobs.accounts import digest
 from jobs.keys import channel
+from jobs.tasks import Event
 from server.errors import Unauthorized
 from server.realtime.sessions import REVOCATIONS, revoked_key
 from server.state import app_state
@@ -90,8 +91,8 @@ async def revoke(conn: HTTPConnection, family: str) -> None:
     ttl = int(state["settings"].auth.refresh_ttl_s)  # outlives every token of the family
     redis = state["store"].redis
     await redis.set(revoked_key(family), "1", ex=ttl)
-    # in the hub's message form: an id (now, for its lag gauge), the type, the data
-    await redis.publish(channel(REVOCATIONS), f"{int(time.time() * 1000)}-0\nrevoked\n{family}")
+    announced = Event(f"{int(time.time() * 1000)}-0", "revoked", family)  # now: the hub's lag
+    await redis.publish(channel(REVOCATIONS), announced.message)
 
 
 async def revoke_all(conn: HTTPConnection, user_id: str) -> None:
