@@ -87,7 +87,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         sha = write_file(export_path(str(exports), task.id, "pdf"), args.mib)
         made = {"format": "pdf", "contentType": "application/pdf", "fileName": "큰 파일.pdf",
                 "size": args.mib * CHUNK, "sha256": sha}  # fmt: skip
-        await store.write(task.id, "completed", {"status": "completed"}, result=made)
+        await store.finish(task.id, 0, made, "/r")
         url = f"{base}/api/v1/exports/{task.id}/download"
         baseline = rss_kib(web.pid)
         peak = baseline

@@ -121,11 +121,16 @@ async def _publish(
     started = time.monotonic()
     batch = 200
     for step in range(1, per_task + 2):
-        event = "progress" if step <= per_task else "completed"
-        patch = {"progress": step} if step <= per_task else {"status": "completed"}
         for i in range(0, len(ids), batch):
             chunk = ids[i : i + batch]
-            await asyncio.gather(*(store.write(task_id, event, patch) for task_id in chunk))
+            await asyncio.gather(
+                *(
+                    store.progress(task_id, 0, {"progress": step})
+                    if step <= per_task
+                    else store.finish(task_id, 0, None, "/r")
+                    for task_id in chunk
+                )
+            )
             sent += len(chunk)
             ahead = sent / rate - (time.monotonic() - started)
             if ahead > 0:

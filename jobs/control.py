@@ -12,7 +12,7 @@ from arq.utils import timestamp_ms
 
 from jobs.config import Settings
 from jobs.logs import bind_task
-from jobs.tasks import Task, TaskStore, WriteRejected, now_iso
+from jobs.tasks import Task, TaskStore, WriteRejected
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +40,7 @@ async def submit(
             )
         except Exception:
             logger.exception("enqueue failed", extra={"kind": kind})
-            patch = {
-                "status": "failed",
-                "finishedAt": now_iso(),
-                "errorCode": "ENQUEUE_FAILED",
-                "errorMessage": "the task could not be queued",
-            }
-            await store.write(task.id, "failed", patch)
+            await store.fail(task.id, "ENQUEUE_FAILED", "the task could not be queued")
             raise
         logger.info("task queued", extra={"kind": kind})
     return task
@@ -57,16 +51,7 @@ async def cancel(store: TaskStore, queue: ArqRedis, settings: Settings, task_id:
 
     Raises `WriteRejected` ("final") when the task had already ended.
     """
-    cancelled = await store.write(
-        task_id,
-        "cancelled",
-        {
-            "status": "cancelled",
-            "finishedAt": now_iso(),
-            "currentStage": None,
-            "estimatedRemaining": None,
-        },
-    )
+    cancelled = await store.cancel(task_id)
     async with queue.pipeline(transaction=True) as tr:
         # a job deferred for a retry would see the abort only when due: bring it forward
         queue_name = settings.queue_for(json.loads(cancelled.data)["kind"])

@@ -26,7 +26,7 @@ from jobs.errors import JobError, TaskGone, TransientError
 from jobs.logs import bind_task
 from jobs.progress import Progress
 from jobs.quota import RunQuota
-from jobs.tasks import TaskStore, WriteRejected, now_iso
+from jobs.tasks import Event, TaskStore, WriteRejected
 
 logger = logging.getLogger(__name__)
 
@@ -95,19 +95,7 @@ async def _attempt(
         await quota.defer(task_id, settings.retention_s)
         raise Retry(defer=WAIT_FOR_QUOTA_S)  # no slot held while the owner's others run
     try:
-        await store.write(
-            task_id,
-            "status",
-            {
-                "status": "processing",
-                "attempt": attempt,
-                "progress": 0,
-                "startedAt": now_iso(),
-                "currentStage": "starting",
-                "errorCode": None,
-                "errorMessage": None,
-            },
-        )
+        await store.start(task_id, attempt)
     except WriteRejected as rejected:
         logger.info("task not started: %s", rejected.reason, extra={"kind": kind})
         if owner:
@@ -125,14 +113,7 @@ async def _attempt(
         async with deadline:
             result = await body(job, params)
         await progress.flush()
-        await _finish(
-            store,
-            task_id,
-            attempt,
-            "completed",
-            {"progress": 100, "estimatedRemaining": 0, "resultUrl": result_url(task_id, kind)},
-            result=result,
-        )
+        await _end(store.finish(task_id, attempt, result, result_url(task_id, kind)))
     except TimeoutError:
         if deadline.expired():
             outcome = "TIMEOUT"
@@ -184,37 +165,23 @@ async def _attempt(
     return outcome
 
 
-async def _finish(
-    store: TaskStore,
-    task_id: str,
-    attempt: int,
-    status: str,
-    patch: dict[str, Any],
-    result: Any = None,
-) -> None:
-    patch = {"status": status, "finishedAt": now_iso(), "currentStage": None, **patch}
+async def _end(write: Awaitable[Event]) -> None:
+    """A terminal write of this attempt; refused when the task ended or was taken over."""
     try:
-        await store.write(task_id, status, patch, fence=attempt, result=result)
+        await write
     except WriteRejected as rejected:
         logger.info("terminal write refused: %s", rejected.reason)
 
 
 async def _fail(store: TaskStore, task_id: str, attempt: int, code: str, message: str) -> None:
-    await _finish(store, task_id, attempt, "failed", {"errorCode": code, "errorMessage": message})
+    await _end(store.fail(task_id, code, message, attempt=attempt))
 
 
 async def _retry_later(
     store: TaskStore, task_id: str, attempt: int, error: JobError, backoff: float
 ) -> None:
-    patch = {
-        "status": "pending",
-        "currentStage": "retrying",
-        "estimatedRemaining": None,
-        "errorCode": error.code,
-        "errorMessage": error.message,
-    }
     try:
-        await store.write(task_id, "status", patch, fence=attempt)
+        await store.retry(task_id, attempt, error.code, error.message)
     except WriteRejected:
         raise TaskGone(task_id) from error
     logger.info("retrying in %.1f s", backoff, extra={"attempt": attempt, "code": error.code})

@@ -82,13 +82,7 @@ class Progress:
             text, self._text = "".join(self._text), []
             self._last_write = time.monotonic()
             try:
-                await self.store.write(
-                    self.task_id,
-                    "partial" if text else "progress",
-                    patch,
-                    fence=self.attempt,
-                    text=text,
-                )
+                await self.store.progress(self.task_id, self.attempt, patch, text)
             except WriteRejected:
                 self._gone = True
 

@@ -18,7 +18,7 @@ from arq.constants import in_progress_key_prefix
 
 from jobs import keys
 from jobs.logs import bind_task
-from jobs.tasks import TaskStore, WriteRejected, now_iso
+from jobs.tasks import TaskStore, WriteRejected
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +57,8 @@ async def reap_once(store: TaskStore, in_progress_s: float) -> list[str]:
                     logger.warning("worker lost, running again", extra={"attempt": attempt})
                 continue
             logger.warning("worker lost, no attempt left", extra={"attempt": attempt})
-            patch = {
-                "status": "failed",
-                "finishedAt": now_iso(),
-                "currentStage": None,
-                "errorCode": "WORKER_LOST",
-                "errorMessage": "the worker running this task stopped",
-            }
             try:
-                await store.write(task_id, "failed", patch, fence=attempt)
+                await store.lose(task_id, attempt)
             except WriteRejected:
                 pass
     return taken

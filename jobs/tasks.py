@@ -15,6 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -25,7 +26,19 @@ from jobs.config import Settings
 
 logger = logging.getLogger(__name__)
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+class Status(StrEnum):
+    """Where a task is in its life: pending → processing → completed | failed | cancelled
+    (a retry goes back to pending)."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 
 
 class TaskSnapshot(TypedDict, total=False):
@@ -89,8 +102,8 @@ class Task:
         return self.snapshot["taskId"]
 
     @property
-    def status(self) -> str:
-        return self.snapshot["status"]
+    def status(self) -> Status:
+        return Status(self.snapshot["status"])
 
     @property
     def terminal(self) -> bool:
@@ -149,10 +162,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def created_ms(event_id: str) -> int:
-    return int(event_id.partition("-")[0])
-
-
 def _script(name: str) -> str:
     return (Path(__file__).parent / name).read_text()
 
@@ -198,7 +207,7 @@ class TaskStore:
             "taskId": task_id,
             "kind": kind,
             "owner": owner,
-            "status": "pending",
+            "status": Status.PENDING,
             "progress": 0,
             "attempt": 0,
             "maxAttempts": self.settings.policy(kind).max_tries,
@@ -208,21 +217,21 @@ class TaskStore:
         try:
             created = await self.write(task_id, "create", patch, limit=in_flight_limit)
         except WriteRejected as rejected:
-            # the count may hold tasks that expired unended: forget them, then try once more
-            if rejected.reason != "limit" or not await self._forget_expired(owner):
+            # the count may hold tasks that ended uncounted: forget them, then try once more
+            if rejected.reason != "limit" or not await self._forget_ended(owner):
                 raise
             created = await self.write(task_id, "create", patch, limit=in_flight_limit)
-        if owner:
-            index = keys.user_tasks(owner)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(index, {task_id: created_ms(created.id)})
-                pipe.expire(index, self.settings.retention_s)
-                await pipe.execute()
         await metrics.record_created(self.redis, kind)
         # the event's data is the new task's snapshot: no need to read it back
         return Task(snapshot=json.loads(created.data), owner=owner, last_event_id=created.id)
 
-    async def owned(self, owner: str) -> list[tuple[str, int]]:
+    async def owned(self, task_id: str, user: str) -> Task | None:
+        """The task if `user` owns it (`""`: if nobody does); else None, as for an unknown
+        or malformed id, so that another user's task cannot be told from a missing one."""
+        task = await self.get(task_id) if is_task_id(task_id) else None
+        return task if task is not None and task.owner == user else None
+
+    async def of_user(self, owner: str) -> list[tuple[str, int]]:
         """The owner's tasks that have not expired, with their creation times (Redis's
         clock, ms), newest first."""
         index = keys.user_tasks(owner)
@@ -231,11 +240,11 @@ class TaskStore:
         found: list[tuple[str, float]] = await self.redis.zrevrange(index, 0, -1, withscores=True)
         return [(task_id, int(score)) for task_id, score in found]
 
-    async def _forget_expired(self, owner: str) -> int:
-        """Drop from the owner's tasks in flight those that expired before they ended."""
+    async def _forget_ended(self, owner: str) -> int:
+        """Drop from the owner's tasks in flight those that expired or ended uncounted."""
         key = keys.user_in_flight(owner)
         members: set[str] = await self.redis.smembers(key)  # type: ignore[misc]
-        gone = [t for t in members if (await self.get(t)) is None]
+        gone = [t for t in members if (task := await self.get(t)) is None or task.terminal]
         if gone:
             await self.redis.srem(key, *gone)  # type: ignore[misc]
         return len(gone)
@@ -244,6 +253,73 @@ class TaskStore:
         """Redis's clock, the one event ids are stamped with."""
         seconds, micros = await self.redis.time()
         return int(seconds) * 1000 + int(micros) // 1000
+
+    # One method per transition; each is one call of `write.lua`. `attempt` fences a
+    # worker's writes: an attempt taken over, or a task that has ended, refuses them.
+
+    async def start(self, task_id: str, attempt: int) -> Event:
+        """pending → processing: attempt `attempt` begins, its text from the start."""
+        patch = {
+            "status": Status.PROCESSING,
+            "attempt": attempt,
+            "progress": 0,
+            "startedAt": now_iso(),
+            "currentStage": "starting",
+            "errorCode": None,
+            "errorMessage": None,
+        }
+        return await self.write(task_id, "status", patch)
+
+    async def progress(
+        self, task_id: str, attempt: int, patch: dict[str, Any], text: str = ""
+    ) -> Event:
+        """New progress, stage or time left, and text written since the last report."""
+        return await self.write(
+            task_id, "partial" if text else "progress", patch, fence=attempt, text=text
+        )
+
+    async def retry(self, task_id: str, attempt: int, code: str, message: str) -> Event:
+        """processing → pending: the attempt failed in a way worth trying again."""
+        patch = {
+            "status": Status.PENDING,
+            "currentStage": "retrying",
+            "estimatedRemaining": None,
+            "errorCode": code,
+            "errorMessage": message,
+        }
+        return await self.write(task_id, "status", patch, fence=attempt)
+
+    async def finish(self, task_id: str, attempt: int, result: Any, result_url: str) -> Event:
+        """processing → completed, with the result."""
+        patch = {"progress": 100, "estimatedRemaining": 0, "resultUrl": result_url}
+        return await self._end(task_id, Status.COMPLETED, patch, attempt, result)
+
+    async def fail(
+        self, task_id: str, code: str, message: str, *, attempt: int | None = None
+    ) -> Event:
+        """→ failed, with an error code and a message for people."""
+        patch = {"errorCode": code, "errorMessage": message}
+        return await self._end(task_id, Status.FAILED, patch, attempt)
+
+    async def cancel(self, task_id: str) -> Event:
+        """→ cancelled, whatever attempt runs (its next write is refused)."""
+        return await self._end(task_id, Status.CANCELLED, {"estimatedRemaining": None})
+
+    async def lose(self, task_id: str, attempt: int) -> Event:
+        """→ failed `WORKER_LOST`: the worker running the last attempt stopped."""
+        message = "the worker running this task stopped"
+        return await self.fail(task_id, "WORKER_LOST", message, attempt=attempt)
+
+    async def _end(
+        self,
+        task_id: str,
+        status: Status,
+        patch: dict[str, Any],
+        attempt: int | None = None,
+        result: Any = None,
+    ) -> Event:
+        patch = {"status": status, "finishedAt": now_iso(), "currentStage": None, **patch}
+        return await self.write(task_id, status, patch, fence=attempt, result=result)
 
     async def write(
         self,
@@ -257,8 +333,12 @@ class TaskStore:
         limit: int | None = None,
     ) -> Event:
         """Apply one change atomically; raises `WriteRejected` when the record refuses it."""
+        owner = patch.get("owner", "") if event == "create" else ""
+        touched = keys.record(task_id)
+        if owner:
+            touched += [keys.user_in_flight(owner), keys.user_tasks(owner)]
         reply = await self._write(
-            keys=keys.record(task_id),
+            keys=touched,
             args=[
                 event,
                 json.dumps(patch, ensure_ascii=False),
@@ -269,11 +349,17 @@ class TaskStore:
                 text,
                 "" if result is None else json.dumps(result, ensure_ascii=False),
                 "" if limit is None else str(limit),
+                keys.channel(f"user:{owner}"),
             ],
         )
         if reply[0] != "ok":
             raise WriteRejected(reply[0], reply[1] if len(reply) > 1 else None)
         written = Event(reply[1], reply[2], reply[3])
+        if len(reply) > 4:  # an owned task ended: no longer among its owner's in flight
+            try:
+                await self.redis.srem(keys.user_in_flight(reply[4]), task_id)  # type: ignore[misc]
+            except Exception:  # the next create over the limit forgets it (`_forget_ended`)
+                logger.exception("could not count the task out of its owner's in flight")
         if written.terminal:
             try:
                 polls = int(await self.redis.get(keys.polls(task_id)) or 0)

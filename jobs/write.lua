@@ -1,9 +1,12 @@
 -- The one writer of task state: hash + version + XADD to the capped stream + PUBLISH.
--- KEYS: 1 task hash, 2 event stream, 3 text so far, 4 result
+-- KEYS: 1 task hash, 2 event stream, 3 text so far, 4 result;
+--       for "create" of an owned task also 5 the owner's tasks in flight, 6 the owner's tasks
 -- ARGV: 1 event type ("create" makes the task), 2 patch (JSON object, null deletes a field),
 --       3 fence (attempt that must be current, "" for none), 4 stream maxlen, 5 ttl seconds,
 --       6 channel, 7 partial text ("" for none), 8 result JSON ("" for none),
---       9 the most tasks in flight the owner may have, for "create" ("" for no limit)
+--       9 the most tasks in flight the owner may have, for "create" ("" for no limit),
+--       10 the owner's channel, for "create"
+-- Reply: {'ok', id, type, data, owner when the write ended an owned task} or {refusal, …}
 local TERMINAL = {completed = true, failed = true, cancelled = true}
 local NUMBERS = {progress = true, estimatedRemaining = true, attempt = true, maxAttempts = true,
                  version = true, textLength = true, estimatedTime = true}
@@ -17,8 +20,7 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if event == 'create' then
   if status then return {'exists'} end
   -- checked and counted in this one step, so that concurrent submits cannot overshoot
-  if patch.owner ~= '' and ARGV[9] ~= '' and
-     redis.call('SCARD', 'ts:user:' .. patch.owner .. ':inflight') >= tonumber(ARGV[9]) then
+  if KEYS[5] and ARGV[9] ~= '' and redis.call('SCARD', KEYS[5]) >= tonumber(ARGV[9]) then
     return {'limit'}
   end
   event = 'status'
@@ -72,15 +74,18 @@ for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 local message = id .. '\n' .. event .. '\n' .. json
 redis.call('PUBLISH', ARGV[6], message)
 -- a new task is news on its owner's channel too (`GET /api/v1/events` follows them all),
--- and counts among the owner's tasks in flight until it ends
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= '' then
+-- is listed among the owner's tasks, and counts among those in flight until it ends (the
+-- caller takes it out of that set: its name is the owner's, which the caller may not know)
+if KEYS[5] then
   local task_id = redis.call('HGET', KEYS[1], 'taskId')
-  if ARGV[1] == 'create' then
-    redis.call('PUBLISH', 'ts:{user:' .. owner .. '}', message)
-    redis.call('SADD', 'ts:user:' .. owner .. ':inflight', task_id)
-  elseif TERMINAL[redis.call('HGET', KEYS[1], 'status')] then
-    redis.call('SREM', 'ts:user:' .. owner .. ':inflight', task_id)
-  end
+  redis.call('PUBLISH', ARGV[10], message)
+  redis.call('SADD', KEYS[5], task_id)
+  redis.call('ZADD', KEYS[6], tonumber(string.match(id, '^%d+')), task_id)
+  redis.call('EXPIRE', KEYS[6], ARGV[5])
+  return {'ok', id, event, json}
+end
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= '' and TERMINAL[redis.call('HGET', KEYS[1], 'status')] then
+  return {'ok', id, event, json, owner}
 end
 return {'ok', id, event, json}

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from jobs import control
 from jobs.config import KINDS
-from jobs.tasks import Task, TaskSnapshot, WriteRejected, is_digits, is_task_id
+from jobs.tasks import Status, Task, TaskSnapshot, WriteRejected, is_digits
 from server.auth import authenticate, has_credentials
 from server.errors import Conflict, NotFound, Unprocessable
 from server.responses import ok
@@ -62,17 +62,15 @@ async def load_task(
     """The caller's task named by the path (or `task_id`): 401 without credentials, 404
     for unknown and malformed ids and for someone else's task alike. With `anonymous`, a
     task nobody owns (a password-reset mail) is anyone's who holds its id."""
-    principal = None
+    user = ""
     if not anonymous or has_credentials(conn, ticket=ticket):
-        principal = await authenticate(conn, ticket=ticket)
+        user = (await authenticate(conn, ticket=ticket)).user_id
     task_id = task_id or conn.path_params["task_id"]
-    task = await app_state(conn)["store"].get(task_id) if is_task_id(task_id) else None
-    if (
-        task is None
-        or (kind is not None and task.snapshot["kind"] != kind)
-        or task.owner != (principal.user_id if principal else "")
-        and not (anonymous and task.owner == "")
-    ):
+    store = app_state(conn)["store"]
+    task = await store.owned(task_id, user)
+    if task is None and anonymous and user:
+        task = await store.owned(task_id, "")
+    if task is None or (kind is not None and task.snapshot["kind"] != kind):
         raise NotFound("no such task", code="TASK_NOT_FOUND")
     return task
 
@@ -110,16 +108,16 @@ async def load_finished(
     """The task, if it completed; else 409 with why it has no result (or 404)."""
     task = task or await load_task(request, kind=kind, task_id=task_id)
     snapshot = task.snapshot
-    if task.status == "completed":
+    if task.status is Status.COMPLETED:
         return task
-    details = {"status": task.status, "progress": snapshot.get("progress")}
-    if task.status == "failed":
+    details: dict[str, Any] = {"status": task.status, "progress": snapshot.get("progress")}
+    if task.status is Status.FAILED:
         details |= {
             "errorCode": snapshot.get("errorCode"),
             "errorMessage": snapshot.get("errorMessage"),
         }
         raise Conflict("the task failed; it has no result", code="TASK_FAILED", details=details)
-    if task.status == "cancelled":
+    if task.status is Status.CANCELLED:
         raise Conflict(
             "the task was cancelled; it has no result", code="TASK_CANCELLED", details=details
         )
@@ -150,7 +148,7 @@ def resource_routes(base: str, kind: str | None = None) -> list[Route]:
     ]
 
 
-STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+STATUSES = tuple(Status)
 
 
 async def listing(request: Request) -> Response:
@@ -163,7 +161,7 @@ async def listing(request: Request) -> Response:
     offset = _number(query.get("offset"), 0, 0, 1_000_000, "offset")
     store = app_state(request)["store"]
     matched: list[TaskSnapshot] = []
-    for task_id, _ in await store.owned(principal.user_id):
+    for task_id, _ in await store.of_user(principal.user_id):
         task = await store.get(task_id)
         if task is not None and task.status in statuses and task.snapshot["kind"] in kinds:
             matched.append(task.snapshot)

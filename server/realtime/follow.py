@@ -231,7 +231,7 @@ async def follow_all(
             fresh = False
 
         async def discover() -> None:
-            for task_id, created in await store.owned(owner):
+            for task_id, created in await store.of_user(owner):
                 if task_id in pumps:
                     continue
                 known = cursor.positions.get(task_id)
@@ -247,7 +247,7 @@ async def follow_all(
         async def prune() -> None:
             """Keep the cursor short: move `since` past every task the stream has fully
             known, and forget those of them that have ended (delivered whole)."""
-            owned = sorted(await store.owned(owner), key=lambda pair: pair[1])
+            owned = sorted(await store.of_user(owner), key=lambda pair: pair[1])
             alive = {task_id for task_id, _ in owned}
             for created, group in itertools.groupby(owned, key=lambda pair: pair[1]):
                 if created <= cursor.since:

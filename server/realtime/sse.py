@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from jobs.tasks import Event, Task, is_task_id, parse_event_id
+from jobs.tasks import Event, Task, parse_event_id
 from server.api.tasks import load_task
 from server.auth import Principal, authenticate
 from server.errors import ApiError, NotFound
@@ -125,8 +125,7 @@ async def many_events(request: Request) -> Response:
         raise ApiError(
             f"at most {MAX_TASKS_PER_STREAM} distinct tasks per stream", code="TOO_MANY_TASKS"
         )
-    tasks = [await state["store"].get(t) if is_task_id(t) else None for t in ids]
-    tasks = [t if t is not None and t.owner == principal.user_id else None for t in tasks]
+    tasks = [await state["store"].owned(t, principal.user_id) for t in ids]
     missing = [t for t, task in zip(ids, tasks, strict=True) if task is None]
     if missing:
         raise NotFound("no such task", code="TASK_NOT_FOUND", details={"taskIds": missing})

@@ -123,8 +123,8 @@ class Session:
 
     async def owned(self, task_id: str) -> Task | None:
         """The caller's task, or None after telling them it does not exist."""
-        task = await self.state["store"].get(task_id)
-        if task is None or task.owner != self.principal.user_id:
+        task = await self.state["store"].owned(task_id, self.principal.user_id)
+        if task is None:
             await self.error("TASK_NOT_FOUND", "no such task", task_id)
             return None
         return task

@@ -32,7 +32,7 @@ async def saved_plan(store: TaskStore) -> str:
 
 async def job_for(store: TaskStore, settings: Settings) -> JobContext:
     task = await store.create("export")
-    await store.write(task.id, "status", {"status": "processing", "attempt": 1})
+    await store.start(task.id, 1)
     progress = Progress(store, task.id, attempt=1, interval=0)
     return JobContext(task.id, "export", 1, progress, store, settings, {})
 

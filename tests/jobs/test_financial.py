@@ -24,7 +24,7 @@ SPEC = {"paths": 5000, "horizonMonths": 12, "revenue": {"initialUnits": 10, "uni
 
 async def job_for(store: TaskStore, settings: Settings) -> JobContext:
     task = await store.create("financial")
-    await store.write(task.id, "status", {"status": "processing", "attempt": 1})
+    await store.start(task.id, 1)
     progress = Progress(store, task.id, attempt=1, interval=0)
     return JobContext(task.id, "financial", 1, progress, store, settings, {})
 

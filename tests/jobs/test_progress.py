@@ -16,7 +16,7 @@ from jobs.tasks import TaskStore
 
 async def started(store: TaskStore) -> str:
     task = await store.create("demo")
-    await store.write(task.id, "status", {"status": "processing", "attempt": 1})
+    await store.start(task.id, 1)
     return task.id
 
 
@@ -81,7 +81,7 @@ async def test_partial_text_is_concatenated_never_dropped(store: TaskStore):
 async def test_a_cancelled_task_stops_its_job_at_its_report(store: TaskStore):
     task_id = await started(store)
     progress = Progress(store, task_id, attempt=1, interval=0)
-    await store.write(task_id, "cancelled", {"status": "cancelled"})
+    await store.cancel(task_id)
     with pytest.raises(TaskGone):
         await progress.update(progress=10)
     assert [k for k, _ in await events(store, task_id)] == ["status", "status", "cancelled"]

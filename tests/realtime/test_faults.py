@@ -97,8 +97,8 @@ async def test_a_client_that_stops_reading_holds_the_server_in_bounded_memory_th
     before = rss_kib(web.process.pid)
     stage = "x" * 20_000  # ~20 KB an event: 18 MB in all, far more than the socket holds
     for step in range(900):  # fewer than the 1,000 events a task's stream keeps
-        await store.write(task.id, "progress", {"progress": step // 9, "currentStage": stage})
-    done = await store.write(task.id, "completed", {"status": "completed"})
+        await store.progress(task.id, 0, {"progress": step // 9, "currentStage": stage})
+    done = await store.finish(task.id, 0, None, "/r")
     held = rss_kib(web.process.pid) - before
     assert held / 1024 < 15, held  # not the 20 MB the client has not read
     ids: list[str | None] = [task.last_event_id]

@@ -48,8 +48,8 @@ async def test_300_streams_all_get_every_event_over_one_pubsub_connection(
             async def drive(task_id: str) -> list[str]:
                 ids = []
                 for value in (20, 40, 60, 80):
-                    ids.append((await store.write(task_id, "progress", {"progress": value})).id)
-                done = await store.write(task_id, "completed", {"status": "completed"})
+                    ids.append((await store.progress(task_id, 0, {"progress": value})).id)
+                done = await store.finish(task_id, 0, None, "/r")
                 return [*ids, done.id]
 
             written = await asyncio.gather(*(drive(t.id) for t in tasks))
@@ -70,12 +70,12 @@ async def test_a_listener_that_falls_behind_catches_up_from_the_stream_in_bounde
         events = follow(hub, store, task.id)
         await anext(events)  # subscribed; the snapshot
         listener = next(iter(hub._channels[channel(task.id)].listeners))
-        written = [(await store.write(task.id, "progress", {"progress": p})).id for p in range(50)]
+        written = [(await store.progress(task.id, 0, {"progress": p})).id for p in range(50)]
         async with asyncio.timeout(WAIT):
             while not listener.stale:  # the consumer is not reading: its queue overflows
                 await listener.wait()
         assert len(listener.queue) <= 4
-        done = await store.write(task.id, "completed", {"status": "completed"})
+        done = await store.finish(task.id, 0, None, "/r")
         async with asyncio.timeout(WAIT):
             rest = [e.id async for e in events]
         assert rest == [*written, done.id]

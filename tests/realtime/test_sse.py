@@ -25,10 +25,7 @@ async def stream_ids(store: TaskStore, task_id: str, after: str | None = "-") ->
 
 
 async def progress(store: TaskStore, task_id: str, *values: int) -> list[str]:
-    return [
-        (await store.write(task_id, "progress", {"status": "processing", "progress": v})).id
-        for v in values
-    ]
+    return [(await store.progress(task_id, 0, {"progress": v})).id for v in values]
 
 
 async def test_a_demo_tasks_events_arrive_complete_and_in_order(
@@ -55,7 +52,7 @@ async def test_live_events_follow_the_snapshot_as_they_are_written(
         )  # fmt: skip
         written = await progress(store, task.id, 10, 20, 30)
         assert [e.id for e in await stream.take(3)] == written
-        done = await store.write(task.id, "completed", {"status": "completed"})
+        done = await store.finish(task.id, 0, None, "/r")
         rest = await stream.rest()
     assert [(e.id, e.event) for e in rest] == [(done.id, "completed")]
 
@@ -75,7 +72,7 @@ async def test_reconnect_with_last_event_id_replays_exactly_the_missed_events_th
         replayed = await stream.take(3)
         live = await progress(store, task.id, 60)
         live_received = await stream.next()
-        done = await store.write(task.id, "completed", {"status": "completed"})
+        done = await store.finish(task.id, 0, None, "/r")
         tail = await stream.rest()
     assert [e.id for e in replayed] == missed
     assert [e.data["progress"] for e in replayed] == [30, 40, 50]
@@ -98,11 +95,11 @@ async def test_an_id_older_than_the_capped_stream_gets_a_resync_snapshot(
     small = TaskStore(store.redis, replace(store.settings, stream_maxlen=5))
     task = await small.create("demo", owner=account.user_id)
     for value in range(1, 300):
-        await small.write(task.id, "progress", {"progress": value % 100})
+        await small.progress(task.id, 0, {"progress": value % 100})
     headers = {"Last-Event-ID": task.last_event_id}
     async with SseStream(client, events_url(task.id), headers) as stream:
         snapshot = await stream.next()
-        done = await small.write(task.id, "completed", {"status": "completed"})
+        done = await small.finish(task.id, 0, None, "/r")
         rest = await stream.rest()
     current = await stream_ids(store, task.id)
     assert snapshot.event == "status"
@@ -125,7 +122,7 @@ async def test_a_finished_task_streams_its_final_snapshot_then_204_on_reconnect(
     client: httpx.AsyncClient, store: TaskStore
 ):
     task = await store.create("demo")
-    done = await store.write(task.id, "failed", {"status": "failed", "errorCode": "X"})
+    done = await store.fail(task.id, "X", "it broke")
     received = await collect(client, events_url(task.id))
     assert [(e.event, e.id, e.data["status"]) for e in received] == [("status", done.id, "failed")]
     again = await client.get(events_url(task.id), headers={"Last-Event-ID": done.id})
@@ -139,7 +136,7 @@ async def test_stream_headers_disable_buffering_caching_and_compression(
     client: httpx.AsyncClient, store: TaskStore
 ):
     task = await store.create("demo")
-    await store.write(task.id, "cancelled", {"status": "cancelled"})
+    await store.cancel(task.id)
     response = await client.get(events_url(task.id), headers={"Accept-Encoding": "gzip"})
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["cache-control"] == "no-cache"
@@ -184,8 +181,8 @@ async def test_a_multi_task_stream_resumes_from_its_cursor(
     await progress(store, b.id, 20)
     async with SseStream(client, url, {"Last-Event-ID": cursor}) as stream:
         resumed = await stream.take(2)
-        done_a = await store.write(a.id, "completed", {"status": "completed"})
-        done_b = await store.write(b.id, "completed", {"status": "completed"})
+        done_a = await store.finish(a.id, 0, None, "/r")
+        done_b = await store.finish(b.id, 0, None, "/r")
         rest = await stream.rest()
     assert sorted(json.dumps([e.event, e.data["progress"]]) for e in resumed) == sorted(
         [json.dumps(["progress", 10]), json.dumps(["progress", 20])]

@@ -40,20 +40,20 @@ async def test_many_tasks_on_one_socket_and_resume_with_last_event_id(
         frames = [await ws.next() for _ in range(4)]  # the two tasks' frames may interleave
         statuses = {f["data"]["taskId"] for f in frames if f["event"] == "status"}
         assert statuses == {a.id, b.id}
-        written = await store.write(a.id, "progress", {"progress": 10})
+        written = await store.progress(a.id, 0, {"progress": 10})
         frames = await ws.until("progress", a.id)
         assert frames[-1]["id"] == written.id
-    missed = [(await store.write(a.id, "progress", {"progress": p})).id for p in (20, 30)]
+    missed = [(await store.progress(a.id, 0, {"progress": p})).id for p in (20, 30)]
     async with WsClient(web.url, auth) as ws:
         await ws.send(type="subscribe", taskId=a.id, lastEventId=written.id)
         assert await ws.next() == {"event": "subscribed", "taskId": a.id}
         assert [(await ws.next())["id"] for _ in missed] == missed
         await ws.send(type="unsubscribe", taskId=a.id)
         assert (await ws.next())["reason"] == "asked"
-        await store.write(a.id, "progress", {"progress": 40})  # must not reach this socket
+        await store.progress(a.id, 0, {"progress": 40})  # must not reach this socket
         await ws.send(type="subscribe", taskId=b.id, lastEventId=b.last_event_id)
         await ws.next()
-        done = await store.write(b.id, "completed", {"status": "completed"})
+        done = await store.finish(b.id, 0, None, "/r")
         frame = await ws.next()
     assert frame["id"] == done.id  # nothing of `a` after the unsubscribe
 

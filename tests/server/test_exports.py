@@ -177,7 +177,11 @@ async def test_a_download_of_an_export_that_did_not_complete_is_a_409_never_byte
 ):
     task = await store.create("export")  # a record no worker runs: its state is the test's
     if status != "pending":
-        await store.write(task.id, "status", {"status": status, "attempt": 1})
+        await store.start(task.id, 1)
+    if status == "failed":
+        await store.fail(task.id, "BROKEN", "it broke", attempt=1)
+    if status == "cancelled":
+        await store.cancel(task.id)
     response = await client.get(f"{BASE}/{task.id}/download")
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/json"
