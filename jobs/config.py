@@ -10,31 +10,22 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-KINDS = ("demo", "business_plan", "evaluation", "export", "email", "financial")
+if TYPE_CHECKING:
+    from jobs.kind import Kind, KindPolicy
 
 
 class ConfigError(RuntimeError):
     """A configuration value is missing or malformed."""
 
 
-@dataclass(frozen=True)
-class KindPolicy:
-    """How long one attempt of a task kind may run, and how often it is tried."""
-
-    timeout_s: float
-    max_tries: int
-    retry_backoff_s: float
-
-
-_DEFAULT_POLICIES = {
-    "demo": KindPolicy(timeout_s=120, max_tries=3, retry_backoff_s=0.5),
-    "business_plan": KindPolicy(timeout_s=300, max_tries=3, retry_backoff_s=2),
-    "evaluation": KindPolicy(timeout_s=300, max_tries=3, retry_backoff_s=2),
-    "export": KindPolicy(timeout_s=300, max_tries=2, retry_backoff_s=2),
-    "email": KindPolicy(timeout_s=60, max_tries=5, retry_backoff_s=2),
-    "financial": KindPolicy(timeout_s=300, max_tries=1, retry_backoff_s=1),
+# a kind's policy (its module states the defaults) is overridden by these, per kind
+POLICY_VARIABLES = {
+    "TASKSTREAM_TIMEOUT_": "timeout_s",
+    "TASKSTREAM_MAX_TRIES_": "max_tries",
+    "TASKSTREAM_RETRY_BACKOFF_": "retry_backoff_s",
 }
 
 
@@ -111,7 +102,8 @@ class Settings:
     export_dir: str = ".taskstream/exports"
     font_path: str | None = None
     sweep_s: float = 300.0
-    policies: Mapping[str, KindPolicy] = field(default_factory=lambda: dict(_DEFAULT_POLICIES))
+    policy_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    extra_kinds: tuple[str, ...] = ()  # modules that each define one more task kind
     gemini: GeminiSettings = field(default_factory=GeminiSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -124,16 +116,12 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         reader = _Reader(env)
-        policies = {
-            kind: KindPolicy(
-                timeout_s=reader.number(f"TASKSTREAM_TIMEOUT_{kind.upper()}", p.timeout_s),
-                max_tries=int(reader.number(f"TASKSTREAM_MAX_TRIES_{kind.upper()}", p.max_tries)),
-                retry_backoff_s=reader.number(
-                    f"TASKSTREAM_RETRY_BACKOFF_{kind.upper()}", p.retry_backoff_s
-                ),
-            )
-            for kind, p in _DEFAULT_POLICIES.items()
-        }
+        overrides: dict[str, dict[str, float]] = {}
+        for name in env:
+            for prefix, attribute in POLICY_VARIABLES.items():
+                if name.startswith(prefix) and env[name] != "":
+                    kind = overrides.setdefault(name.removeprefix(prefix).lower(), {})
+                    kind[attribute] = reader.number(name, 0)
         return cls(
             redis_url=env.get("REDIS_URL") or None,
             data_dir=env.get("TASKSTREAM_DATA_DIR", ".taskstream"),
@@ -160,7 +148,10 @@ class Settings:
             or os.path.join(env.get("TASKSTREAM_DATA_DIR", ".taskstream"), "exports"),
             font_path=env.get("TASKSTREAM_FONT") or None,
             sweep_s=reader.number("TASKSTREAM_SWEEP_SECONDS", 300.0),
-            policies=policies,
+            policy_overrides=overrides,
+            extra_kinds=tuple(
+                m.strip() for m in env.get("TASKSTREAM_EXTRA_KINDS", "").split(",") if m.strip()
+            ),
             smtp=SmtpSettings(
                 host=env.get("SMTP_HOST") or "127.0.0.1",
                 port=int(reader.number("SMTP_PORT", 1025)),
@@ -215,16 +206,22 @@ class Settings:
             )
         return self.redis_url
 
-    def policy(self, kind: str) -> KindPolicy:
-        return self.policies[kind]
+    def policy(self, kind: Kind[Any]) -> KindPolicy:
+        """The kind's policy, as overridden here."""
+        given, stated = self.policy_overrides.get(kind.name, {}), kind.policy
+        return replace(
+            stated,
+            timeout_s=given.get("timeout_s", stated.timeout_s),
+            max_tries=int(given.get("max_tries", stated.max_tries)),
+            retry_backoff_s=given.get("retry_backoff_s", stated.retry_backoff_s),
+        )
 
-    def queue_for(self, kind: str) -> str:
+    def queue_for(self, kind: Kind[Any]) -> str:
         """Account mail has a queue (and worker slots) of its own: however busy the
         workers are with users' work, a verification or reset mail goes out at once."""
-        return self.queue_name + ":mail" if kind in MAIL_KINDS else self.queue_name
+        return self.queue_name + ":mail" if kind.mail else self.queue_name
 
 
-MAIL_KINDS = frozenset({"email"})
 MIN_KEY_BITS = 256
 MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 

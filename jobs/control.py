@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
+from pydantic import BaseModel
 
 from jobs.config import Settings
+from jobs.kind import Kind
 from jobs.logs import bind_task
 from jobs.tasks import Task, TaskStore, WriteRejected
 
@@ -21,8 +22,8 @@ async def submit(
     store: TaskStore,
     queue: ArqRedis,
     settings: Settings,
-    kind: str,
-    params: dict[str, Any],
+    kind: Kind[Any],
+    params: BaseModel,
     *,
     owner: str = "",
     estimated_time: float | None = None,
@@ -31,30 +32,35 @@ async def submit(
     """Create a `pending` task and enqueue its job under the same id; `WriteRejected`
     ("limit") when the owner has `in_flight_limit` tasks not ended."""
     task = await store.create(
-        kind, owner=owner, estimatedTime=estimated_time, in_flight_limit=in_flight_limit
+        kind.name,
+        max_attempts=settings.policy(kind).max_tries,
+        owner=owner,
+        estimatedTime=estimated_time,
+        in_flight_limit=in_flight_limit,
     )
     with bind_task(task.id):
         try:
+            queued = params.model_dump(mode="json")
+            queue_name = settings.queue_for(kind)
             await queue.enqueue_job(
-                kind, task.id, params, _job_id=task.id, _queue_name=settings.queue_for(kind)
+                kind.name, task.id, queued, _job_id=task.id, _queue_name=queue_name
             )
         except Exception:
-            logger.exception("enqueue failed", extra={"kind": kind})
+            logger.exception("enqueue failed", extra={"kind": kind.name})
             await store.fail(task.id, "ENQUEUE_FAILED", "the task could not be queued")
             raise
-        logger.info("task queued", extra={"kind": kind})
+        logger.info("task queued", extra={"kind": kind.name})
     return task
 
 
-async def cancel(store: TaskStore, queue: ArqRedis, settings: Settings, task_id: str) -> None:
+async def cancel(store: TaskStore, queue: ArqRedis, queue_name: str, task_id: str) -> None:
     """End the task `cancelled` now, then have ARQ stop (or never start) its job.
 
     Raises `WriteRejected` ("final") when the task had already ended.
     """
-    cancelled = await store.cancel(task_id)
+    await store.cancel(task_id)
     async with queue.pipeline(transaction=True) as tr:
         # a job deferred for a retry would see the abort only when due: bring it forward
-        queue_name = settings.queue_for(json.loads(cancelled.data)["kind"])
         tr.zadd(queue_name, {task_id: 1}, xx=True)
         tr.zadd(abort_jobs_ss, {task_id: timestamp_ms()})
         await tr.execute()

@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import Any
 
 from arq.worker import Function, Retry, func
+from pydantic import ValidationError
 
 from jobs import keys
-from jobs.config import MAIL_KINDS, Settings
+from jobs.config import Settings
 from jobs.errors import JobError, TaskGone, TransientError
+from jobs.kind import JobContext, Kind
 from jobs.logs import bind_task
 from jobs.progress import Progress
 from jobs.quota import RunQuota
@@ -38,49 +39,24 @@ WAIT_FOR_QUOTA_S = 1.0
 ARQ_EXTRA_TRIES = 10_000
 
 
-@dataclass(frozen=True)
-class JobContext:
-    """What a job function gets: its task, its attempt, and the reporter to write through."""
-
-    task_id: str
-    kind: str
-    attempt: int
-    progress: Progress
-    store: TaskStore
-    settings: Settings
-    worker: dict[str, Any]
-
-
-JobBody = Callable[[JobContext, dict[str, Any]], Awaitable[Any]]
-
-
-# where a finished task's result is read, when not at the generic `/api/v1/tasks/…`: an
-# e-mail task may have no owner (a reset request), and its own path lets its id's holder in
-RESULT_BASES = {"email": "/api/v1/auth/email-tasks"}
-
-
-def result_url(task_id: str, kind: str) -> str:
-    return f"{RESULT_BASES.get(kind, '/api/v1/tasks')}/{task_id}/result"
-
-
-def task_function(kind: str, body: JobBody, settings: Settings) -> Function:
-    """The ARQ function that runs `body` as one attempt of a task of `kind`."""
+def task_function(kind: Kind[Any], settings: Settings) -> Function:
+    """The ARQ function that runs one attempt of a task of `kind`."""
     policy = settings.policy(kind)
 
     async def run(ctx: dict[str, Any], task_id: str, params: dict[str, Any]) -> str:
         with bind_task(task_id):
-            return await _attempt(ctx, kind, body, task_id, params)
+            return await _attempt(ctx, kind, task_id, params)
 
     return func(
         run,
-        name=kind,
+        name=kind.name,
         timeout=policy.timeout_s + ARQ_TIMEOUT_MARGIN_S,
         max_tries=policy.max_tries + ARQ_EXTRA_TRIES,
     )
 
 
 async def _attempt(
-    ctx: dict[str, Any], kind: str, body: JobBody, task_id: str, params: dict[str, Any]
+    ctx: dict[str, Any], kind: Kind[Any], task_id: str, queued: dict[str, Any]
 ) -> str:
     store: TaskStore = ctx["store"]
     settings: Settings = ctx["settings"]
@@ -88,7 +64,7 @@ async def _attempt(
     quota = RunQuota(store.redis, settings.max_running_per_user, settings.lease_s)
     task = await store.get(task_id)
     ended = task is None or task.terminal
-    owner = task.owner if task is not None and kind not in MAIL_KINDS else ""
+    owner = task.owner if task is not None and not kind.mail else ""
     # only a job under the quota ever waited for it, in tries ARQ counted
     attempt = int(ctx["job_try"]) - (await quota.deferrals(task_id) if owner else 0)
     if owner and not ended and not await quota.claim(owner, task_id):
@@ -97,30 +73,31 @@ async def _attempt(
     try:
         await store.start(task_id, attempt)
     except WriteRejected as rejected:
-        logger.info("task not started: %s", rejected.reason, extra={"kind": kind})
+        logger.info("task not started: %s", rejected.reason, extra={"kind": kind.name})
         if owner:
             await quota.release(owner, task_id)
         return rejected.reason
 
-    logger.info("task started", extra={"kind": kind, "attempt": attempt})
+    logger.info("task started", extra={"kind": kind.name, "attempt": attempt})
     started = time.monotonic()
     progress = Progress(store, task_id, attempt, settings.coalesce_s)
-    job = JobContext(task_id, kind, attempt, progress, store, settings, ctx)
+    job = JobContext(task_id, kind.name, attempt, progress, store, settings, ctx)
     lease = asyncio.create_task(_hold_lease(store, task_id, settings.lease_s, quota, owner))
     outcome = "completed"
     deadline = asyncio.timeout(policy.timeout_s)
     try:
+        params = _params(kind, queued)
         async with deadline:
-            result = await body(job, params)
+            result = await kind.run(job, params)
         await progress.flush()
-        await _end(store.finish(task_id, attempt, result, result_url(task_id, kind)))
+        await _end(store.finish(task_id, attempt, result, kind.result_url(task_id)))
     except TimeoutError:
         if deadline.expired():
             outcome = "TIMEOUT"
             message = f"took longer than {policy.timeout_s:g} s"
         else:  # a timeout of the job's own making
             outcome = "INTERNAL_ERROR"
-            logger.exception("job raised", extra={"kind": kind, "attempt": attempt})
+            logger.exception("job raised", extra={"kind": kind.name, "attempt": attempt})
             message = "the task failed unexpectedly"
         await _fail(store, task_id, attempt, outcome, message)
     except TransientError as error:
@@ -139,7 +116,7 @@ async def _attempt(
         outcome = "gone"
     except Exception:
         outcome = "INTERNAL_ERROR"
-        logger.exception("job raised", extra={"kind": kind, "attempt": attempt})
+        logger.exception("job raised", extra={"kind": kind.name, "attempt": attempt})
         await _fail(store, task_id, attempt, "INTERNAL_ERROR", "the task failed unexpectedly")
     except asyncio.CancelledError:
         # aborted (the task is already `cancelled`), or the worker is shutting down: then
@@ -156,13 +133,22 @@ async def _attempt(
         logger.info(
             "task attempt ended",
             extra={
-                "kind": kind,
+                "kind": kind.name,
                 "attempt": attempt,
                 "outcome": outcome,
                 "durationS": round(time.monotonic() - started, 3),
             },
         )
     return outcome
+
+
+def _params(kind: Kind[Any], queued: dict[str, Any]) -> Any:
+    """The queued params as the kind's model (the web process validated them already; a
+    process of another version may have queued another shape)."""
+    try:
+        return kind.params.model_validate(queued)
+    except ValidationError as error:
+        raise JobError("the task's input is not valid here", code="BAD_PARAMS") from error
 
 
 async def _end(write: Awaitable[Event]) -> None:

@@ -15,54 +15,24 @@ its fork httpx2 in google-genai 3), so a transport error is recognised by the AP
 family shares (`TransportError`, `TimeoutException`, `ConnectError`) on the module that
 raised it. An error of any other kind is not guessed at: it fails the task as a bug.
 
-`OfflineModel` writes from templates when no `GEMINI_API_KEY` is set, through the same
-interface, so `taskstream up` works with no key; its results say `offline`.
+With no `GEMINI_API_KEY`, `model_from` gives `OfflineModel` (`jobs/model.py`), which
+writes from templates through the same interface; its results say `offline`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from pydantic import BaseModel, ValidationError
 
 from jobs.config import GeminiSettings
 from jobs.errors import JobError, TransientError
-
-Schema = TypeVar("Schema", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """What the model is asked, and what the offline model answers instead."""
-
-    text: str
-    offline: Callable[[], Any]
-
-
-class Model(Protocol):
-    name: str
-    offline: bool
-
-    def stream_text(self, prompt: Prompt) -> AsyncGenerator[str, None]:
-        """The answer to `prompt`, chunk by chunk."""
-        ...
-
-    async def json(self, prompt: Prompt, schema: type[Schema]) -> Schema:
-        """The answer to `prompt` as JSON validated by `schema`."""
-        ...
-
-    async def aclose(self) -> None:
-        """Close the connections to the model."""
-        ...
+from jobs.model import Model, OfflineModel, Prompt, Schema, parse_json
 
 
 def model_from(settings: GeminiSettings) -> Model:
@@ -155,36 +125,3 @@ class GeminiModel:
             if (meaning := upstream_error(error, self.timeout_s)) is None:
                 raise
             raise meaning from error
-
-
-def parse_json(text: str, schema: type[Schema]) -> Schema:
-    try:
-        return schema.model_validate(json.loads(text))
-    except (json.JSONDecodeError, ValidationError) as error:
-        raise JobError(
-            f"the model's answer is not the JSON asked for: {str(error)[:200]}",
-            code="MALFORMED_MODEL_OUTPUT",
-        ) from error
-
-
-class OfflineModel:
-    """Answers with each prompt's offline template, at a readable pace; no network."""
-
-    offline = True
-    name = "offline-templates"
-
-    def __init__(self, chunk_delay_s: float = 0.05, chunk_chars: int = 16) -> None:
-        self.chunk_delay_s = chunk_delay_s
-        self.chunk_chars = chunk_chars
-
-    async def stream_text(self, prompt: Prompt) -> AsyncGenerator[str, None]:
-        text: str = prompt.offline()
-        for start in range(0, len(text), self.chunk_chars):
-            await asyncio.sleep(self.chunk_delay_s)
-            yield text[start : start + self.chunk_chars]
-
-    async def json(self, prompt: Prompt, schema: type[Schema]) -> Schema:
-        return schema.model_validate(prompt.offline())
-
-    async def aclose(self) -> None:
-        pass

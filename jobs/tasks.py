@@ -197,6 +197,7 @@ class TaskStore:
         *,
         owner: str = "",
         task_id: str | None = None,
+        max_attempts: int = 1,
         in_flight_limit: int | None = None,
         **fields: Any,
     ) -> Task:
@@ -210,7 +211,7 @@ class TaskStore:
             "status": Status.PENDING,
             "progress": 0,
             "attempt": 0,
-            "maxAttempts": self.settings.policy(kind).max_tries,
+            "maxAttempts": max_attempts,
             "createdAt": now_iso(),
             **fields,
         }

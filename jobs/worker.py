@@ -17,33 +17,19 @@ from typing import Any
 
 from arq.worker import Worker
 
-from jobs import metrics
-from jobs.business_plan import business_plan
-from jobs.config import MAIL_KINDS, Settings
+from jobs import kinds, metrics
+from jobs.config import Settings
 from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect
-from jobs.demo import demo
 from jobs.documents import find_font
-from jobs.evaluation import evaluation
-from jobs.export import export, sweep_exports
-from jobs.financial import financial
-from jobs.lifecycle import JobBody, task_function
+from jobs.kinds.export import sweep_exports
+from jobs.lifecycle import task_function
 from jobs.llm import model_from
-from jobs.mail import email
 from jobs.reaper import reap_once
 from jobs.tasks import TaskStore
 
 logger = logging.getLogger(__name__)
 
 METRICS_EVERY_S = 5.0
-
-BODIES: dict[str, JobBody] = {
-    "demo": demo,
-    "business_plan": business_plan,
-    "evaluation": evaluation,
-    "financial": financial,
-    "export": export,
-    "email": email,
-}
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -63,7 +49,8 @@ async def startup(ctx: dict[str, Any]) -> None:
         logger.warning("no GEMINI_API_KEY: plans and evaluations come from offline templates")
     if find_font(settings.font_path) is None:
         logger.warning("no font with Hangul: PDF exports fail FONT_MISSING (TASKSTREAM_FONT)")
-    logger.info("worker started", extra={"kinds": sorted(BODIES), "model": model.name})
+    names = [f.name for f in ctx["arq_worker"].functions.values()]
+    logger.info("worker started", extra={"kinds": names, "model": model.name})
 
 
 async def _every(seconds: float, action: Callable[[], Awaitable[object]], what: str) -> None:
@@ -108,10 +95,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]:
     """Keyword arguments for `arq.worker.Worker`, built from our settings: the main
     queue's worker, or (`mail`) the account-mail queue's."""
-    kinds = [k for k in BODIES if (k in MAIL_KINDS) == mail]
-    queue_name = settings.queue_for(kinds[0])
+    mine = [k for k in kinds.load(settings.extra_kinds).values() if k.mail == mail]
+    queue_name = settings.queue_for(mine[0])
     return {
-        "functions": [task_function(kind, BODIES[kind], settings) for kind in kinds],
+        "functions": [task_function(kind, settings) for kind in mine],
         "redis_settings": arq_settings(settings.require_redis_url()),
         "redis_pool": arq_pool(settings.require_redis_url(), queue_name),
         "queue_name": queue_name,

@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from jobs import logs
+from jobs import kinds, logs
 from jobs.config import Settings
 from server.api import (
     auth,
@@ -47,11 +47,13 @@ def page(path: str, name: str) -> Route:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     logs.configure()
+    registry = kinds.load(settings.extra_kinds)
     return Starlette(
         routes=[
             *health.routes,
             *metrics.routes,
             *tasks.routes,
+            *tasks.kind_routes(registry),
             *demo.routes,
             *business_plan.routes,
             *evaluations.routes,
@@ -71,5 +73,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan_for(settings),
+        lifespan=lifespan_for(settings, registry),
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -29,18 +28,21 @@ async def submit(
     request: Request,
     body: BaseModel,
     kind: str,
-    params: dict[str, Any],
+    params: BaseModel,
     estimated_time: float | None = None,
 ) -> Task:
+    """Start a task of `kind` with `params` for the caller; `body` is the request's, for
+    its fingerprint."""
     state = app_state(request)
     store, queue, settings = state["store"], state["queue"], state["settings"]
+    chosen = state["kinds"][kind]
     owner = (await authenticate(request)).user_id
 
     async def start() -> Task:
         limit = settings.max_tasks_in_flight_per_user
         try:
             return await control.submit(
-                store, queue, settings, kind, params,
+                store, queue, settings, chosen, params,
                 owner=owner, estimated_time=estimated_time, in_flight_limit=limit,
             )  # fmt: skip
         except WriteRejected as rejected:

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from jobs.config import Settings
 from jobs.connections import arq_pool, connect
+from jobs.kinds import Kinds
 from jobs.tasks import TaskStore
 from server.realtime.gate import Gate
 from server.realtime.hub import Hub
@@ -22,6 +23,7 @@ from server.realtime.sessions import Sessions
 
 class AppState(TypedDict):
     settings: Settings
+    kinds: Kinds
     store: TaskStore
     queue: ArqRedis
     hub: Hub
@@ -34,7 +36,7 @@ def app_state(conn: HTTPConnection) -> AppState:
 
 
 def lifespan_for(
-    settings: Settings,
+    settings: Settings, kinds: Kinds
 ) -> Callable[[Starlette], AbstractAsyncContextManager[AppState]]:
     url = settings.require_redis_url()
 
@@ -51,6 +53,7 @@ def lifespan_for(
         try:
             yield {
                 "settings": settings,
+                "kinds": kinds,
                 "store": TaskStore(redis, settings),
                 "queue": queue,
                 "hub": hub,
@@ -62,7 +65,7 @@ def lifespan_for(
             with suppress(asyncio.CancelledError):
                 await revocations
             await hub.stop()
-            await queue.aclose()
+            await queue.aclose(close_connection_pool=True)
             await redis.aclose()
 
     return lifespan

@@ -24,6 +24,7 @@ TEST_ENV = {
     "TASKSTREAM_RETRY_BACKOFF_EMAIL": "0.2",
     "TASKSTREAM_SECRET_KEY": "test-secret-key-of-the-test-suite-0123456789",
     "TASKSTREAM_PUBLIC_URL": "http://app.test",
+    "TASKSTREAM_EXTRA_KINDS": "tests.countdown_kind",  # a kind of the suite's own
     # the suite's user runs hundreds of tasks and streams: per-user limits are tested alone
     "TASKSTREAM_MAX_STREAMS_PER_USER": "100000",
     "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "100000",

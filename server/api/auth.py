@@ -21,7 +21,9 @@ from starlette.routing import Route
 
 from jobs import control
 from jobs.accounts import UserStore, public
-from server.api.tasks import cancel, links, load_task, result, status
+from jobs.kinds.mail import KIND as MAIL
+from jobs.kinds.mail import Params as MailParams
+from server.api.tasks import links
 from server.auth import (
     authenticate,
     family_of,
@@ -37,7 +39,6 @@ from server.responses import ok, parse_body
 from server.state import app_state
 
 BASE = "/api/v1/auth"
-EMAIL_TASKS = BASE + "/email-tasks"
 HASHER = PasswordHasher()
 Password = Field(min_length=8, max_length=128)
 
@@ -95,13 +96,13 @@ def users(request: Request) -> UserStore:
     return UserStore(app_state(request)["store"].redis)
 
 
-async def mail_task(request: Request, params: dict[str, Any], owner: str) -> dict[str, Any]:
+async def mail_task(request: Request, params: MailParams, owner: str) -> dict[str, Any]:
     state = app_state(request)
     task = await control.submit(
-        state["store"], state["queue"], state["settings"], "email", params,
+        state["store"], state["queue"], state["settings"], MAIL, params,
         owner=owner, estimated_time=2,
     )  # fmt: skip
-    mine = links(task.id, EMAIL_TASKS)
+    mine = links(task.id, MAIL.path)
     if not owner:  # no account to stream with: the id is the only key, for these three
         mine = {name: mine[name] for name in ("status", "result", "cancel")}
     return {"taskId": task.id, "status": task.status, "links": mine}
@@ -115,7 +116,7 @@ async def signup(request: Request) -> Response:
     if user is None:
         raise Conflict("an account with this e-mail address exists", code="EMAIL_TAKEN")
     tokens = await issue_tokens(request, user["id"])
-    mail = await mail_task(request, {"template": "verify", "userId": user["id"]}, user["id"])
+    mail = await mail_task(request, MailParams(template="verify", userId=user["id"]), user["id"])
     return ok({"user": public(user), "tokens": tokens, **mail}, 201)
 
 
@@ -176,7 +177,7 @@ async def resend_verification(request: Request) -> Response:
     await limit(request, "resend", user["email"])
     if user["emailVerified"] == "1":
         raise Conflict("the e-mail address is already confirmed", code="ALREADY_VERIFIED")
-    mail = await mail_task(request, {"template": "verify", "userId": user["id"]}, user["id"])
+    mail = await mail_task(request, MailParams(template="verify", userId=user["id"]), user["id"])
     return ok(mail, 202)
 
 
@@ -184,7 +185,9 @@ async def reset_request(request: Request) -> Response:
     body = await parse_body(request, ResetRequest)
     await limit(request, "reset", body.email)
     # no account lookup here: the same work, the same answer, for every address
-    return ok(await mail_task(request, {"template": "reset", "email": body.email}, owner=""), 202)
+    return ok(
+        await mail_task(request, MailParams(template="reset", email=body.email), owner=""), 202
+    )
 
 
 async def reset_password(request: Request) -> Response:
@@ -196,21 +199,6 @@ async def reset_password(request: Request) -> Response:
     await users(request).update(user_id, passwordHash=hashed)
     await revoke_all(request, user_id)
     return ok({"passwordReset": True})
-
-
-async def email_task_status(request: Request) -> Response:
-    """An e-mail task's status: its owner's; a reset request's (no owner) to its id's holder."""
-    return await status(request, task=await load_task(request, kind="email", anonymous=True))
-
-
-async def email_task_result(request: Request) -> Response:
-    """`{sent, template}` once the mail server took the mail; the same for every address."""
-    return await result(request, task=await load_task(request, kind="email", anonymous=True))
-
-
-async def email_task_cancel(request: Request) -> Response:
-    """Stops a mail not yet handed to the mail server; one being sent may still arrive."""
-    return await cancel(request, task=await load_task(request, kind="email", anonymous=True))
 
 
 async def stream_ticket(request: Request) -> Response:
@@ -227,8 +215,5 @@ routes = [
     Route(BASE + "/verify-email/resend", resend_verification, methods=["POST"]),
     Route(BASE + "/password/reset-request", reset_request, methods=["POST"]),
     Route(BASE + "/password/reset", reset_password, methods=["POST"]),
-    Route(EMAIL_TASKS + "/{task_id}/status", email_task_status),
-    Route(EMAIL_TASKS + "/{task_id}/result", email_task_result),
-    Route(EMAIL_TASKS + "/{task_id}/cancel", email_task_cancel, methods=["POST"]),
     Route("/api/v1/stream-tickets", stream_ticket, methods=["POST"]),
 ]

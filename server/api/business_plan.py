@@ -10,45 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from jobs.kinds.business_plan import KIND, Answers, Language, Params
 from jobs.tasks import is_digits
 from server.api.projects import owned_plan, owned_project
-from server.api.tasks import accepted, resource_routes, result
+from server.api.tasks import accepted, result
 from server.auth import authenticate
 from server.idempotency import submit
 from server.realtime.follow import follow
 from server.responses import ok, parse_body
 from server.state import app_state
 
-BASE = "/api/v1/business-plan"
-
-Short = Field(min_length=1, max_length=200)
-Long = Field(min_length=1, max_length=4000)
+BASE = KIND.path
 
 
-class GenerateRequest(BaseModel):
-    """The wizard's answers. Text is trimmed; required answers may not be blank."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class GenerateRequest(Answers):
+    """The wizard's answers, the project they are for (a new one when not given), and the
+    plan's language."""
 
     projectId: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$")
-    projectName: str = Short
-    industry: str = Short
-    targetCustomers: str = Long
-    problem: str = Long
-    solution: str = Long
-    businessModel: str = Long
-    competition: str = Field("", max_length=4000)
-    team: str = Field("", max_length=4000)
-    fundingNeed: str = Field("", max_length=1000)
-    freeText: str = Field("", max_length=8000)
-    language: Literal["ko", "en"] = "ko"
+    language: Language = "ko"
 
 
 async def generate(request: Request) -> Response:
@@ -56,18 +42,14 @@ async def generate(request: Request) -> Response:
     body = await parse_body(request, GenerateRequest)
     state = app_state(request)
     wait = min(prefer_wait(request), state["settings"].sync_wait_max_s)
-    answers = body.model_dump(exclude={"projectId", "language"})
+    answers = Answers.model_validate(body.model_dump(exclude={"projectId", "language"}))
     project = await owned_project(request, body.projectId or str(uuid.uuid4()), claim=True)
-    task = await submit(
-        request,
-        body,
-        "business_plan",
-        {"answers": answers, "language": body.language, "projectId": project},
-        estimated_time=45 if state["settings"].gemini.api_key else 4,
-    )
+    params = Params(answers=answers, language=body.language, projectId=project)
+    estimated = 45 if state["settings"].gemini.api_key else 4
+    task = await submit(request, body, KIND.name, params, estimated_time=estimated)
     if wait > 0 and await finished_within(request, task.id, wait):
         headers = {"Preference-Applied": f"wait={wait:g}"}
-        return await result(request, kind="business_plan", task_id=task.id, headers=headers)
+        return await result(request, kind=KIND.name, task_id=task.id, headers=headers)
     return accepted(task, BASE)
 
 
@@ -97,6 +79,5 @@ async def plan(request: Request) -> Response:
 
 routes = [
     Route(BASE + "/generate", generate, methods=["POST"]),
-    *resource_routes(BASE, "business_plan"),
     Route(BASE + "/{plan_id}", plan),
 ]

@@ -9,17 +9,16 @@ export has completed, the download is the result's 409, never part of a file.
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
 from starlette.routing import Route
 
-from jobs.export_files import EXTRA_PARTS, PART_KEYS, export_path
+from jobs.export_files import EXTRA_PARTS, export_path
+from jobs.kinds.export import KIND, Params
+from jobs.kinds.export import Choice as ExportRequest
 from jobs.plans import PlanStore
 from server.api.projects import owned_project
-from server.api.tasks import accepted, load_finished, resource_routes
+from server.api.tasks import accepted, load_finished
 from server.auth import authenticate
 from server.errors import ApiError, Conflict, NotFound
 from server.errors import RangeNotSatisfiable as RangeRefused
@@ -27,16 +26,7 @@ from server.idempotency import submit
 from server.responses import parse_body
 from server.state import app_state
 
-BASE = "/api/v1/exports"
-PartKey = Literal[PART_KEYS]  # type: ignore[valid-type]
-
-
-class ExportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal["pdf", "docx", "md"]
-    sections: list[PartKey] | None = Field(default=None, min_length=1)
-    language: Literal["ko", "en"] | None = None
+BASE = KIND.path
 
 
 async def start(request: Request) -> Response:
@@ -58,14 +48,14 @@ async def start(request: Request) -> Response:
             code="SECTION_UNAVAILABLE",
             details={"sections": missing},
         )
-    params = {"projectId": project, **body.model_dump(mode="json")}
-    task = await submit(request, body, "export", params, estimated_time=3)
+    params = Params(projectId=project, **body.model_dump())
+    task = await submit(request, body, KIND.name, params, estimated_time=3)
     download = {"download": f"{BASE}/{task.id}/download"}
     return accepted(task, BASE, extra_links=download, exportId=task.id)
 
 
 async def download(request: Request) -> Response:
-    task = await load_finished(request, kind="export", task_id=request.path_params["task_id"])
+    task = await load_finished(request, kind=KIND.name, task_id=request.path_params["task_id"])
     state = app_state(request)
     made = await state["store"].result(task.id)
     path = export_path(state["settings"].export_dir, task.id, made["format"])
@@ -98,6 +88,5 @@ def check_range(header: str, size: int) -> None:
 
 routes = [
     Route("/api/v1/projects/{project_id}/export", start, methods=["POST"]),
-    *resource_routes(BASE, "export"),
     Route(BASE + "/{task_id}/download", download),
 ]

@@ -10,16 +10,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from jobs.kinds.financial import KIND, Params
 from jobs.simulation_input import SimulationInput
 from server.api.projects import owned_project
-from server.api.tasks import accepted, resource_routes
+from server.api.tasks import accepted
 from server.auth import authenticate
 from server.errors import Unprocessable
 from server.idempotency import submit
 from server.responses import parse_body
 from server.state import app_state
 
-BASE = "/api/v1/financial/simulations"
+BASE = KIND.path
 
 
 async def simulate(request: Request) -> Response:
@@ -29,13 +30,10 @@ async def simulate(request: Request) -> Response:
     if body.paths * body.horizonMonths > most:
         raise Unprocessable.field("paths", f"paths × horizonMonths may be at most {most:,} here")
     project = await owned_project(request, request.path_params["project_id"], claim=True)
-    params = {"projectId": project, "input": body.model_dump(mode="json")}
+    params = Params(projectId=project, input=body)
     estimated = max(1, body.paths * body.horizonMonths // 2_000_000)
-    task = await submit(request, body, "financial", params, estimated_time=estimated)
+    task = await submit(request, body, KIND.name, params, estimated_time=estimated)
     return accepted(task, BASE, simulationId=task.id)
 
 
-routes = [
-    Route("/api/v1/projects/{project_id}/financial/simulate", simulate, methods=["POST"]),
-    *resource_routes(BASE, "financial"),
-]
+routes = [Route("/api/v1/projects/{project_id}/financial/simulate", simulate, methods=["POST"])]

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jobs.config import KINDS
+from jobs.kind import TASKS_PATH
+from jobs.kinds import Kinds, demo, evaluation, export
 from jobs.simulation_input import SimulationInput
 from server.api.auth import (
     LoginRequest,
@@ -29,16 +30,9 @@ from server.api.auth import (
     TokenRequest,
 )
 from server.api.business_plan import GenerateRequest
-from server.api.demo import DemoRequest
-from server.api.evaluations import EvaluateRequest
-from server.api.exports import ExportRequest
 from server.api.tasks import STATUSES
+from server.state import app_state
 
-MODELS: list[type[BaseModel]] = [
-    SignupRequest, LoginRequest, RefreshRequest, LogoutRequest, TokenRequest, ResetRequest,
-    NewPasswordRequest, GenerateRequest, DemoRequest, EvaluateRequest, ExportRequest,
-    SimulationInput,
-]  # fmt: skip
 REASONS = {
     200: "OK", 201: "Created", 202: "Accepted: the task is queued", 204: "Nothing more to send",
     206: "Part of the file", 304: "Not modified since the ETag", 400: "Bad request",
@@ -65,7 +59,7 @@ class Op:
     more: dict[int, str] = field(default_factory=dict)  # other successes: status → media
 
 
-def operations() -> list[Op]:
+def operations(kinds: Kinds) -> list[Op]:
     ops = [
         Op("post", "/api/v1/auth/signup", "Create an account; the verification mail is a task",
            "accounts", 201, body=SignupRequest, errors=(409, 429), auth=False),
@@ -83,12 +77,6 @@ def operations() -> list[Op]:
            "for every address)", "accounts", 202, "Accepted", ResetRequest, (429,), False),
         Op("post", "/api/v1/auth/password/reset", "Set a new password with the mailed token",
            "accounts", body=NewPasswordRequest, errors=(400,), auth=False),
-        Op("get", "/api/v1/auth/email-tasks/{task_id}/status", "An e-mail task's status",
-           "accounts", data="Task", errors=(401, 404), params=(TASK_ID,), auth=False),
-        Op("get", "/api/v1/auth/email-tasks/{task_id}/result", "Sent: `{sent, template}`",
-           "accounts", errors=(401, 404, 409), params=(TASK_ID,), auth=False),
-        Op("post", "/api/v1/auth/email-tasks/{task_id}/cancel", "Stop a mail not yet sent",
-           "accounts", data="Task", errors=(401, 404, 409), params=(TASK_ID,), auth=False),
         Op("post", "/api/v1/stream-tickets", "A single-use ticket for `?ticket=` on a stream",
            "streams", 201),
         Op("get", "/api/v1/tasks", "The caller's tasks, newest first", "tasks", params=(
@@ -103,45 +91,55 @@ def operations() -> list[Op]:
            "caller's", "streams", errors=(400, 404, 429, 503), params=(
                {"name": "tasks", "in": "query", "schema": {"type": "string"}},)),
         Op("post", "/api/v1/demo/tasks", "A task that only reports progress", "tasks", 202,
-           "Accepted", DemoRequest, (429,)),
+           "Accepted", demo.Params, (429,)),
         Op("post", "/api/v1/business-plan/generate", "Write a business plan from the wizard's "
            "answers", "business plans", 202, "Accepted", GenerateRequest, (404, 429)),
         Op("get", "/api/v1/business-plan/{plan_id}", "A stored business plan", "business plans",
            errors=(404,), params=({**TASK_ID, "name": "plan_id"},)),
         Op("post", "/api/v1/evaluations", "Score a business plan", "evaluations", 202,
-           "Accepted", EvaluateRequest, (404, 429)),
+           "Accepted", evaluation.Params, (404, 429)),
         Op("post", "/api/v1/projects/{project_id}/financial/simulate", "Monte Carlo cash flow",
            "financial", 202, "Accepted", SimulationInput, (404, 429), params=(PROJECT_ID,)),
         Op("post", "/api/v1/projects/{project_id}/export", "Render the project as a document",
-           "exports", 202, "Accepted", ExportRequest, (404, 409, 429), params=(PROJECT_ID,)),
+           "exports", 202, "Accepted", export.Choice, (404, 409, 429), params=(PROJECT_ID,)),
         Op("get", "/api/v1/exports/{task_id}/download", "The exported file (Range supported)",
            "exports", errors=(400, 404, 409, 416), params=(TASK_ID,), more={206: ""}),
         Op("get", "/healthz", "Liveness", "operations", auth=False),
         Op("get", "/readyz", "Readiness (Redis answers)", "operations", errors=(503,), auth=False),
     ]  # fmt: skip
-    for base, tag in (("/api/v1/tasks", "tasks"), ("/api/v1/business-plan", "business plans"),
-                      ("/api/v1/evaluations", "evaluations"),
-                      ("/api/v1/financial/simulations", "financial"),
-                      ("/api/v1/exports", "exports")):  # fmt: skip
+    # every kind's tasks under /api/v1/tasks and under the kind's own path; a mail's
+    # task may have no owner, and is then its id's holder's
+    bases = {TASKS_PATH: ("tasks", True)}
+    for kind in kinds.values():
+        bases.setdefault(kind.path, (kind.name, not kind.mail))
+        if kind.startable:
+            ops.append(Op("post", kind.path, f"Start a `{kind.name}` task", kind.name, 202,
+                          "Accepted", kind.params, (429,)))  # fmt: skip
+    for base, (tag, auth) in bases.items():
         ops += [
             Op("get", base + "/{task_id}/status", "The task (ETag; 304 when unchanged)", tag,
-               data="Task", errors=(404,), params=(TASK_ID,), more={304: ""}),
+               data="Task", errors=(404,), params=(TASK_ID,), more={304: ""}, auth=auth),
             Op("get", base + "/{task_id}/result", "The task's result, once completed", tag,
-               errors=(404, 409), params=(TASK_ID,)),
+               errors=(404, 409), params=(TASK_ID,), auth=auth),
             Op("post", base + "/{task_id}/cancel", "Cancel the task", tag, data="Task",
-               errors=(404, 409), params=(TASK_ID,)),
+               errors=(404, 409), params=(TASK_ID,), auth=auth),
         ]  # fmt: skip
     return ops
 
 
-def document() -> dict[str, Any]:
-    _, defs = models_json_schema(
-        [(model, "validation") for model in MODELS], ref_template="#/components/schemas/{model}"
+def document(kinds: Kinds) -> dict[str, Any]:
+    ops = operations(kinds)
+    models = list(dict.fromkeys(op.body for op in ops if op.body is not None))
+    refs, defs = models_json_schema(
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
     )
     schemas: dict[str, Any] = {**defs["$defs"], **ENVELOPES}
+    properties: dict[str, Any] = {**TASK["properties"], "kind": {"enum": list(kinds)}}  # type: ignore[dict-item]
+    schemas["Task"] = {**TASK, "properties": properties}
     paths: dict[str, dict[str, Any]] = {}
-    for op in operations():
-        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    for op in ops:
+        body = None if op.body is None else refs[(op.body, "validation")]
+        paths.setdefault(op.path, {})[op.method] = _operation(op, body)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -157,7 +155,7 @@ def document() -> dict[str, Any]:
     }
 
 
-def _operation(op: Op) -> dict[str, Any]:
+def _operation(op: Op, body: dict[str, Any] | None) -> dict[str, Any]:
     streams = op.path.endswith("events")
     success: dict[str, Any]
     if streams:
@@ -184,9 +182,8 @@ def _operation(op: Op) -> dict[str, Any]:
         "parameters": list(op.params),
         "responses": responses,
     }
-    if op.body is not None:
-        ref = {"$ref": f"#/components/schemas/{op.body.__name__}"}
-        operation["requestBody"] = {"required": True, "content": _json(ref)}
+    if body is not None:  # the model's schema, named apart from others of the same name
+        operation["requestBody"] = {"required": True, "content": _json(body)}
     operation["security"] = [{"bearer": []}] if op.auth else []
     return operation
 
@@ -208,7 +205,7 @@ TASK = {
     "required": ["taskId", "kind", "status", "progress", "version"],
     "properties": {
         "taskId": {"type": "string"},
-        "kind": {"enum": list(KINDS)},
+        "kind": {"type": "string"},
         "status": {"enum": list(STATUSES)},
         "progress": {"type": "integer", "minimum": 0, "maximum": 100},
         "currentStage": {"type": ["string", "null"]},
@@ -250,7 +247,7 @@ ENVELOPES: dict[str, Any] = {
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(document())
+    return JSONResponse(document(app_state(request)["kinds"]))
 
 
 routes = [Route("/openapi.json", openapi)]

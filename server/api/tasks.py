@@ -1,12 +1,14 @@
 """The task resource: status (polling, with ETag), result, cancel.
 
-`resource_routes(base, kind)` mounts them under a kind's public path (the client plan's
+`kind_routes(kinds)` mounts them under each kind's own path too (the client plan's
 `/api/v1/business-plan/{taskId}/status`, …), where a task of another kind is not found;
-under `/api/v1/tasks` they serve every kind.
+under `/api/v1/tasks` they serve every kind. A kind that asks for it is started by
+`POST <its path>` with its params as the body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -15,14 +17,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobs import control
-from jobs.config import KINDS
+from jobs.kind import TASKS_PATH, Kind
+from jobs.kinds import Kinds
 from jobs.tasks import Status, Task, TaskSnapshot, WriteRejected, is_digits
 from server.auth import authenticate, has_credentials
 from server.errors import Conflict, NotFound, Unprocessable
-from server.responses import ok
+from server.idempotency import submit
+from server.responses import ok, parse_body
 from server.state import app_state
 
-BASE = "/api/v1/tasks"
+BASE = TASKS_PATH
 
 
 def links(task_id: str, base: str = BASE, **extra: str) -> dict[str, str]:
@@ -127,8 +131,9 @@ async def load_finished(
 async def cancel(request: Request, kind: str | None = None, task: Task | None = None) -> Response:
     task = task or await load_task(request, kind=kind)
     state = app_state(request)
+    queue_name = state["settings"].queue_for(state["kinds"][task.snapshot["kind"]])
     try:
-        await control.cancel(state["store"], state["queue"], state["settings"], task.id)
+        await control.cancel(state["store"], state["queue"], queue_name, task.id)
     except WriteRejected as rejected:
         raise Conflict(
             f"the task has already ended ({rejected.status})",
@@ -140,12 +145,37 @@ async def cancel(request: Request, kind: str | None = None, task: Task | None = 
     return ok(cancelled.snapshot)
 
 
-def resource_routes(base: str, kind: str | None = None) -> list[Route]:
-    return [
-        Route(base + "/{task_id}/status", partial(status, kind=kind)),
-        Route(base + "/{task_id}/result", partial(result, kind=kind)),
-        Route(base + "/{task_id}/cancel", partial(cancel, kind=kind), methods=["POST"]),
-    ]
+async def start(request: Request, kind: Kind[Any]) -> Response:
+    await authenticate(request)
+    params = await parse_body(request, kind.params)
+    return accepted(await submit(request, params, kind.name, params), kind.path)
+
+
+Endpoint = Callable[..., Awaitable[Response]]
+
+
+async def _anyones(endpoint: Endpoint, request: Request, kind: str) -> Response:
+    """`endpoint` for a kind whose tasks may have no owner (a reset request's mail): such
+    a task is its id's holder's."""
+    return await endpoint(request, task=await load_task(request, kind=kind, anonymous=True))
+
+
+def kind_routes(kinds: Kinds) -> list[Route]:
+    """Status, result and cancel under each kind's own path; `POST <path>` where asked."""
+    routes = []
+    endpoints: list[tuple[str, Endpoint, str]] = [
+        ("status", status, "GET"), ("result", result, "GET"), ("cancel", cancel, "POST"),
+    ]  # fmt: skip
+    for kind in kinds.values():
+        if kind.startable:
+            routes.append(Route(kind.path, partial(start, kind=kind), methods=["POST"]))
+        if kind.path == BASE:
+            continue
+        for name, endpoint, method in endpoints:
+            serve: Endpoint = partial(_anyones, endpoint) if kind.mail else endpoint
+            path = f"{kind.path}/{{task_id}}/{name}"
+            routes.append(Route(path, partial(serve, kind=kind.name), methods=[method]))
+    return routes
 
 
 STATUSES = tuple(Status)
@@ -156,7 +186,7 @@ async def listing(request: Request) -> Response:
     principal = await authenticate(request)
     query = request.query_params
     statuses = _choices(query.get("status"), STATUSES, "status")
-    kinds = _choices(query.get("kind"), KINDS, "kind")
+    kinds = _choices(query.get("kind"), tuple(app_state(request)["kinds"]), "kind")
     limit = _number(query.get("limit"), 20, 1, 100, "limit")
     offset = _number(query.get("offset"), 0, 0, 1_000_000, "offset")
     store = app_state(request)["store"]
@@ -184,4 +214,9 @@ def _number(raw: str | None, default: int, low: int, high: int, name: str) -> in
     return int(raw)
 
 
-routes = [Route(BASE, listing), *resource_routes(BASE)]
+routes = [
+    Route(BASE, listing),
+    Route(BASE + "/{task_id}/status", status),
+    Route(BASE + "/{task_id}/result", result),
+    Route(BASE + "/{task_id}/cancel", cancel, methods=["POST"]),
+]

@@ -14,8 +14,8 @@ import pytest
 from jobs import keys
 from jobs.config import Settings
 from jobs.errors import JobError
-from jobs.export import export
-from jobs.lifecycle import JobContext
+from jobs.kind import JobContext
+from jobs.kinds.export import Params, export
 from jobs.plans import SECTIONS, PlanStore
 from jobs.progress import Progress
 from jobs.tasks import TaskStore
@@ -48,7 +48,9 @@ async def test_every_section_is_a_progress_stage_and_the_file_is_whole(
 ):
     settings = dataclasses.replace(settings, export_dir=str(tmp_path))
     job = await job_for(store, settings)
-    result = await export(job, {"projectId": await saved_plan(store), "format": "pdf"})
+    result = await export(
+        job, Params.model_validate({"projectId": await saved_plan(store), "format": "pdf"})
+    )
     keys = [key for key, _, _ in SECTIONS]
     assert result["sections"] == keys
     seen = await stages(store, job.task_id)
@@ -71,9 +73,9 @@ async def test_a_cancel_after_the_file_is_written_leaves_no_file(
             await asyncio.Event().wait()
         return result
 
-    monkeypatch.setattr("jobs.export.asyncio.to_thread", held)
+    monkeypatch.setattr("jobs.kinds.export.asyncio.to_thread", held)
     running = asyncio.create_task(
-        export(job, {"projectId": await saved_plan(store), "format": "md"})
+        export(job, Params.model_validate({"projectId": await saved_plan(store), "format": "md"}))
     )
     async with asyncio.timeout(20):
         await saved.wait()
@@ -92,7 +94,9 @@ async def test_a_pdf_without_a_hangul_font_fails_with_font_missing(
     )
     job = await job_for(store, settings)
     with pytest.raises(JobError) as raised:
-        await export(job, {"projectId": await saved_plan(store), "format": "pdf"})
+        await export(
+            job, Params.model_validate({"projectId": await saved_plan(store), "format": "pdf"})
+        )
     assert raised.value.code == "FONT_MISSING" and "TASKSTREAM_FONT" in raised.value.message
     assert list(tmp_path.iterdir()) == []
 
@@ -102,5 +106,5 @@ async def test_a_project_whose_plan_is_gone_fails_plan_not_found(
 ):
     job = await job_for(store, settings)
     with pytest.raises(JobError) as raised:
-        await export(job, {"projectId": str(uuid.uuid4()), "format": "md"})
+        await export(job, Params.model_validate({"projectId": str(uuid.uuid4()), "format": "md"}))
     assert raised.value.code == "PLAN_NOT_FOUND"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from jobs.config import Settings
-from jobs.financial import financial
-from jobs.lifecycle import JobContext
+from jobs.kind import JobContext
+from jobs.kinds.financial import Params, financial
 from jobs.plans import PlanStore
 from jobs.progress import Progress
 from jobs.simulation import Batch, simulate_batch
@@ -45,7 +45,7 @@ class GatedBatches:
                 raise RuntimeError("the gate was never opened: the event loop was blocked")
             return simulate_batch(spec, paths, rng)
 
-        monkeypatch.setattr("jobs.financial.simulate_batch", gated)
+        monkeypatch.setattr("jobs.simulation.simulate_batch", gated)
 
 
 async def test_a_batch_runs_while_the_event_loop_goes_on(
@@ -53,7 +53,9 @@ async def test_a_batch_runs_while_the_event_loop_goes_on(
 ):
     batches = GatedBatches(monkeypatch)
     job = await job_for(store, settings)
-    running = asyncio.create_task(financial(job, {"projectId": str(uuid.uuid4()), "input": SPEC}))
+    running = asyncio.create_task(
+        financial(job, Params.model_validate({"projectId": str(uuid.uuid4()), "input": SPEC}))
+    )
     async with asyncio.timeout(20):
         await batches.started.wait()  # the loop runs while the batch is held in its thread
         batches.gate.set()
@@ -67,7 +69,9 @@ async def test_a_cancel_stops_before_the_next_batch_and_stores_nothing(
     batches = GatedBatches(monkeypatch)
     job = await job_for(store, settings)
     project_id = str(uuid.uuid4())
-    running = asyncio.create_task(financial(job, {"projectId": project_id, "input": SPEC}))
+    running = asyncio.create_task(
+        financial(job, Params.model_validate({"projectId": project_id, "input": SPEC}))
+    )
     async with asyncio.timeout(20):
         await batches.started.wait()
         running.cancel()
@@ -84,6 +88,6 @@ async def test_the_result_is_stored_as_the_projects_latest_simulation(
     job = await job_for(store, settings)
     project_id = str(uuid.uuid4())
     params: dict[str, Any] = {"projectId": project_id, "input": SPEC | {"seed": 3}}
-    result = await financial(job, params)
+    result = await financial(job, Params.model_validate(params))
     assert await PlanStore(store.redis).latest_simulation(project_id) == result
     assert result["seed"] == 3 and result["cashFlow"]["p50"] == [50.0] * 12

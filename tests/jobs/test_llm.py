@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from jobs.config import GeminiSettings
 from jobs.errors import TransientError
-from jobs.llm import GeminiModel, Prompt
+from jobs.llm import GeminiModel
+from jobs.model import Prompt
 from tests.fake_gemini import BrokenGemini
 from tests.server.conftest import ANSWERS, model_web
 from tests.support import WAIT, Proc, collect

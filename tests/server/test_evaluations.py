@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobs.evaluation import CRITERIA
+from jobs.kinds.evaluation import CRITERIA
 from tests.fake_gemini import Answer, Failure, FakeGemini
 from tests.server.conftest import ANSWERS
 from tests.support import collect, wait_for_status

@@ -16,9 +16,9 @@ from docx.oxml.ns import qn
 from pypdf import PdfReader
 
 from jobs import keys
-from jobs.documents import DOCX_EAST_ASIAN_FONT
-from jobs.export import sweep_exports
 from jobs.export_files import export_path
+from jobs.kinds.export import sweep_exports
+from jobs.office import DOCX_EAST_ASIAN_FONT
 from jobs.tasks import TaskStore
 from tests.server.conftest import ANSWERS
 from tests.support import Proc, collect, wait_for_status

@@ -14,14 +14,15 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Literal
 
 import aiosmtplib
+from pydantic import BaseModel
 
 from jobs.accounts import UserStore
 from jobs.config import SmtpSettings
 from jobs.errors import JobError, TransientError
-from jobs.lifecycle import JobContext
+from jobs.kind import JobContext, Kind, KindPolicy
 
 
 @dataclass(frozen=True)
@@ -99,26 +100,36 @@ TEXTS = {
 PATHS = {"verify": "/verify-email", "reset": "/reset-password", "reset_unknown": "/signup"}
 
 
-async def email(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+class Params(BaseModel):
+    """A verification mail to an account, or a reset mail to an address (whether or not an
+    account uses it)."""
+
+    template: Literal["verify", "reset"]
+    userId: str | None = None
+    email: str | None = None
+    language: str | None = None
+
+
+async def email(job: JobContext, params: Params) -> dict[str, Any]:
     users = UserStore(job.store.redis)
     await job.progress.update(progress=10, stage="composing")
-    if params["template"] == "verify":
-        user = await users.get(params["userId"])
+    if params.template == "verify":
+        user = await users.get(params.userId or "")
         if user is None:
             raise JobError("the account no longer exists", code="USER_NOT_FOUND")
         template, to, name = "verify", user["email"], user["name"]
         token: str | None = await users.issue_token("verify", user["id"])
     else:  # reset: the same steps whether or not the account exists
-        user = await users.by_email(params["email"])
-        to = user["email"] if user is not None else params["email"]  # as stored, not as typed
+        user = await users.by_email(params.email or "")
+        to = user["email"] if user is not None else params.email or ""  # as stored, not typed
         template = "reset" if user is not None else "reset_unknown"
         name = user["name"] if user is not None else ""
         token = await users.issue_token("reset", user["id"]) if user is not None else None
-    language = params.get("language") or (user or {}).get("language") or "ko"
+    language = params.language or (user or {}).get("language") or "ko"
     mail = compose(template, language, to, name, job.settings.public_url, token)
     await job.progress.update(progress=40, stage="sending")
     await send(mail, job.settings.smtp)
-    return {"sent": True, "template": params["template"]}
+    return {"sent": True, "template": params.template}
 
 
 def compose(
@@ -172,3 +183,13 @@ def _by_code(code: int, text: str) -> JobError:
     if 400 <= code < 500:
         return TransientError(f"the mail server said {code}: {text}", code="SMTP_TEMPORARY")
     return JobError(f"the mail server said {code}: {text}", code="SMTP_REJECTED")
+
+
+KIND = Kind(
+    "email",
+    Params,
+    KindPolicy(timeout_s=60, max_tries=5, retry_backoff_s=2),
+    email,
+    path="/api/v1/auth/email-tasks",
+    mail=True,
+)

@@ -10,18 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from pydantic import BaseModel
 
-from jobs.lifecycle import JobContext
+from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.plans import PlanStore
-from jobs.simulation import BATCH_PATHS, Batch, simulate_batch, summarize
 from jobs.simulation_input import SimulationInput
 
+if TYPE_CHECKING:
+    from jobs.simulation import Batch
 
-async def financial(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
-    spec = SimulationInput.model_validate(params["input"])
+
+class Params(BaseModel):
+    projectId: str
+    input: SimulationInput
+
+
+async def financial(job: JobContext, params: Params) -> dict[str, Any]:
+    # NumPy loads here, in the worker: the web process reads this module for `Params`
+    import numpy as np
+
+    from jobs.simulation import BATCH_PATHS, simulate_batch, summarize
+
+    spec = params.input
     seed = spec.seed if spec.seed is not None else secrets.randbits(63)
     sizes = [min(BATCH_PATHS, spec.paths - start) for start in range(0, spec.paths, BATCH_PATHS)]
     streams = np.random.SeedSequence(seed).spawn(len(sizes))
@@ -35,7 +47,7 @@ async def financial(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     figures = await asyncio.to_thread(summarize, spec, batches)
     result = {
         "simulationId": job.task_id,
-        "projectId": params["projectId"],
+        "projectId": params.projectId,
         "currency": spec.currency,
         "horizonMonths": spec.horizonMonths,
         "paths": spec.paths,
@@ -46,3 +58,12 @@ async def financial(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     }
     await PlanStore(job.store.redis).save_simulation(result)
     return result
+
+
+KIND = Kind(
+    "financial",
+    Params,
+    KindPolicy(timeout_s=300, max_tries=1, retry_backoff_s=1),
+    financial,
+    path="/api/v1/financial/simulations",
+)

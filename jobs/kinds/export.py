@@ -15,36 +15,53 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from jobs.documents import (
-    Part,
-    Table,
-    blocks_from_markdown,
-    find_font,
-    money,
-    writer_for,
-)
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.documents import Part, Table, blocks_from_markdown, find_font, money
 from jobs.errors import JobError
-from jobs.export_files import CONTENT_TYPES, export_path
-from jobs.lifecycle import JobContext
+from jobs.export_files import CONTENT_TYPES, PART_KEYS, export_path
+from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.plans import PlanStore
 from jobs.tasks import TaskStore, is_task_id, now_iso
+
+PATH = "/api/v1/exports"
+PartKey = Literal[PART_KEYS]  # type: ignore[valid-type]
+
+
+class Choice(BaseModel):
+    """What to export: the format, which parts (all by default), in which language."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["pdf", "docx", "md"]
+    sections: list[PartKey] | None = Field(default=None, min_length=1)
+    language: Literal["ko", "en"] | None = None
+
+
+class Params(Choice):
+    projectId: str
+
 
 logger = logging.getLogger(__name__)
 
 
-async def export(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
-    fmt: str = params["format"]
+async def export(job: JobContext, params: Params) -> dict[str, Any]:
+    # the office formats' libraries load here, in the worker: the web process reads this
+    # module for `Params` and must stay without them
+    from jobs.office import writer_for
+
+    fmt = params.format
     plans = PlanStore(job.store.redis)
     await job.progress.update(progress=2, stage="collecting")
-    plan = await plans.latest(params["projectId"])
+    plan = await plans.latest(params.projectId)
     if plan is None:
         raise JobError("the project has no business plan to export", code="PLAN_NOT_FOUND")
-    language: str = params.get("language") or plan.get("language", "ko")
+    language: str = params.language or plan.get("language", "ko")
     evaluation = await plans.latest_evaluation(plan["businessPlanId"])
-    simulation = await plans.latest_simulation(params["projectId"])
-    parts = build_parts(plan, evaluation, simulation, language, params.get("sections"))
+    simulation = await plans.latest_simulation(params.projectId)
+    parts = build_parts(plan, evaluation, simulation, language, params.sections)
     font = find_font(job.settings.font_path)
     if fmt == "pdf" and font is None:
         raise JobError(
@@ -71,7 +88,7 @@ async def export(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     suffix = "사업계획서" if language == "ko" else "business plan"
     return {
         "exportId": job.task_id,
-        "projectId": params["projectId"],
+        "projectId": params.projectId,
         "businessPlanId": plan["businessPlanId"],
         "format": fmt,
         "fileName": f"{safe_name(title)} {suffix}.{fmt}",
@@ -79,7 +96,7 @@ async def export(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
         "size": final.stat().st_size,
         "sha256": digest,
         "sections": [part.key for part in parts],
-        "downloadUrl": f"/api/v1/exports/{job.task_id}/download",
+        "downloadUrl": f"{PATH}/{job.task_id}/download",
         "createdAt": now_iso(),
     }
 
@@ -186,3 +203,8 @@ async def sweep_exports(store: TaskStore, export_dir: str) -> list[str]:
     if removed:
         logger.info("expired exports removed", extra={"count": len(removed)})
     return removed
+
+
+KIND = Kind(
+    "export", Params, KindPolicy(timeout_s=300, max_tries=2, retry_backoff_s=2), export, path=PATH
+)

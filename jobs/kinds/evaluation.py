@@ -6,20 +6,50 @@ Stages: `analyzing` (the plan), `evaluating` (the model answers JSON with a sche
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jobs.business_plan import plan_json
 from jobs.errors import JobError
-from jobs.lifecycle import JobContext
-from jobs.llm import Model, Prompt
-from jobs.plans import PlanStore
+from jobs.kind import JobContext, Kind, KindPolicy
+from jobs.model import Model, Prompt
+from jobs.plans import SECTION_KEYS, PlanStore
 
 Criterion = Literal["market", "feasibility", "differentiation", "financial_soundness", "team"]
 CRITERIA: tuple[Criterion, ...] = (
     "market", "feasibility", "differentiation", "financial_soundness", "team",
 )  # fmt: skip
+
+
+class InlineSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=f"^({'|'.join(SECTION_KEYS)})$")
+    content: str = Field(max_length=20000)
+
+
+class InlinePlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    sections: list[InlineSection] = Field(min_length=1, max_length=len(SECTION_KEYS))
+
+
+class Params(BaseModel):
+    """A stored plan by id, or a plan inline: exactly one of the two."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    businessPlanId: str | None = None
+    plan: InlinePlan | None = None
+    language: Literal["ko", "en"] | None = None
+
+    @model_validator(mode="after")
+    def _one_plan(self) -> Params:
+        if (self.businessPlanId is None) == (self.plan is None):
+            raise ValueError("give either businessPlanId or plan")
+        return self
 
 
 class CriterionScore(BaseModel):
@@ -72,15 +102,16 @@ def offline_evaluation(plan: dict[str, Any], language: str) -> dict[str, Any]:
     return {"scores": scores, "overallFeedback": feedback}
 
 
-async def evaluation(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+async def evaluation(job: JobContext, params: Params) -> dict[str, Any]:
     model: Model = job.worker["model"]
     await job.progress.update(progress=5, stage="analyzing")
-    plan = params.get("plan")
+    if params.plan is not None:
+        plan: dict[str, Any] | None = params.plan.model_dump()
+    else:
+        plan = await PlanStore(job.store.redis).get(params.businessPlanId or "")
     if plan is None:
-        plan = await PlanStore(job.store.redis).get(params["businessPlanId"])
-        if plan is None:
-            raise JobError("the business plan no longer exists", code="PLAN_NOT_FOUND")
-    language: str = params.get("language") or plan.get("language", "ko")
+        raise JobError("the business plan no longer exists", code="PLAN_NOT_FOUND")
+    language: str = params.language or plan.get("language", "ko")
     await job.progress.update(progress=20, stage="evaluating")
     answer = await model.json(evaluation_prompt(plan, language), EvaluationAnswer)
     await job.progress.update(progress=90, stage="formatting")
@@ -104,3 +135,18 @@ async def evaluation(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     if result["businessPlanId"] is not None:
         await PlanStore(job.store.redis).save_evaluation(result)
     return result
+
+
+def plan_json(plan: dict[str, Any]) -> str:
+    """A plan as the evaluation prompt shows it."""
+    sections = {s["key"]: s["content"] for s in plan["sections"]}
+    return json.dumps({"title": plan["title"], "sections": sections}, ensure_ascii=False)
+
+
+KIND = Kind(
+    "evaluation",
+    Params,
+    KindPolicy(timeout_s=300, max_tries=3, retry_backoff_s=2),
+    evaluation,
+    path="/api/v1/evaluations",
+)

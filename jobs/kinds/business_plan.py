@@ -9,21 +9,52 @@ split needs no second model call.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.errors import JobError
-from jobs.lifecycle import JobContext
-from jobs.llm import Model, Prompt
+from jobs.kind import JobContext, Kind, KindPolicy
+from jobs.model import Model, Prompt
 from jobs.plans import SECTION_KEYS, SECTIONS, PlanStore, section_title
 from jobs.tasks import now_iso
 
 EXPECTED_CHARS = 6000  # a model's plan's usual length, for progress and time left
 HEADING = re.compile(r"^##\s*\[(?P<key>[a-z_]+)\][^\n]*$", re.MULTILINE)
+
+Short = Field(min_length=1, max_length=200)
+Long = Field(min_length=1, max_length=4000)
+
+
+class Answers(BaseModel):
+    """The wizard's answers. Text is trimmed; required answers may not be blank."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    projectName: str = Short
+    industry: str = Short
+    targetCustomers: str = Long
+    problem: str = Long
+    solution: str = Long
+    businessModel: str = Long
+    competition: str = Field("", max_length=4000)
+    team: str = Field("", max_length=4000)
+    fundingNeed: str = Field("", max_length=1000)
+    freeText: str = Field("", max_length=8000)
+
+
+Language = Literal["ko", "en"]
+
+
+class Params(BaseModel):
+    answers: Answers
+    language: Language
+    projectId: str
+
 
 ANSWER_LABELS = {
     "projectName": "Project name",
@@ -124,9 +155,8 @@ def split_sections(markdown: str, language: str) -> list[dict[str, str]]:
     ]
 
 
-async def business_plan(job: JobContext, params: dict[str, Any]) -> dict[str, Any]:
-    answers: dict[str, str] = params["answers"]
-    language: str = params["language"]
+async def business_plan(job: JobContext, params: Params) -> dict[str, Any]:
+    answers, language = params.answers.model_dump(), params.language
     model: Model = job.worker["model"]
     await job.progress.update(progress=2, stage="analyzing")
     prompt = plan_prompt(answers, language)
@@ -153,7 +183,7 @@ async def business_plan(job: JobContext, params: dict[str, Any]) -> dict[str, An
     markdown = "".join(parts)
     plan = {
         "businessPlanId": str(uuid.uuid4()),
-        "projectId": params.get("projectId") or str(uuid.uuid4()),
+        "projectId": params.projectId,
         "taskId": job.task_id,
         "title": answers["projectName"],
         "language": language,
@@ -168,7 +198,10 @@ async def business_plan(job: JobContext, params: dict[str, Any]) -> dict[str, An
     return plan
 
 
-def plan_json(plan: dict[str, Any]) -> str:
-    """A plan as the evaluation prompt shows it."""
-    sections = {s["key"]: s["content"] for s in plan["sections"]}
-    return json.dumps({"title": plan["title"], "sections": sections}, ensure_ascii=False)
+KIND = Kind(
+    "business_plan",
+    Params,
+    KindPolicy(timeout_s=300, max_tries=3, retry_backoff_s=2),
+    business_plan,
+    path="/api/v1/business-plan",
+)

@@ -1,0 +1,63 @@
+"""What a task kind is: its name, the typed input of its job, its policy and its job.
+
+Each kind is one module of `jobs/kinds/` that defines a `KIND`; `jobs/kinds/__init__.py`
+lists them. The web process validates a request into the kind's `Params` and queues it;
+the worker validates the queued params into the same model and runs the job with it; the
+routes under the kind's `path` and the OpenAPI document are made from the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from jobs.config import Settings
+    from jobs.progress import Progress
+    from jobs.tasks import TaskStore
+
+TASKS_PATH = "/api/v1/tasks"  # where every task is followed, whatever its kind
+
+P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class KindPolicy:
+    """How long one attempt of a task kind may run, and how often it is tried.
+    `TASKSTREAM_TIMEOUT_<KIND>`, `_MAX_TRIES_<KIND>` and `_RETRY_BACKOFF_<KIND>` override it."""
+
+    timeout_s: float
+    max_tries: int
+    retry_backoff_s: float
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job function gets: its task, its attempt, and the reporter to write through."""
+
+    task_id: str
+    kind: str
+    attempt: int
+    progress: Progress
+    store: TaskStore
+    settings: Settings
+    worker: dict[str, Any]  # ARQ's ctx: the clients the worker opened (`model`, …)
+
+
+@dataclass(frozen=True)
+class Kind(Generic[P]):
+    """One kind of task."""
+
+    name: str
+    params: type[P]  # the job's input: validated by the web process, again by the worker
+    policy: KindPolicy
+    run: Callable[[JobContext, P], Awaitable[Any]]  # the job: its return value is the result
+    path: str = TASKS_PATH  # where its tasks' status, result and cancel are served
+    mail: bool = False  # account mail: a queue of its own; a task nobody owns is its id's holder's
+    startable: bool = False  # `POST <path>` with `params` as the body starts one
+
+    def result_url(self, task_id: str) -> str:
+        return f"{self.path}/{task_id}/result"
