@@ -28,7 +28,7 @@ from bench.common import ready_user, server_env
 from jobs.config import Settings
 from jobs.connections import connect
 from jobs.export_files import export_path
-from jobs.tasks import TaskStore
+from jobs.record.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
 from taskstream.loadtest.report import rss_kib
 

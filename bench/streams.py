@@ -30,7 +30,7 @@ from typing import Any
 from bench.common import ready_user, server_env
 from jobs.config import Settings
 from jobs.connections import connect
-from jobs.tasks import TaskStore
+from jobs.record.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
 from taskstream.loadtest.report import cpu_seconds, percentiles, rss_kib
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from jobs.config import Settings
-    from jobs.progress import Progress
-    from jobs.tasks import TaskStore
+    from jobs.record.tasks import TaskStore
+    from jobs.runtime.progress import Progress
 
 TASKS_PATH = "/api/v1/tasks"  # where every task is followed, whatever its kind
 

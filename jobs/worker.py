@@ -22,10 +22,10 @@ from jobs.config import Settings
 from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect
 from jobs.documents import find_font
 from jobs.kinds.export import sweep_exports
-from jobs.lifecycle import task_function
 from jobs.llm import model_from
-from jobs.reaper import reap_once
-from jobs.tasks import TaskStore
+from jobs.record.tasks import TaskStore
+from jobs.runtime.lifecycle import task_function
+from jobs.runtime.reaper import reap_once
 
 logger = logging.getLogger(__name__)
 

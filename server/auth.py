@@ -25,8 +25,8 @@ import jwt
 from starlette.requests import HTTPConnection
 
 from jobs.accounts import digest
-from jobs.keys import channel
-from jobs.tasks import Event
+from jobs.record.keys import channel
+from jobs.record.tasks import Event
 from server.errors import Unauthorized
 from server.realtime.sessions import REVOCATIONS, revoked_key
 from server.state import app_state

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 from jobs.config import Settings
 from jobs.connections import arq_pool, connect
 from jobs.kinds import Kinds
-from jobs.tasks import TaskStore
+from jobs.record.tasks import TaskStore
 from server.realtime.gate import Gate
 from server.realtime.hub import Hub
 from server.realtime.sessions import Sessions

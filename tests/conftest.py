@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs.config import Settings
-from jobs.tasks import Task, TaskStore
+from jobs.record.tasks import Task, TaskStore
 from taskstream.embedded import Valkey
 from tests.smtp import MailServer
 from tests.support import Account, Proc, signup

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from jobs import keys
+from jobs.record import keys
 from taskstream.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

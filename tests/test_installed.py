@@ -80,7 +80,7 @@ def test_the_wheel_carries_its_page_and_scripts_and_leaves_out_tests_and_benches
 ):
     names = zipfile.ZipFile(installed.wheel).namelist()
     for shipped in ("server/static/index.html", "server/static/js/taskstream.js",
-                    "jobs/write.lua", "jobs/read.lua"):  # fmt: skip
+                    "jobs/record/write.lua", "jobs/record/read.lua"):  # fmt: skip
         assert shipped in names
     assert not [n for n in names if n.startswith(("bench/", "tests/", "static/"))]
 

@@ -21,7 +21,7 @@ from jobs.errors import JobError
 from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.model import Model, Prompt
 from jobs.plans import SECTION_KEYS, SECTIONS, PlanStore, section_title
-from jobs.tasks import now_iso
+from jobs.record.tasks import now_iso
 
 EXPECTED_CHARS = 6000  # a model's plan's usual length, for progress and time left
 HEADING = re.compile(r"^##\s*\[(?P<key>[a-z_]+)\][^\n]*$", re.MULTILINE)

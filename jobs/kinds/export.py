@@ -24,7 +24,7 @@ from jobs.errors import JobError
 from jobs.export_files import CONTENT_TYPES, PART_KEYS, export_path
 from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.plans import PlanStore
-from jobs.tasks import TaskStore, is_task_id, now_iso
+from jobs.record.tasks import TaskStore, is_task_id, now_iso
 
 PATH = "/api/v1/exports"
 PartKey = Literal[PART_KEYS]  # type: ignore[valid-type]

@@ -1,0 +1,1 @@
+"""One module per HTTP resource; `tasks.py` also mounts the routes every kind shares."""

@@ -19,11 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs import control
 from jobs.accounts import UserStore, public
 from jobs.kinds.mail import KIND as MAIL
 from jobs.kinds.mail import Params as MailParams
-from server.api.tasks import links
+from jobs.runtime import control
 from server.auth import (
     authenticate,
     family_of,
@@ -37,6 +36,7 @@ from server.errors import ApiError, Conflict, Unauthorized
 from server.ratelimit import is_known_client, limit, remember_client
 from server.responses import ok, parse_body
 from server.state import app_state
+from server.submit import links
 
 BASE = "/api/v1/auth"
 HASHER = PasswordHasher()

@@ -17,14 +17,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobs.kinds.business_plan import KIND, Answers, Language, Params
-from jobs.tasks import is_digits
-from server.api.projects import owned_plan, owned_project
-from server.api.tasks import accepted, result
+from jobs.record.tasks import is_digits
+from server.access import owned_plan, owned_project
+from server.api.tasks import result
 from server.auth import authenticate
-from server.idempotency import submit
 from server.realtime.follow import follow
 from server.responses import ok, parse_body
 from server.state import app_state
+from server.submit import accepted, submit
 
 BASE = KIND.path
 

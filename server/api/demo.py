@@ -7,12 +7,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobs.kinds.demo import Params as DemoRequest
-from server.api.tasks import accepted
 from server.auth import authenticate
 from server.errors import Unprocessable
-from server.idempotency import submit
 from server.responses import parse_body
 from server.state import app_state
+from server.submit import accepted, submit
 
 
 async def start(request: Request) -> Response:

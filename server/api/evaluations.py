@@ -8,12 +8,11 @@ from starlette.routing import Route
 
 from jobs.kinds.evaluation import KIND
 from jobs.kinds.evaluation import Params as EvaluateRequest
-from server.api.projects import owned_plan
-from server.api.tasks import accepted
+from server.access import owned_plan
 from server.auth import authenticate
-from server.idempotency import submit
 from server.responses import parse_body
 from server.state import app_state
+from server.submit import accepted, submit
 
 BASE = KIND.path
 

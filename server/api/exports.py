@@ -17,14 +17,13 @@ from jobs.export_files import EXTRA_PARTS, export_path
 from jobs.kinds.export import KIND, Params
 from jobs.kinds.export import Choice as ExportRequest
 from jobs.plans import PlanStore
-from server.api.projects import owned_project
-from server.api.tasks import accepted, load_finished
+from server.access import load_finished, owned_project
 from server.auth import authenticate
 from server.errors import ApiError, Conflict, NotFound
 from server.errors import RangeNotSatisfiable as RangeRefused
-from server.idempotency import submit
 from server.responses import parse_body
 from server.state import app_state
+from server.submit import accepted, submit
 
 BASE = KIND.path
 

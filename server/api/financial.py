@@ -12,13 +12,12 @@ from starlette.routing import Route
 
 from jobs.kinds.financial import KIND, Params
 from jobs.simulation_input import SimulationInput
-from server.api.projects import owned_project
-from server.api.tasks import accepted
+from server.access import owned_project
 from server.auth import authenticate
 from server.errors import Unprocessable
-from server.idempotency import submit
 from server.responses import parse_body
 from server.state import app_state
+from server.submit import accepted, submit
 
 BASE = KIND.path
 

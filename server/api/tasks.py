@@ -12,71 +12,22 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs import control
 from jobs.kind import TASKS_PATH, Kind
 from jobs.kinds import Kinds
-from jobs.tasks import Status, Task, TaskSnapshot, WriteRejected, is_digits
-from server.auth import authenticate, has_credentials
-from server.errors import Conflict, NotFound, Unprocessable
-from server.idempotency import submit
+from jobs.record.tasks import Status, Task, TaskSnapshot, WriteRejected, is_digits
+from jobs.runtime import control
+from server.access import load_finished, load_task
+from server.auth import authenticate
+from server.errors import Conflict, Unprocessable
 from server.responses import ok, parse_body
 from server.state import app_state
+from server.submit import accepted, submit
 
 BASE = TASKS_PATH
-
-
-def links(task_id: str, base: str = BASE, **extra: str) -> dict[str, str]:
-    return {
-        **extra,
-        "status": f"{base}/{task_id}/status",
-        "result": f"{base}/{task_id}/result",
-        "cancel": f"{base}/{task_id}/cancel",
-        "events": f"{BASE}/{task_id}/events",
-        "websocket": "/api/v1/ws",
-    }
-
-
-def accepted(
-    task: Task, base: str = BASE, extra_links: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    """The answer to a request that started a task: 202 with where to follow it."""
-    snapshot = task.snapshot
-    data = {
-        "taskId": task.id,
-        "status": snapshot["status"],
-        "estimatedTime": snapshot.get("estimatedTime"),
-        **extra,
-        "links": links(task.id, base, **(extra_links or {})),
-    }
-    return ok(data, 202, headers={"Location": links(task.id, base)["status"]})
-
-
-async def load_task(
-    conn: HTTPConnection,
-    *,
-    kind: str | None = None,
-    task_id: str | None = None,
-    ticket: bool = False,
-    anonymous: bool = False,
-) -> Task:
-    """The caller's task named by the path (or `task_id`): 401 without credentials, 404
-    for unknown and malformed ids and for someone else's task alike. With `anonymous`, a
-    task nobody owns (a password-reset mail) is anyone's who holds its id."""
-    user = ""
-    if not anonymous or has_credentials(conn, ticket=ticket):
-        user = (await authenticate(conn, ticket=ticket)).user_id
-    task_id = task_id or conn.path_params["task_id"]
-    store = app_state(conn)["store"]
-    task = await store.owned(task_id, user)
-    if task is None and anonymous and user:
-        task = await store.owned(task_id, "")
-    if task is None or (kind is not None and task.snapshot["kind"] != kind):
-        raise NotFound("no such task", code="TASK_NOT_FOUND")
-    return task
 
 
 async def status(request: Request, kind: str | None = None, task: Task | None = None) -> Response:
@@ -100,32 +51,6 @@ async def result(
 ) -> Response:
     task = await load_finished(request, kind=kind, task_id=task_id, task=task)
     return ok(await app_state(request)["store"].result(task.id), headers=headers)
-
-
-async def load_finished(
-    request: Request,
-    *,
-    kind: str | None = None,
-    task_id: str | None = None,
-    task: Task | None = None,
-) -> Task:
-    """The task, if it completed; else 409 with why it has no result (or 404)."""
-    task = task or await load_task(request, kind=kind, task_id=task_id)
-    snapshot = task.snapshot
-    if task.status is Status.COMPLETED:
-        return task
-    details: dict[str, Any] = {"status": task.status, "progress": snapshot.get("progress")}
-    if task.status is Status.FAILED:
-        details |= {
-            "errorCode": snapshot.get("errorCode"),
-            "errorMessage": snapshot.get("errorMessage"),
-        }
-        raise Conflict("the task failed; it has no result", code="TASK_FAILED", details=details)
-    if task.status is Status.CANCELLED:
-        raise Conflict(
-            "the task was cancelled; it has no result", code="TASK_CANCELLED", details=details
-        )
-    raise Conflict("the task has not finished yet", code="TASK_NOT_FINISHED", details=details)
 
 
 async def cancel(request: Request, kind: str | None = None, task: Task | None = None) -> Response:

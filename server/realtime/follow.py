@@ -26,7 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TypeVar
 
-from jobs.tasks import Event, TaskStore, is_digits, is_task_id, parse_event_id
+from jobs.record.tasks import Event, Task, TaskStore, is_digits, is_task_id, parse_event_id
 from server.realtime.hub import Hub
 from server.realtime.sessions import Watch
 
@@ -45,6 +45,20 @@ REVOKED = Event(
     "", "revoked", '{"code":"TOKEN_REVOKED","message":"the session has ended; sign in again"}'
 )
 ENDINGS = (RECONNECT, REAUTHENTICATE, REVOKED)  # a stream's last event, when not the task's
+
+
+def has_seen_end(task: Task, last_id: str | None) -> bool:
+    """The client's last id already covers this finished task's terminal event."""
+    seen, last = parse_event_id(last_id), parse_event_id(task.last_event_id)
+    return task.terminal and seen is not None and last is not None and seen >= last
+
+
+def parse_cursor(value: str | None, count: int) -> list[str | None]:
+    """A multi-task cursor: one last id per task, comma-separated, in the `tasks` order."""
+    parts = (value or "").split(",")
+    if len(parts) != count:
+        return [None] * count
+    return [p if parse_event_id(p) else None for p in parts]
 
 
 class Cursor:

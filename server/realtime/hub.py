@@ -31,8 +31,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from jobs.connections import raw_pool
-from jobs.keys import channel
-from jobs.tasks import Event
+from jobs.record.keys import channel
+from jobs.record.tasks import Event
 
 logger = logging.getLogger(__name__)
 

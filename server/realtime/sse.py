@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from jobs.tasks import Event, Task, parse_event_id
-from server.api.tasks import load_task
+from jobs.record.tasks import Event
+from server.access import load_task
 from server.auth import Principal, authenticate
 from server.errors import ApiError, NotFound
 from server.realtime.follow import (
@@ -32,6 +32,8 @@ from server.realtime.follow import (
     follow,
     follow_all,
     follow_many,
+    has_seen_end,
+    parse_cursor,
 )
 from server.realtime.gate import Admission
 from server.realtime.sessions import Watch
@@ -51,12 +53,6 @@ def encode(event: Event) -> bytes:
 
 def last_event_id(request: Request) -> str | None:
     return request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-
-
-def has_seen_end(task: Task, last_id: str | None) -> bool:
-    """The client's last id already covers this finished task's terminal event."""
-    seen, last = parse_event_id(last_id), parse_event_id(task.last_event_id)
-    return task.terminal and seen is not None and last is not None and seen >= last
 
 
 class HeldStream(EventSourceResponse):
@@ -135,14 +131,6 @@ async def many_events(request: Request) -> Response:
         return Response(status_code=204)
     events = partial(follow_many, state["hub"], state["store"], ids, cursor)
     return stream(request, principal, events)
-
-
-def parse_cursor(value: str | None, count: int) -> list[str | None]:
-    """A multi-task cursor: one last id per task, comma-separated, in the `tasks` order."""
-    parts = (value or "").split(",")
-    if len(parts) != count:
-        return [None] * count
-    return [p if parse_event_id(p) else None for p in parts]
 
 
 routes = [

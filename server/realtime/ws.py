@@ -28,14 +28,20 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from jobs import control
-from jobs.tasks import Event, Task, WriteRejected, is_task_id
+from jobs.record.tasks import Event, Task, WriteRejected, is_task_id
+from jobs.runtime import control
 from server.auth import Principal, authenticate
 from server.errors import ApiError, Unprocessable, api_error_response
-from server.realtime.follow import REAUTHENTICATE, RECONNECT, RECONNECT_MS, REVOKED, follow
+from server.realtime.follow import (
+    REAUTHENTICATE,
+    RECONNECT,
+    RECONNECT_MS,
+    REVOKED,
+    follow,
+    has_seen_end,
+)
 from server.realtime.gate import StreamsExhausted
 from server.realtime.sessions import Watch
-from server.realtime.sse import has_seen_end
 from server.responses import read_json
 from server.state import AppState, app_state
 

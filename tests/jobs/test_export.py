@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from jobs import keys
 from jobs.config import Settings
 from jobs.errors import JobError
 from jobs.kind import JobContext
 from jobs.kinds.export import Params, export
 from jobs.plans import SECTIONS, PlanStore
-from jobs.progress import Progress
-from jobs.tasks import TaskStore
+from jobs.record import keys
+from jobs.record.tasks import TaskStore
+from jobs.runtime.progress import Progress
 
 
 async def saved_plan(store: TaskStore) -> str:

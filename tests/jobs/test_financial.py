@@ -14,10 +14,10 @@ from jobs.config import Settings
 from jobs.kind import JobContext
 from jobs.kinds.financial import Params, financial
 from jobs.plans import PlanStore
-from jobs.progress import Progress
+from jobs.record.tasks import TaskStore
+from jobs.runtime.progress import Progress
 from jobs.simulation import Batch, simulate_batch
 from jobs.simulation_input import SimulationInput
-from jobs.tasks import TaskStore
 
 SPEC = {"paths": 5000, "horizonMonths": 12, "revenue": {"initialUnits": 10, "unitPrice": 5}}
 

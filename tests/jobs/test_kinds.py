@@ -8,7 +8,7 @@ import pytest
 from jobs import kinds
 from jobs.config import ConfigError, Settings
 from jobs.connections import arq_pool
-from jobs.tasks import TaskStore
+from jobs.record.tasks import TaskStore
 from tests import countdown_kind
 from tests.support import collect, wait_for_status
 

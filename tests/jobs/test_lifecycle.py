@@ -17,10 +17,10 @@ import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import Job
 
-from jobs import keys
 from jobs.config import Settings
 from jobs.connections import SERIALIZERS, load_job
-from jobs.tasks import TaskStore
+from jobs.record import keys
+from jobs.record.tasks import TaskStore
 from tests.support import WAIT, Proc, start_demo, wait_for_status, wait_for_task
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from jobs import keys
 from jobs.errors import TaskGone
-from jobs.progress import Progress
-from jobs.tasks import TaskStore
+from jobs.record import keys
+from jobs.record.tasks import TaskStore
+from jobs.runtime.progress import Progress
 
 
 async def started(store: TaskStore) -> str:

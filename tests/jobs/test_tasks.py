@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from jobs import keys
-from jobs.tasks import Status, TaskStore, WriteRejected, parse_event_id
+from jobs.record import keys
+from jobs.record.tasks import Status, TaskStore, WriteRejected, parse_event_id
 
 
 async def test_create_writes_a_pending_snapshot_and_a_first_status_event(store: TaskStore):

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import httpx
 from redis.asyncio import Redis
 
-from jobs.keys import channel
-from jobs.tasks import TaskStore
+from jobs.record.keys import channel
+from jobs.record.tasks import TaskStore
 from taskstream.loadtest.report import rss_kib
 from tests.support import WAIT, Account, Proc, assert_no_gap
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from jobs.keys import channel
-from jobs.tasks import TaskStore
+from jobs.record.keys import channel
+from jobs.record.tasks import TaskStore
 from server.realtime.follow import follow
 from server.realtime.hub import Hub
 from taskstream.embedded import Valkey

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import websockets
 
-from jobs.tasks import TaskStore
+from jobs.record.tasks import TaskStore
 from tests.support import WAIT, Proc, SseStream, WsClient, signup, start_demo, wait_for_status
 
 

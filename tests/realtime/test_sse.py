@@ -9,9 +9,9 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from jobs import keys
-from jobs.keys import channel
-from jobs.tasks import TaskStore
+from jobs.record import keys
+from jobs.record.keys import channel
+from jobs.record.tasks import TaskStore
 from tests.support import WAIT, Account, SseStream, collect, start_demo
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from jobs import keys
-from jobs.tasks import TaskStore
+from jobs.record import keys
+from jobs.record.tasks import TaskStore
 from tests.support import Proc, WsClient, start_demo, wait_for_status
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from jobs.plans import SECTION_KEYS, PlanStore
-from jobs.tasks import TaskStore
+from jobs.record.tasks import TaskStore
 from tests.fake_gemini import Failure, FakeGemini, Stream
 from tests.server.conftest import ANSWERS
 from tests.support import (

@@ -15,11 +15,11 @@ import pytest
 from docx.oxml.ns import qn
 from pypdf import PdfReader
 
-from jobs import keys
 from jobs.export_files import export_path
 from jobs.kinds.export import sweep_exports
 from jobs.office import DOCX_EAST_ASIAN_FONT
-from jobs.tasks import TaskStore
+from jobs.record import keys
+from jobs.record.tasks import TaskStore
 from tests.server.conftest import ANSWERS
 from tests.support import Proc, collect, wait_for_status
 

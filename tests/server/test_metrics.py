@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from jobs.tasks import TaskStore
+from jobs.record.tasks import TaskStore
 from tests.support import SseStream, start_demo, wait_for_status
 
 SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")

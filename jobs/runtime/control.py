@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from jobs.config import Settings
 from jobs.kind import Kind
 from jobs.logs import bind_task
-from jobs.tasks import Task, TaskStore, WriteRejected
+from jobs.record.tasks import Task, TaskStore, WriteRejected
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import time
 
 from arq.constants import in_progress_key_prefix
 
-from jobs import keys
 from jobs.logs import bind_task
-from jobs.tasks import TaskStore, WriteRejected
+from jobs.record import keys
+from jobs.record.tasks import TaskStore, WriteRejected
 
 logger = logging.getLogger(__name__)
 

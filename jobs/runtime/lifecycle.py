@@ -20,14 +20,14 @@ from typing import Any
 from arq.worker import Function, Retry, func
 from pydantic import ValidationError
 
-from jobs import keys
 from jobs.config import Settings
 from jobs.errors import JobError, TaskGone, TransientError
 from jobs.kind import JobContext, Kind
 from jobs.logs import bind_task
-from jobs.progress import Progress
-from jobs.quota import RunQuota
-from jobs.tasks import Event, TaskStore, WriteRejected
+from jobs.record import keys
+from jobs.record.tasks import Event, TaskStore, WriteRejected
+from jobs.runtime.progress import Progress
+from jobs.runtime.quota import RunQuota
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from typing import Any, TypedDict
 
 from redis.asyncio import Redis
 
-from jobs import keys, metrics
+from jobs import metrics
 from jobs.config import Settings
+from jobs.record import keys
 
 logger = logging.getLogger(__name__)
 

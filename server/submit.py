@@ -1,24 +1,29 @@
-"""Starting a task, at most once per `Idempotency-Key`.
+"""Starting a task for the caller (`submit`), and the 202 that answers it (`accepted`).
 
-A client that retries a POST after a timeout must not start the work twice: with the same
-key and the same request it gets the same task back (202, its current state); the same
-key with another request is refused (422 `IDEMPOTENCY_KEY_REUSED`); a retry that arrives
-while the first is still being handled gets 409 `IDEMPOTENCY_IN_PROGRESS` with
-`Retry-After`. Keys are kept as long as tasks are, and are each user's own.
+A task starts at most once per `Idempotency-Key`: a client that retries a POST after a
+timeout must not start the work twice. With the same key and the same request it gets
+the same task back (202, its current state); the same key with another request is
+refused (422 `IDEMPOTENCY_KEY_REUSED`); a retry that arrives while the first is still
+being handled gets 409 `IDEMPOTENCY_IN_PROGRESS` with `Retry-After`. Keys are kept as
+long as tasks are, and are each user's own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
+from starlette.responses import Response
 
-from jobs import control
-from jobs.tasks import Task, WriteRejected
+from jobs.kind import TASKS_PATH
+from jobs.record.tasks import Task, WriteRejected
+from jobs.runtime import control
 from server.auth import authenticate
 from server.errors import ApiError, Conflict, TooManyRequests, Unprocessable
+from server.responses import ok
 from server.state import app_state
 
 MAX_KEY_LENGTH = 200
@@ -86,3 +91,29 @@ async def submit(
             headers={"Retry-After": "1"},
         )
     return earlier
+
+
+def links(task_id: str, base: str = TASKS_PATH, **extra: str) -> dict[str, str]:
+    return {
+        **extra,
+        "status": f"{base}/{task_id}/status",
+        "result": f"{base}/{task_id}/result",
+        "cancel": f"{base}/{task_id}/cancel",
+        "events": f"{TASKS_PATH}/{task_id}/events",
+        "websocket": "/api/v1/ws",
+    }
+
+
+def accepted(
+    task: Task, base: str = TASKS_PATH, extra_links: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    """The answer to a request that started a task: 202 with where to follow it."""
+    snapshot = task.snapshot
+    data = {
+        "taskId": task.id,
+        "status": snapshot["status"],
+        "estimatedTime": snapshot.get("estimatedTime"),
+        **extra,
+        "links": links(task.id, base, **(extra_links or {})),
+    }
+    return ok(data, 202, headers={"Location": links(task.id, base)["status"]})

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from jobs.errors import TaskGone
-from jobs.tasks import TaskStore, WriteRejected
+from jobs.record.tasks import TaskStore, WriteRejected
 
 
 class Progress:
