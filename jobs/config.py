@@ -124,49 +124,65 @@ class Settings:
                     kind[attribute] = reader.number(name, 0)
         return cls(
             redis_url=env.get("REDIS_URL") or None,
-            data_dir=env.get("TASKSTREAM_DATA_DIR", ".taskstream"),
-            retention_s=int(reader.number("TASKSTREAM_RETENTION_SECONDS", 24 * 3600)),
-            stream_maxlen=int(reader.number("TASKSTREAM_STREAM_MAXLEN", 1000)),
-            heartbeat_s=reader.number("TASKSTREAM_HEARTBEAT_SECONDS", 15.0),
-            listener_queue=int(reader.number("TASKSTREAM_LISTENER_QUEUE", 256)),
-            lease_s=reader.number("TASKSTREAM_LEASE_SECONDS", 15.0),
-            coalesce_s=reader.number("TASKSTREAM_COALESCE_MS", 100) / 1000,
-            worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", 200)),
-            mail_worker_max_jobs=int(reader.number("TASKSTREAM_MAIL_WORKER_MAX_JOBS", 20)),
-            max_body_bytes=int(reader.number("TASKSTREAM_MAX_BODY_BYTES", 1 << 20)),
-            max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", 20000)),
-            max_streams_per_user=int(reader.number("TASKSTREAM_MAX_STREAMS_PER_USER", 20)),
-            max_tasks_in_flight_per_user=int(
-                reader.number("TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER", 20)
+            data_dir=env.get("TASKSTREAM_DATA_DIR", cls.data_dir),
+            retention_s=int(reader.number("TASKSTREAM_RETENTION_SECONDS", cls.retention_s)),
+            stream_maxlen=int(reader.number("TASKSTREAM_STREAM_MAXLEN", cls.stream_maxlen)),
+            heartbeat_s=reader.number("TASKSTREAM_HEARTBEAT_SECONDS", cls.heartbeat_s),
+            listener_queue=int(reader.number("TASKSTREAM_LISTENER_QUEUE", cls.listener_queue)),
+            lease_s=reader.number("TASKSTREAM_LEASE_SECONDS", cls.lease_s),
+            coalesce_s=reader.number("TASKSTREAM_COALESCE_MS", cls.coalesce_s * 1000) / 1000,
+            worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", cls.worker_max_jobs)),
+            mail_worker_max_jobs=int(
+                reader.number("TASKSTREAM_MAIL_WORKER_MAX_JOBS", cls.mail_worker_max_jobs)
             ),
-            max_running_per_user=int(reader.number("TASKSTREAM_MAX_RUNNING_PER_USER", 4)),
-            sync_wait_max_s=reader.number("TASKSTREAM_SYNC_WAIT_MAX_SECONDS", 0),
-            demo_max_s=reader.number("TASKSTREAM_DEMO_MAX_SECONDS", 300),
-            max_simulation_cells=int(reader.number("TASKSTREAM_MAX_SIMULATION_CELLS", 1_200_000)),
-            queue_name=env.get("TASKSTREAM_QUEUE", "taskstream:queue"),
+            max_body_bytes=int(reader.number("TASKSTREAM_MAX_BODY_BYTES", cls.max_body_bytes)),
+            max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", cls.max_streams)),
+            max_streams_per_user=int(
+                reader.number("TASKSTREAM_MAX_STREAMS_PER_USER", cls.max_streams_per_user)
+            ),
+            max_tasks_in_flight_per_user=int(
+                reader.number(
+                    "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER", cls.max_tasks_in_flight_per_user
+                )
+            ),
+            max_running_per_user=int(
+                reader.number("TASKSTREAM_MAX_RUNNING_PER_USER", cls.max_running_per_user)
+            ),
+            sync_wait_max_s=reader.number("TASKSTREAM_SYNC_WAIT_MAX_SECONDS", cls.sync_wait_max_s),
+            demo_max_s=reader.number("TASKSTREAM_DEMO_MAX_SECONDS", cls.demo_max_s),
+            max_simulation_cells=int(
+                reader.number("TASKSTREAM_MAX_SIMULATION_CELLS", cls.max_simulation_cells)
+            ),
+            queue_name=env.get("TASKSTREAM_QUEUE", cls.queue_name),
             export_dir=env.get("TASKSTREAM_EXPORT_DIR")
-            or os.path.join(env.get("TASKSTREAM_DATA_DIR", ".taskstream"), "exports"),
+            or os.path.join(env.get("TASKSTREAM_DATA_DIR", cls.data_dir), "exports"),
             font_path=env.get("TASKSTREAM_FONT") or None,
-            sweep_s=reader.number("TASKSTREAM_SWEEP_SECONDS", 300.0),
+            sweep_s=reader.number("TASKSTREAM_SWEEP_SECONDS", cls.sweep_s),
             policy_overrides=overrides,
             extra_kinds=tuple(
                 m.strip() for m in env.get("TASKSTREAM_EXTRA_KINDS", "").split(",") if m.strip()
             ),
             smtp=SmtpSettings(
-                host=env.get("SMTP_HOST") or "127.0.0.1",
-                port=int(reader.number("SMTP_PORT", 1025)),
+                host=env.get("SMTP_HOST") or SmtpSettings.host,
+                port=int(reader.number("SMTP_PORT", SmtpSettings.port)),
                 username=env.get("SMTP_USERNAME") or None,
                 password=env.get("SMTP_PASSWORD") or None,
-                tls=reader.choice("SMTP_TLS", ("none", "starttls", "tls"), "none"),
+                tls=reader.choice("SMTP_TLS", ("none", "starttls", "tls"), SmtpSettings.tls),
                 sender=env.get("MAIL_FROM") or SmtpSettings.sender,
-                timeout_s=reader.number("SMTP_TIMEOUT_SECONDS", 20.0),
+                timeout_s=reader.number("SMTP_TIMEOUT_SECONDS", SmtpSettings.timeout_s),
             ),
             auth=AuthSettings(
                 secret_key=_secret_key(env),
-                access_ttl_s=reader.number("TASKSTREAM_ACCESS_TOKEN_SECONDS", 900.0),
-                refresh_ttl_s=reader.number("TASKSTREAM_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
-                ticket_ttl_s=reader.number("TASKSTREAM_STREAM_TICKET_SECONDS", 60.0),
-                window_s=reader.number("TASKSTREAM_RATE_WINDOW_SECONDS", 900.0),
+                access_ttl_s=reader.number(
+                    "TASKSTREAM_ACCESS_TOKEN_SECONDS", AuthSettings.access_ttl_s
+                ),
+                refresh_ttl_s=reader.number(
+                    "TASKSTREAM_REFRESH_TOKEN_SECONDS", AuthSettings.refresh_ttl_s
+                ),
+                ticket_ttl_s=reader.number(
+                    "TASKSTREAM_STREAM_TICKET_SECONDS", AuthSettings.ticket_ttl_s
+                ),
+                window_s=reader.number("TASKSTREAM_RATE_WINDOW_SECONDS", AuthSettings.window_s),
                 limits={
                     action: (
                         int(reader.number(f"TASKSTREAM_RATE_{action.upper()}_PER_CLIENT", ip)),
@@ -175,16 +191,18 @@ class Settings:
                     for action, (ip, mail) in _DEFAULT_LIMITS.items()
                 },
             ),
-            public_url=(env.get("TASKSTREAM_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            public_url=(env.get("TASKSTREAM_PUBLIC_URL") or cls.public_url).rstrip("/"),
             mail_catcher_dir=env.get("TASKSTREAM_MAIL_CATCHER_DIR") or None,
             trusted_proxies=env.get("TASKSTREAM_TRUSTED_PROXIES", "").strip(),
             metrics_token=env.get("TASKSTREAM_METRICS_TOKEN") or None,
             gemini=GeminiSettings(
                 api_key=env.get("GEMINI_API_KEY") or None,
-                model=env.get("GEMINI_MODEL") or "gemini-2.5-flash",
+                model=env.get("GEMINI_MODEL") or GeminiSettings.model,
                 base_url=env.get("GEMINI_BASE_URL") or None,
-                timeout_s=reader.number("GEMINI_TIMEOUT_SECONDS", 60.0),
-                max_output_tokens=int(reader.number("GEMINI_MAX_OUTPUT_TOKENS", 8192)),
+                timeout_s=reader.number("GEMINI_TIMEOUT_SECONDS", GeminiSettings.timeout_s),
+                max_output_tokens=int(
+                    reader.number("GEMINI_MAX_OUTPUT_TOKENS", GeminiSettings.max_output_tokens)
+                ),
             ),
         )
 

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from jobs.accounts import UserStore
     from jobs.config import Settings
+    from jobs.plans import PlanStore
     from jobs.record.tasks import TaskStore
     from jobs.runtime.progress import Progress
 
@@ -43,6 +45,8 @@ class JobContext:
     attempt: int
     progress: Progress
     store: TaskStore
+    plans: PlanStore
+    users: UserStore
     settings: Settings
     worker: dict[str, Any]  # ARQ's ctx: the clients the worker opened (`model`, …)
 

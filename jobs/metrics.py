@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 KEY = "ts:metrics"
 WORKERS = "ts:metrics:worker:"
+WORKER_GAUGES = ("jobs_running", "jobs_complete", "jobs_failed", "jobs_retried")
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 POLL_BUCKETS = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 100.0)
 

@@ -1,15 +1,21 @@
-"""The ARQ worker: its functions (one per task kind), clients and background reaper.
+"""The ARQ worker: its functions (one per task kind), clients and background passes.
 
-Run with `taskstream worker` (the Procfile's `worker:`). One process runs two ARQ
-workers on one event loop: users' work on the main queue, and account mail on a queue
-with slots of its own (`Settings.queue_for`), so that a verification or reset mail never
-waits behind other users' plans and simulations. A signal stops both.
+`taskstream worker` (the Procfile's `worker:`) runs two ARQ workers on one event loop:
+users' work on the main queue, and account mail on a queue with slots of its own
+(`Settings.queue_for`), so that a verification or reset mail never waits behind other
+users' plans and simulations; a signal stops both. ARQ's own command runs one queue per
+process: `arq jobs.worker.WorkerSettings` and `arq jobs.worker.MailWorkerSettings`, each
+built from the environment when ARQ looks it up.
+
+The main worker also runs the reaper (lapsed leases), the export sweeper and the gauges
+it publishes for `/metrics`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from functools import partial
@@ -17,14 +23,16 @@ from typing import Any
 
 from arq.worker import Worker
 
-from jobs import kinds, metrics
+from jobs import kinds, logs, metrics
+from jobs.accounts import UserStore
 from jobs.config import Settings
 from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect
 from jobs.documents import find_font
 from jobs.kinds.export import sweep_exports
 from jobs.llm import model_from
+from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
-from jobs.runtime.lifecycle import task_function
+from jobs.runtime.lifecycle import marker_lifetime, task_function
 from jobs.runtime.reaper import reap_once
 
 logger = logging.getLogger(__name__)
@@ -34,23 +42,45 @@ METRICS_EVERY_S = 5.0
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    redis = connect(settings.require_redis_url(), "taskstream:worker")
-    ctx["store"] = TaskStore(redis, settings)
-    store, in_progress_s = ctx["store"], ctx["arq_worker"].in_progress_timeout_s
-    reap = partial(reap_once, store, in_progress_s)
-    sweep = partial(sweep_exports, store, settings.export_dir)
-    ctx["reaper"] = asyncio.create_task(_every(settings.lease_s / 3, reap, "reaper pass"))
-    ctx["publisher"] = asyncio.create_task(
-        _every(METRICS_EVERY_S, partial(_publish_metrics, ctx), "publishing metrics")
-    )
-    ctx["sweeper"] = asyncio.create_task(_every(settings.sweep_s, sweep, "sweeping exports"))
+    _open_clients(ctx, "taskstream:worker")
     ctx["model"] = model = model_from(settings.gemini)
+    store, redis = ctx["store"], ctx["redis"]
+    passes: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("reaper pass", settings.lease_s / 3, partial(reap_once, store, redis, ctx["markers"])),
+        ("sweeping exports", settings.sweep_s, partial(sweep_exports, store, settings.export_dir)),
+        ("publishing metrics", METRICS_EVERY_S, partial(_publish_gauges, ctx)),
+    ]
+    ctx["passes"] = [asyncio.create_task(_every(s, act, what)) for what, s, act in passes]
     if model.offline:
         logger.warning("no GEMINI_API_KEY: plans and evaluations come from offline templates")
     if find_font(settings.font_path) is None:
         logger.warning("no font with Hangul: PDF exports fail FONT_MISSING (TASKSTREAM_FONT)")
-    names = [f.name for f in ctx["arq_worker"].functions.values()]
-    logger.info("worker started", extra={"kinds": names, "model": model.name})
+    logger.info("worker started", extra={"kinds": ctx["kinds"], "model": model.name})
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    for running in ctx["passes"]:
+        running.cancel()
+    await ctx["model"].aclose()
+    await ctx["redis"].aclose()
+
+
+async def mail_startup(ctx: dict[str, Any]) -> None:
+    _open_clients(ctx, "taskstream:mail")
+    logger.info("mail worker started", extra={"kinds": ctx["kinds"]})
+
+
+async def mail_shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["redis"].aclose()
+
+
+def _open_clients(ctx: dict[str, Any], name: str) -> None:
+    """The worker's Redis client and the stores over it, for its jobs (`JobContext`)."""
+    settings: Settings = ctx["settings"]
+    ctx["redis"] = redis = connect(settings.require_redis_url(), name)
+    ctx["store"] = TaskStore(redis, settings)
+    ctx["plans"] = PlanStore(redis)
+    ctx["users"] = UserStore(redis)
 
 
 async def _every(seconds: float, action: Callable[[], Awaitable[object]], what: str) -> None:
@@ -63,40 +93,25 @@ async def _every(seconds: float, action: Callable[[], Awaitable[object]], what: 
         await asyncio.sleep(seconds)
 
 
-async def _publish_metrics(ctx: dict[str, Any]) -> None:
-    """This worker's gauges, for the web processes' /metrics."""
-    worker = ctx["arq_worker"]
-    gauges = {
-        "jobs_running": len(worker.job_tasks),
-        "jobs_complete": worker.jobs_complete,
-        "jobs_failed": worker.jobs_failed,
-        "jobs_retried": worker.jobs_retried,
-    }
-    await metrics.publish_worker(ctx["store"].redis, gauges, int(METRICS_EVERY_S * 3))
-
-
-async def mail_startup(ctx: dict[str, Any]) -> None:
-    settings: Settings = ctx["settings"]
-    ctx["store"] = TaskStore(connect(settings.require_redis_url(), "taskstream:mail"), settings)
-
-
-async def mail_shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["store"].redis.aclose()
-
-
-async def shutdown(ctx: dict[str, Any]) -> None:
-    ctx["publisher"].cancel()
-    ctx["sweeper"].cancel()
-    ctx["reaper"].cancel()
-    await ctx["model"].aclose()
-    await ctx["store"].redis.aclose()
+async def _publish_gauges(ctx: dict[str, Any]) -> None:
+    """This worker's gauges (counted by the lifecycle), for the web processes' /metrics."""
+    gauges: Counter[str] = ctx["gauges"]
+    shown = {name: gauges[name] for name in metrics.WORKER_GAUGES}
+    await metrics.publish_worker(ctx["redis"], shown, int(METRICS_EVERY_S * 3))
 
 
 def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]:
     """Keyword arguments for `arq.worker.Worker`, built from our settings: the main
     queue's worker, or (`mail`) the account-mail queue's."""
-    mine = [k for k in kinds.load(settings.extra_kinds).values() if k.mail == mail]
+    every = kinds.load(settings.extra_kinds)
+    mine = [k for k in every.values() if k.mail == mail]
     queue_name = settings.queue_for(mine[0])
+    # how long each kind's ARQ in-progress marker lives (its queue's worker decides):
+    # the reaper tells a dead run's marker by its age
+    markers = {
+        k.name: marker_lifetime([q for q in every.values() if q.mail == k.mail], settings)
+        for k in every.values()
+    }
     return {
         "functions": [task_function(kind, settings) for kind in mine],
         "redis_settings": arq_settings(settings.require_redis_url()),
@@ -104,7 +119,12 @@ def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]
         "queue_name": queue_name,
         "on_startup": mail_startup if mail else startup,
         "on_shutdown": mail_shutdown if mail else shutdown,
-        "ctx": {"settings": settings},
+        "ctx": {
+            "settings": settings,
+            "kinds": [k.name for k in mine],
+            "markers": markers,
+            "gauges": Counter[str](),
+        },
         "allow_abort_jobs": True,
         "max_jobs": settings.mail_worker_max_jobs if mail else settings.worker_max_jobs,
         "keep_result": 3600,
@@ -117,11 +137,7 @@ def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]
 def run(settings: Settings) -> None:
     """Run both workers until SIGINT/SIGTERM (ARQ finishes or re-queues running jobs)."""
     worker = Worker(**worker_settings(settings))
-    worker.ctx["arq_worker"] = worker  # for its gauges
     mail = Worker(**worker_settings(settings, mail=True))
-    mail.ctx["arq_worker"] = mail
-    # the reaper tells a dead run's in-progress marker by its age: one lifetime for all
-    mail.in_progress_timeout_s = worker.in_progress_timeout_s
     worker.on_stop = mail.handle_sig
     mail.main_task = mail.loop.create_task(mail.main())
     try:
@@ -130,3 +146,13 @@ def run(settings: Settings) -> None:
         with suppress(asyncio.CancelledError):
             mail.loop.run_until_complete(mail.main_task)
         mail.loop.run_until_complete(mail.close())
+
+
+def __getattr__(name: str) -> dict[str, Any]:
+    """`WorkerSettings` and `MailWorkerSettings` for `arq jobs.worker.…`: made from the
+    environment when ARQ looks them up, so that importing this module reads nothing."""
+    if name not in {"WorkerSettings", "MailWorkerSettings"}:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    logs.configure()
+    mail_queue = name == "MailWorkerSettings"
+    return {**worker_settings(Settings.from_env(), mail=mail_queue), "handle_signals": True}

@@ -12,7 +12,6 @@ from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 
-from jobs.plans import PlanStore
 from jobs.record.tasks import Status, Task, is_task_id
 from server.auth import authenticate, has_credentials
 from server.errors import Conflict, NotFound
@@ -72,7 +71,7 @@ async def load_finished(
 async def owned_project(request: Request, project_id: str, *, claim: bool) -> str:
     """The project id if it is the caller's (claimed now if it is nobody's and `claim`)."""
     user_id = (await authenticate(request)).user_id
-    plans = PlanStore(app_state(request)["store"].redis)
+    plans = app_state(request)["plans"]
     if is_task_id(project_id):
         if claim and await plans.claim_project(project_id, user_id):
             return project_id
@@ -84,7 +83,7 @@ async def owned_project(request: Request, project_id: str, *, claim: bool) -> st
 async def owned_plan(request: Request, plan_id: str) -> dict[str, object]:
     """The stored business plan if its project is the caller's, else 404."""
     user_id = (await authenticate(request)).user_id
-    plans = PlanStore(app_state(request)["store"].redis)
+    plans = app_state(request)["plans"]
     plan = await plans.get(plan_id) if is_task_id(plan_id) else None
     if plan is None or await plans.project_owner(str(plan["projectId"])) != user_id:
         raise NotFound("no such business plan", code="PLAN_NOT_FOUND")

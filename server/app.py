@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from jobs import kinds, logs
+from jobs import kinds
 from jobs.config import Settings
 from server.api import (
     auth,
@@ -29,7 +29,7 @@ from server.api import (
 from server.errors import EXCEPTION_HANDLERS
 from server.headers import SecurityHeaders
 from server.realtime import sse, ws
-from server.state import lifespan_for
+from server.state import Stopping, lifespan_for
 
 # the page and the client library, shipped inside the package (`package-data`)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -44,9 +44,12 @@ def page(path: str, name: str) -> Route:
     return Route(path, serve)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, stopping: Stopping | None = None) -> Starlette:
+    """The web app; a missing `REDIS_URL` or signing key fails here, at start-up. Logging
+    is the process's to configure (`taskstream`'s entry point does it once)."""
     settings = settings or Settings.from_env()
-    logs.configure()
+    settings.require_redis_url()
+    settings.require_secret()
     registry = kinds.load(settings.extra_kinds)
     return Starlette(
         routes=[
@@ -73,5 +76,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan_for(settings, registry),
+        lifespan=lifespan_for(settings, registry, stopping),
     )

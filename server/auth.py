@@ -46,7 +46,7 @@ class Principal:
 async def issue_tokens(conn: HTTPConnection, user_id: str, family: str | None = None) -> Any:
     """A new access token and refresh token (a new family unless one is given)."""
     state = app_state(conn)
-    auth, redis = state["settings"].auth, state["store"].redis
+    auth, redis = state["settings"].auth, state["redis"]
     family = family or str(uuid.uuid4())
     now = time.time()
     claims = {"sub": user_id, "fam": family, "iat": int(now), "exp": int(now + auth.access_ttl_s)}
@@ -70,7 +70,7 @@ async def issue_tokens(conn: HTTPConnection, user_id: str, family: str | None = 
 
 async def rotate(conn: HTTPConnection, refresh: str) -> Any:
     """A new pair for a refresh token used for the first time."""
-    redis = app_state(conn)["store"].redis
+    redis = app_state(conn)["redis"]
     key = f"ts:refresh:{digest(refresh)}"
     record: dict[str, str] = await redis.hgetall(key)  # type: ignore[misc]
     if not record or await redis.exists(revoked_key(record["family"])):
@@ -89,7 +89,7 @@ async def revoke(conn: HTTPConnection, family: str) -> None:
     web process ends the streams open with them."""
     state = app_state(conn)
     ttl = int(state["settings"].auth.refresh_ttl_s)  # outlives every token of the family
-    redis = state["store"].redis
+    redis = state["redis"]
     await redis.set(revoked_key(family), "1", ex=ttl)
     announced = Event(f"{int(time.time() * 1000)}-0", "revoked", family)  # now: the hub's lag
     await redis.publish(channel(REVOCATIONS), announced.message)
@@ -97,13 +97,13 @@ async def revoke(conn: HTTPConnection, family: str) -> None:
 
 async def revoke_all(conn: HTTPConnection, user_id: str) -> None:
     """End every session of the user (after a password reset)."""
-    redis = app_state(conn)["store"].redis
+    redis = app_state(conn)["redis"]
     for family in await redis.smembers(f"ts:user:{user_id}:families"):  # type: ignore[misc]
         await revoke(conn, family)
 
 
 async def family_of(conn: HTTPConnection, refresh: str) -> str | None:
-    redis = app_state(conn)["store"].redis
+    redis = app_state(conn)["redis"]
     family: str | None = await redis.hget(f"ts:refresh:{digest(refresh)}", "family")  # type: ignore[misc]
     return family
 
@@ -152,7 +152,7 @@ async def _from_access_token(conn: HTTPConnection, token: str) -> Principal:
 
 
 async def _unrevoked(conn: HTTPConnection, principal: Principal) -> Principal:
-    if await app_state(conn)["store"].redis.exists(revoked_key(principal.family)):
+    if await app_state(conn)["redis"].exists(revoked_key(principal.family)):
         raise Unauthorized("the session has ended; sign in again", code="TOKEN_REVOKED")
     return principal
 
@@ -162,13 +162,13 @@ async def issue_ticket(conn: HTTPConnection, principal: Principal) -> dict[str, 
     ttl = state["settings"].auth.ticket_ttl_s
     ticket = secrets.token_urlsafe(24)
     record = {"userId": principal.user_id, "exp": principal.expires_at, "fam": principal.family}
-    await state["store"].redis.set(f"ts:ticket:{digest(ticket)}", json.dumps(record), ex=int(ttl))
+    await state["redis"].set(f"ts:ticket:{digest(ticket)}", json.dumps(record), ex=int(ttl))
     return {"ticket": ticket, "expiresIn": int(ttl)}
 
 
 async def _from_ticket(conn: HTTPConnection, ticket: str) -> Principal:
     state = app_state(conn)
-    raw = await state["store"].redis.getdel(f"ts:ticket:{digest(ticket)}")
+    raw = await state["redis"].getdel(f"ts:ticket:{digest(ticket)}")
     if raw is None:
         raise Unauthorized(
             "the stream ticket is not valid (used or expired)", code="INVALID_TICKET"

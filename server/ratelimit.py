@@ -47,7 +47,7 @@ async def limit(
     request: Request, action: str, email: str | None = None, *, per_email: bool = True
 ) -> Spent:
     state = app_state(request)
-    auth, redis = state["settings"].auth, state["store"].redis
+    auth, redis = state["settings"].auth, state["redis"]
     per_client, per_address = auth.limits[action]
     now = time.time()
     window = int(now // auth.window_s)
@@ -75,8 +75,8 @@ def _known_key(request: Request, email: str) -> str:
 
 async def is_known_client(request: Request, email: str) -> bool:
     """The account has signed in from this client address lately."""
-    return bool(await app_state(request)["store"].redis.exists(_known_key(request, email)))
+    return bool(await app_state(request)["redis"].exists(_known_key(request, email)))
 
 
 async def remember_client(request: Request, email: str) -> None:
-    await app_state(request)["store"].redis.set(_known_key(request, email), 1, ex=KNOWN_CLIENT_S)
+    await app_state(request)["redis"].set(_known_key(request, email), 1, ex=KNOWN_CLIENT_S)

@@ -9,12 +9,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from typing import TypedDict, cast
 
 from arq.connections import ArqRedis
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
+from jobs.accounts import UserStore
 from jobs.config import Settings
 from jobs.connections import arq_pool, connect
 from jobs.kinds import Kinds
+from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
 from server.realtime.gate import Gate
 from server.realtime.hub import Hub
@@ -24,7 +27,10 @@ from server.realtime.sessions import Sessions
 class AppState(TypedDict):
     settings: Settings
     kinds: Kinds
+    redis: Redis  # the process's client; the stores below are over it
     store: TaskStore
+    plans: PlanStore
+    users: UserStore
     queue: ArqRedis
     hub: Hub
     gate: Gate
@@ -35,8 +41,25 @@ def app_state(conn: HTTPConnection) -> AppState:
     return cast(AppState, conn.scope["state"])
 
 
+class Stopping:
+    """What to do the moment the server is told to stop, before it waits for open
+    connections to close: the lifespan registers the hub's `close` (every open stream is
+    told to reconnect elsewhere); the server's signal handler calls `begin`."""
+
+    def __init__(self) -> None:
+        self._actions: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
+
+    def on_stop(self, action: Callable[[], None]) -> None:
+        self._actions.append((asyncio.get_running_loop(), action))
+
+    def begin(self) -> None:
+        """From a signal handler: each action runs on its own event loop."""
+        for loop, action in self._actions:
+            loop.call_soon_threadsafe(action)
+
+
 def lifespan_for(
-    settings: Settings, kinds: Kinds
+    settings: Settings, kinds: Kinds, stopping: Stopping | None = None
 ) -> Callable[[Starlette], AbstractAsyncContextManager[AppState]]:
     url = settings.require_redis_url()
 
@@ -47,14 +70,18 @@ def lifespan_for(
         queue = arq_pool(url, settings.queue_name)
         hub = Hub(url, settings.listener_queue, name=f"{name}:hub")
         await hub.start()
-        app.state.hub = hub  # for the server's signal handler (`taskstream web`)
+        if stopping is not None:
+            stopping.on_stop(hub.close)
         sessions = Sessions()
         revocations = asyncio.create_task(sessions.follow_revocations(hub, redis))
         try:
             yield {
                 "settings": settings,
                 "kinds": kinds,
+                "redis": redis,
                 "store": TaskStore(redis, settings),
+                "plans": PlanStore(redis),
+                "users": UserStore(redis),
                 "queue": queue,
                 "hub": hub,
                 "gate": Gate(settings.max_streams, settings.max_streams_per_user),

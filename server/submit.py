@@ -39,7 +39,12 @@ async def submit(
     """Start a task of `kind` with `params` for the caller; `body` is the request's, for
     its fingerprint."""
     state = app_state(request)
-    store, queue, settings = state["store"], state["queue"], state["settings"]
+    store, queue, settings, redis = (
+        state["store"],
+        state["queue"],
+        state["settings"],
+        state["redis"],
+    )
     chosen = state["kinds"][kind]
     owner = (await authenticate(request)).user_id
 
@@ -70,15 +75,15 @@ async def submit(
     request_json = json.dumps([request.url.path, body.model_dump(mode="json")], sort_keys=True)
     fingerprint = hashlib.sha256(request_json.encode()).hexdigest()
     slot = f"ts:idempotency:{owner}:{hashlib.sha256(key.encode()).hexdigest()}"
-    if await store.redis.set(slot, f"{fingerprint}:", nx=True, ex=settings.retention_s):
+    if await redis.set(slot, f"{fingerprint}:", nx=True, ex=settings.retention_s):
         try:
             task = await start()
         except BaseException:
-            await store.redis.delete(slot)
+            await redis.delete(slot)
             raise
-        await store.redis.set(slot, f"{fingerprint}:{task.id}", ex=settings.retention_s)
+        await redis.set(slot, f"{fingerprint}:{task.id}", ex=settings.retention_s)
         return task
-    seen, _, task_id = (await store.redis.get(slot) or ":").partition(":")
+    seen, _, task_id = (await redis.get(slot) or ":").partition(":")
     if seen != fingerprint:
         raise Unprocessable(
             "this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED"

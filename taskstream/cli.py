@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "loadtest":
         loadtest(args)
         return
+    logs.configure()  # once, for whichever command runs in this process
     try:
         settings = Settings.from_env()
         if args.command == "up":
@@ -93,45 +94,14 @@ def loadtest(args: argparse.Namespace) -> None:
 
 
 def web(settings: Settings, host: str, port: int) -> None:
-    import asyncio
+    from server.serve import serve
 
-    import uvicorn
-
-    from server.app import create_app
-
-    settings.require_redis_url()
-    settings.require_secret()
-    logs.configure()
-    app = create_app(settings)
-
-    class Server(uvicorn.Server):
-        """On SIGTERM/SIGINT, first tell every open stream to reconnect elsewhere."""
-
-        def handle_exit(self, sig: int, frame: object) -> None:
-            hub = getattr(app.state, "hub", None)
-            if hub is not None:
-                asyncio.get_event_loop().call_soon_threadsafe(hub.close)
-            super().handle_exit(sig, frame)  # type: ignore[arg-type]
-
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-        # the client's address decides rate limits and /dev/mail: believe a forwarded one
-        # only from the proxies named (uvicorn's default believes 127.0.0.1)
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
-    )
-    Server(config).run()
+    serve(settings, host, port)
 
 
 def worker(settings: Settings) -> None:
     from jobs.worker import run
 
-    logs.configure()
     run(settings)
 
 

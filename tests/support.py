@@ -52,7 +52,8 @@ async def signup(http: httpx.AsyncClient, **body: Any) -> Account:
 
 @dataclass
 class Proc:
-    """A `taskstream web` or `taskstream worker` process with its own environment."""
+    """A `taskstream web` or `taskstream worker` process with its own environment; a
+    role `arq:<settings>` is ARQ's own command (`arq jobs.worker.WorkerSettings`)."""
 
     role: str
     env: dict[str, str]
@@ -66,6 +67,8 @@ class Proc:
 
     def start(self) -> Proc:
         args = [sys.executable, "-m", "taskstream.cli", self.role]
+        if self.role.startswith("arq:"):
+            args = [sys.executable, "-m", "arq", self.role.removeprefix("arq:")]
         if self.role == "web":
             args += ["--port", str(self.port)]
         with self.log.open("ab") as out:

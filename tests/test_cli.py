@@ -134,3 +134,7 @@ def test_web_with_a_weak_key_stops_at_start_up_and_says_so():
     done = web_at_start_up(env)
     assert done.returncode == 1
     assert "TASKSTREAM_SECRET_KEY is too weak" in done.stderr
+
+
+def test_an_empty_environment_gives_the_settings_stated_defaults():
+    assert Settings.from_env({}) == Settings(redis_url=None)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jobs.errors import JobError
 from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.model import Model, Prompt
-from jobs.plans import SECTION_KEYS, SECTIONS, PlanStore, section_title
+from jobs.plans import SECTION_KEYS, SECTIONS, section_title
 from jobs.record.tasks import now_iso
 
 EXPECTED_CHARS = 6000  # a model's plan's usual length, for progress and time left
@@ -194,7 +194,7 @@ async def business_plan(job: JobContext, params: Params) -> dict[str, Any]:
         "answers": answers,
         "createdAt": now_iso(),
     }
-    await PlanStore(job.store.redis).save(plan)
+    await job.plans.save(plan)
     return plan
 
 

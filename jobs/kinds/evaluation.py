@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from jobs.errors import JobError
 from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.model import Model, Prompt
-from jobs.plans import SECTION_KEYS, PlanStore
+from jobs.plans import SECTION_KEYS
 
 Criterion = Literal["market", "feasibility", "differentiation", "financial_soundness", "team"]
 CRITERIA: tuple[Criterion, ...] = (
@@ -108,7 +108,7 @@ async def evaluation(job: JobContext, params: Params) -> dict[str, Any]:
     if params.plan is not None:
         plan: dict[str, Any] | None = params.plan.model_dump()
     else:
-        plan = await PlanStore(job.store.redis).get(params.businessPlanId or "")
+        plan = await job.plans.get(params.businessPlanId or "")
     if plan is None:
         raise JobError("the business plan no longer exists", code="PLAN_NOT_FOUND")
     language: str = params.language or plan.get("language", "ko")
@@ -133,7 +133,7 @@ async def evaluation(job: JobContext, params: Params) -> dict[str, Any]:
         "model": model.name,
     }
     if result["businessPlanId"] is not None:
-        await PlanStore(job.store.redis).save_evaluation(result)
+        await job.plans.save_evaluation(result)
     return result
 
 

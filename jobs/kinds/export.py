@@ -23,7 +23,6 @@ from jobs.documents import Part, Table, blocks_from_markdown, find_font, money
 from jobs.errors import JobError
 from jobs.export_files import CONTENT_TYPES, PART_KEYS, export_path
 from jobs.kind import JobContext, Kind, KindPolicy
-from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore, is_task_id, now_iso
 
 PATH = "/api/v1/exports"
@@ -53,7 +52,7 @@ async def export(job: JobContext, params: Params) -> dict[str, Any]:
     from jobs.office import writer_for
 
     fmt = params.format
-    plans = PlanStore(job.store.redis)
+    plans = job.plans
     await job.progress.update(progress=2, stage="collecting")
     plan = await plans.latest(params.projectId)
     if plan is None:

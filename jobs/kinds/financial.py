@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from jobs.kind import JobContext, Kind, KindPolicy
-from jobs.plans import PlanStore
 from jobs.simulation_input import SimulationInput
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ async def financial(job: JobContext, params: Params) -> dict[str, Any]:
         **figures,
         "input": spec.model_dump(mode="json"),
     }
-    await PlanStore(job.store.redis).save_simulation(result)
+    await job.plans.save_simulation(result)
     return result
 
 

@@ -19,7 +19,6 @@ from typing import Any, Literal
 import aiosmtplib
 from pydantic import BaseModel
 
-from jobs.accounts import UserStore
 from jobs.config import SmtpSettings
 from jobs.errors import JobError, TransientError
 from jobs.kind import JobContext, Kind, KindPolicy
@@ -111,7 +110,7 @@ class Params(BaseModel):
 
 
 async def email(job: JobContext, params: Params) -> dict[str, Any]:
-    users = UserStore(job.store.redis)
+    users = job.users
     await job.progress.update(progress=10, stage="composing")
     if params.template == "verify":
         user = await users.get(params.userId or "")

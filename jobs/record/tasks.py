@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -369,6 +370,20 @@ class TaskStore:
             except Exception:  # the state is written; a lost count must not undo that
                 logger.exception("could not count the task's end")
         return written
+
+    # Leases of running attempts: refreshed while an attempt runs; one that lapsed means
+    # its worker died (`jobs/runtime/reaper.py`).
+
+    async def hold_lease(self, task_id: str, seconds: float) -> None:
+        await self.redis.zadd(keys.LEASES, {task_id: time.time() + seconds})
+
+    async def drop_lease(self, task_id: str) -> bool:
+        """Forget the lease; False when it was already gone (another reaper took it)."""
+        return bool(await self.redis.zrem(keys.LEASES, task_id))
+
+    async def lapsed_leases(self) -> list[str]:
+        found: list[str] = await self.redis.zrangebyscore(keys.LEASES, 0, time.time())
+        return found
 
     async def count_poll(self, task_id: str) -> None:
         """One more status poll of this task (for the polls-per-task histogram)."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections import Counter
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from arq.worker import Function, Retry, func
@@ -24,7 +25,6 @@ from jobs.config import Settings
 from jobs.errors import JobError, TaskGone, TransientError
 from jobs.kind import JobContext, Kind
 from jobs.logs import bind_task
-from jobs.record import keys
 from jobs.record.tasks import Event, TaskStore, WriteRejected
 from jobs.runtime.progress import Progress
 from jobs.runtime.quota import RunQuota
@@ -61,7 +61,7 @@ async def _attempt(
     store: TaskStore = ctx["store"]
     settings: Settings = ctx["settings"]
     policy = settings.policy(kind)
-    quota = RunQuota(store.redis, settings.max_running_per_user, settings.lease_s)
+    quota = RunQuota(ctx["redis"], settings.max_running_per_user, settings.lease_s)
     task = await store.get(task_id)
     ended = task is None or task.terminal
     owner = task.owner if task is not None and not kind.mail else ""
@@ -81,8 +81,12 @@ async def _attempt(
     logger.info("task started", extra={"kind": kind.name, "attempt": attempt})
     started = time.monotonic()
     progress = Progress(store, task_id, attempt, settings.coalesce_s)
-    job = JobContext(task_id, kind.name, attempt, progress, store, settings, ctx)
+    job = JobContext(
+        task_id, kind.name, attempt, progress, store, ctx["plans"], ctx["users"], settings, ctx
+    )
     lease = asyncio.create_task(_hold_lease(store, task_id, settings.lease_s, quota, owner))
+    gauges: Counter[str] = ctx["gauges"]
+    gauges["jobs_running"] += 1
     outcome = "completed"
     deadline = asyncio.timeout(policy.timeout_s)
     try:
@@ -108,6 +112,7 @@ async def _attempt(
         else:
             backoff = policy.retry_backoff_s * 2 ** (attempt - 1)
             await _retry_later(store, task_id, attempt, error, backoff)
+            outcome = "retried"
             raise Retry(defer=backoff) from error
     except JobError as error:
         outcome = error.code
@@ -126,10 +131,13 @@ async def _attempt(
         raise
     finally:
         lease.cancel()
+        gauges["jobs_running"] -= 1
+        if gauge := _GAUGE.get(outcome, "jobs_failed"):
+            gauges[gauge] += 1
         if owner:
             await quota.release(owner, task_id)
         if outcome != "interrupted":
-            await store.redis.zrem(keys.LEASES, task_id)
+            await store.drop_lease(task_id)
         logger.info(
             "task attempt ended",
             extra={
@@ -140,6 +148,17 @@ async def _attempt(
             },
         )
     return outcome
+
+
+# an attempt's outcome, as the worker's gauges count it: every error code is `jobs_failed`,
+# an attempt stopped by a cancel or a shutdown is not counted
+_GAUGE = {"completed": "jobs_complete", "retried": "jobs_retried", "interrupted": "", "gone": ""}
+
+
+def marker_lifetime(kinds: Iterable[Kind[Any]], settings: Settings) -> float:
+    """How long ARQ's in-progress marker lives in a worker running `kinds`: ARQ's own
+    rule (its longest function timeout, plus 10 s), for the reaper to tell a dead run's."""
+    return max(settings.policy(k).timeout_s + ARQ_TIMEOUT_MARGIN_S for k in kinds) + 10
 
 
 def _params(kind: Kind[Any], queued: dict[str, Any]) -> Any:
@@ -179,7 +198,7 @@ async def _hold_lease(
     """Keep this attempt's lease fresh (and its place among its owner's running jobs);
     the reaper takes over tasks whose lease lapsed."""
     while True:
-        await store.redis.zadd(keys.LEASES, {task_id: time.time() + lease_s})
+        await store.hold_lease(task_id, lease_s)
         if owner:
             await quota.claim(owner, task_id)
         await asyncio.sleep(lease_s / 3)

@@ -12,12 +12,12 @@ ARQ would start the job a third time.
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Mapping
 
 from arq.constants import in_progress_key_prefix
+from redis.asyncio import Redis
 
 from jobs.logs import bind_task
-from jobs.record import keys
 from jobs.record.tasks import TaskStore, WriteRejected
 
 logger = logging.getLogger(__name__)
@@ -32,27 +32,26 @@ return 1
 """
 
 
-async def reap_once(store: TaskStore, in_progress_s: float) -> list[str]:
+async def reap_once(store: TaskStore, redis: Redis, markers: Mapping[str, float]) -> list[str]:
     """Handle every lapsed lease once; returns the ids taken over.
 
-    `in_progress_s` is how long ARQ's in-progress marker lives (the worker's
-    `in_progress_timeout_s`).
+    `markers` is how long ARQ's in-progress marker of each kind's job lives (its
+    worker's `in_progress_timeout_s`).
     """
-    fresh_ms = int((in_progress_s - store.settings.lease_s / 2) * 1000)
     taken: list[str] = []
-    for task_id in await store.redis.zrangebyscore(keys.LEASES, 0, time.time()):
-        if not await store.redis.zrem(keys.LEASES, task_id):
+    for task_id in await store.lapsed_leases():
+        if not await store.drop_lease(task_id):
             continue  # another reaper has it
         task = await store.get(task_id)
         if task is None or task.terminal:
             continue
+        fresh_ms = int((markers[task.snapshot["kind"]] - store.settings.lease_s / 2) * 1000)
         attempt = task.snapshot["attempt"]
         taken.append(task_id)
         with bind_task(task_id):
             if attempt < task.snapshot["maxAttempts"]:
-                released = await store.redis.eval(  # type: ignore[misc]
-                    _RELEASE, 1, in_progress_key_prefix + task_id, str(fresh_ms)
-                )
+                marker = in_progress_key_prefix + task_id
+                released = await redis.eval(_RELEASE, 1, marker, str(fresh_ms))  # type: ignore[misc]
                 if released:
                     logger.warning("worker lost, running again", extra={"attempt": attempt})
                 continue

@@ -93,7 +93,7 @@ async def password_matches(hashed: str, password: str) -> bool:
 
 
 def users(request: Request) -> UserStore:
-    return UserStore(app_state(request)["store"].redis)
+    return app_state(request)["users"]
 
 
 async def mail_task(request: Request, params: MailParams, owner: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from starlette.routing import Route
 from jobs.export_files import EXTRA_PARTS, export_path
 from jobs.kinds.export import KIND, Params
 from jobs.kinds.export import Choice as ExportRequest
-from jobs.plans import PlanStore
 from server.access import load_finished, owned_project
 from server.auth import authenticate
 from server.errors import ApiError, Conflict, NotFound
@@ -32,7 +31,7 @@ async def start(request: Request) -> Response:
     await authenticate(request)
     body = await parse_body(request, ExportRequest)
     project = await owned_project(request, request.path_params["project_id"], claim=False)
-    plans = PlanStore(app_state(request)["store"].redis)
+    plans = app_state(request)["plans"]
     plan = await plans.latest(project)
     if plan is None:
         raise NotFound("the project has no business plan to export", code="PLAN_NOT_FOUND")

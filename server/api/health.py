@@ -19,7 +19,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     state = app_state(request)
     try:
-        await state["store"].redis.ping()
+        await state["redis"].ping()
     except (RedisError, OSError):
         return error_response(503, "REDIS_UNAVAILABLE", "Redis is not reachable")
     return ok({"status": "ready", "hubConnected": state["hub"].connected.is_set()})

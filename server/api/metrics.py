@@ -97,7 +97,7 @@ async def endpoint(request: Request) -> Response:
     state = app_state(request)
     if not (is_local(request) or _has_token(request, state["settings"].metrics_token)):
         raise NotFound("Not Found")
-    tasks, workers = await metrics.read(state["store"].redis)
+    tasks, workers = await metrics.read(state["redis"])
     out = Exposition()
     _task_metrics(out, tasks)
     gate, hub = state["gate"], state["hub"]

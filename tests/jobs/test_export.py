@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from jobs.accounts import UserStore
 from jobs.config import Settings
 from jobs.errors import JobError
 from jobs.kind import JobContext
@@ -34,7 +35,17 @@ async def job_for(store: TaskStore, settings: Settings) -> JobContext:
     task = await store.create("export")
     await store.start(task.id, 1)
     progress = Progress(store, task.id, attempt=1, interval=0)
-    return JobContext(task.id, "export", 1, progress, store, settings, {})
+    return JobContext(
+        task.id,
+        "export",
+        1,
+        progress,
+        store,
+        PlanStore(store.redis),
+        UserStore(store.redis),
+        settings,
+        {},
+    )
 
 
 async def stages(store: TaskStore, task_id: str) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from jobs.accounts import UserStore
 from jobs.config import Settings
 from jobs.kind import JobContext
 from jobs.kinds.financial import Params, financial
@@ -26,7 +27,17 @@ async def job_for(store: TaskStore, settings: Settings) -> JobContext:
     task = await store.create("financial")
     await store.start(task.id, 1)
     progress = Progress(store, task.id, attempt=1, interval=0)
-    return JobContext(task.id, "financial", 1, progress, store, settings, {})
+    return JobContext(
+        task.id,
+        "financial",
+        1,
+        progress,
+        store,
+        PlanStore(store.redis),
+        UserStore(store.redis),
+        settings,
+        {},
+    )
 
 
 class GatedBatches:

@@ -75,3 +75,16 @@ async def test_waiting_for_the_quota_is_not_an_attempt(private: Callable[..., Pr
         assert (done["status"], done["attempt"]) == ("completed", 1)
         ran_first = await wait_for_status(http, first, {"completed"})
         assert ran_first["finishedAt"] <= done["startedAt"]  # one at a time: the quota of 1
+
+
+async def test_arqs_own_command_runs_the_queues_one_per_process(private: Callable[..., Proc]):
+    web = private("web")
+    private("arq:jobs.worker.WorkerSettings")
+    private("arq:jobs.worker.MailWorkerSettings")
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+        http.headers.update(user.headers)
+        mail = await wait_for_status(http, user.signup_task, {"completed", "failed"})
+        assert mail["status"] == "completed"
+        demo = await wait_for_status(http, await start_demo(http, steps=3), {"completed", "failed"})
+        assert demo["status"] == "completed"

@@ -1,0 +1,44 @@
+"""Running the web app under uvicorn, from start-up to a graceful stop.
+
+On SIGTERM or SIGINT, before uvicorn waits (up to 10 s) for open connections to close,
+every open stream is told to reconnect elsewhere: SSE gets a `reconnect` event (its
+`Last-Event-ID` unchanged), the WebSocket a `reconnect` frame and close 1012. Streams
+never close on their own, so without this a stop would always wait the whole grace time
+and then cut them.
+"""
+
+from __future__ import annotations
+
+from types import FrameType
+
+import uvicorn
+
+from jobs.config import Settings
+from server.app import create_app
+from server.state import Stopping
+
+GRACE_S = 10
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    stopping = Stopping()
+    app = create_app(settings, stopping)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            stopping.begin()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACE_S,
+        # the client's address decides rate limits and /dev/mail: believe a forwarded one
+        # only from the proxies named (uvicorn's default believes 127.0.0.1)
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
+    )
+    Server(config).run()
