@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, get_args, get_type_hints
 
 from redis.asyncio import Redis
 
@@ -164,8 +164,23 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# the snapshot's fields as `write.lua` builds it (`text` and `resync` are added on the way
+# out), and those stored as numbers; the script is given them from `TaskSnapshot`
+SNAPSHOT_FIELDS = [name for name in get_type_hints(TaskSnapshot) if name not in {"text", "resync"}]
+NUMBER_FIELDS = [
+    name
+    for name, hint in get_type_hints(TaskSnapshot).items()
+    if name in SNAPSHOT_FIELDS and {int, float} & set(get_args(hint) or (hint,))
+]
+
+
 def _script(name: str) -> str:
-    return (Path(__file__).parent / name).read_text()
+    text = (Path(__file__).parent / name).read_text()
+    public = ", ".join(f"'{name}'" for name in SNAPSHOT_FIELDS)
+    numbers = ", ".join(f"{name} = true" for name in NUMBER_FIELDS)
+    return text.replace("{PUBLIC_FIELDS}", "{" + public + "}").replace(
+        "{NUMBER_FIELDS}", "{" + numbers + "}"
+    )
 
 
 def _task_from_hash(fields: dict[str, str]) -> Task:

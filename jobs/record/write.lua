@@ -8,11 +8,9 @@
 --       10 the owner's channel, for "create"
 -- Reply: {'ok', id, type, data, owner when the write ended an owned task} or {refusal, …}
 local TERMINAL = {completed = true, failed = true, cancelled = true}
-local NUMBERS = {progress = true, estimatedRemaining = true, attempt = true, maxAttempts = true,
-                 version = true, textLength = true, estimatedTime = true}
-local PUBLIC = {'taskId', 'kind', 'status', 'progress', 'currentStage', 'estimatedRemaining',
-                'errorCode', 'errorMessage', 'attempt', 'maxAttempts', 'createdAt', 'startedAt',
-                'finishedAt', 'estimatedTime', 'version', 'textLength', 'resultUrl'}
+-- the snapshot's fields, and which are numbers: filled in from `TaskSnapshot` (tasks.py)
+local PUBLIC = {PUBLIC_FIELDS}
+local NUMBERS = {NUMBER_FIELDS}
 
 local event = ARGV[1]
 local patch = cjson.decode(ARGV[2])
