@@ -31,6 +31,8 @@ SECRET_IN_URL = re.compile(
 
 
 def redact(text: str) -> str:
+    if "=" not in text:  # most lines: no parameter, nothing to mask (and no regex to run)
+        return text
     return SECRET_IN_URL.sub(r"\1=[redacted]", text)
 
 
@@ -53,6 +55,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO") -> None:
+    # no line shows its caller's file, thread or process: not looking them up saves a
+    # stack walk per line (the access log writes one per request, a stream open included)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

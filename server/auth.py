@@ -19,6 +19,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -134,21 +135,26 @@ def has_credentials(conn: HTTPConnection, *, ticket: bool = False) -> bool:
 
 
 async def _from_access_token(conn: HTTPConnection, token: str) -> Principal:
-    state = app_state(conn)
     try:
-        claims = jwt.decode(
-            token,
-            state["settings"].require_secret(),
-            algorithms=[ALGORITHM],
-            options={"require": ["sub", "fam", "exp"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized(
-            "the access token has expired; refresh it", code="TOKEN_EXPIRED"
-        ) from None
+        principal = _verified(token, app_state(conn)["settings"].require_secret())
     except jwt.InvalidTokenError:
         raise Unauthorized("the access token is not valid", code="INVALID_TOKEN") from None
-    return await _unrevoked(conn, Principal(claims["sub"], float(claims["exp"]), claims["fam"]))
+    if principal.expires_at <= time.time():
+        raise Unauthorized("the access token has expired; refresh it", code="TOKEN_EXPIRED")
+    return await _unrevoked(conn, principal)
+
+
+@lru_cache(maxsize=8192)
+def _verified(token: str, secret: str) -> Principal:
+    """The token's claims once its signature is checked; remembered, since one client
+    opens many streams with one token (expiry is checked on every use, revocation too)."""
+    claims = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        options={"require": ["sub", "fam", "exp"], "verify_exp": False},
+    )
+    return Principal(claims["sub"], float(claims["exp"]), claims["fam"])
 
 
 async def _unrevoked(conn: HTTPConnection, principal: Principal) -> Principal:

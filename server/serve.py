@@ -20,7 +20,7 @@ from server.state import Stopping
 GRACE_S = 10
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None:
     stopping = Stopping()
     app = create_app(settings, stopping)
 
@@ -36,6 +36,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=GRACE_S,
+        backlog=backlog,
         # the client's address decides rate limits and /dev/mail: believe a forwarded one
         # only from the proxies named (uvicorn's default believes 127.0.0.1)
         proxy_headers=bool(settings.trusted_proxies),

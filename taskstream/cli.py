@@ -22,6 +22,9 @@ from jobs.config import ConfigError, Settings
 from taskstream.embedded import Valkey, free_port
 from taskstream.mailcatcher import MailCatcher
 
+# a reconnect storm arrives at once: room for it in the accept queue (uvicorn's is 2048)
+BACKLOG = 8192
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="taskstream", description=__doc__.split("\n\n")[0])
@@ -30,6 +33,12 @@ def main(argv: list[str] | None = None) -> None:
         p = sub.add_parser(name)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
+        p.add_argument(
+            "--backlog",
+            type=int,
+            default=BACKLOG,
+            help="connections the kernel holds before they are accepted (capped by somaxconn)",
+        )
     sub.add_parser("worker")
     _loadtest_arguments(sub.add_parser("loadtest", help="drive a running Taskstream"))
     args = parser.parse_args(argv)
@@ -40,9 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings.from_env()
         if args.command == "up":
-            up(settings, args.host, args.port)
+            up(settings, args.host, args.port, args.backlog)
         elif args.command == "web":
-            web(settings, args.host, args.port)
+            web(settings, args.host, args.port, args.backlog)
         else:
             worker(settings)
     except ConfigError as exc:
@@ -93,10 +102,10 @@ def loadtest(args: argparse.Namespace) -> None:
         print(render(report))
 
 
-def web(settings: Settings, host: str, port: int) -> None:
+def web(settings: Settings, host: str, port: int, backlog: int = BACKLOG) -> None:
     from server.serve import serve
 
-    serve(settings, host, port)
+    serve(settings, host, port, backlog)
 
 
 def worker(settings: Settings) -> None:
@@ -105,7 +114,7 @@ def worker(settings: Settings) -> None:
     run(settings)
 
 
-def up(settings: Settings, host: str, port: int) -> None:
+def up(settings: Settings, host: str, port: int, backlog: int = BACKLOG) -> None:
     """Everything on one machine; Ctrl-C (or SIGTERM) stops all of it."""
     env = dict(os.environ)
     valkey = None
@@ -128,7 +137,10 @@ def up(settings: Settings, host: str, port: int) -> None:
     command = [sys.executable, "-m", "taskstream.cli"]
     children = [
         subprocess.Popen([*command, "worker"], env=env),
-        subprocess.Popen([*command, "web", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen(
+            [*command, "web", "--host", host, "--port", str(port), "--backlog", str(backlog)],
+            env=env,
+        ),
     ]
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)

@@ -149,6 +149,7 @@ async def _storm(tallies: list[Tally], at: float) -> float:
     for tally in dropped:
         assert tally.drop is not None
         tally.back_at = None
+        tally.stormed = True
         tally.drop()
     while any(not t.done and not t.failed and t.back_at is None for t in dropped):
         await asyncio.sleep(0.05)

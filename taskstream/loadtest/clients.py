@@ -45,6 +45,7 @@ class Tally:
     latencies_ms: list[tuple[float, float]] = field(default_factory=list)  # (when, latency)
     completion_ms: float | None = None
     drop: Callable[[], None] | None = None  # closes the open connection (a storm)
+    stormed: bool = False  # the storm dropped this client's connection
     back_at: float | None = None  # when its stream was last (re)opened; a storm resets it
 
     def see(self, event_id: str, data: bytes) -> bool:
@@ -113,6 +114,8 @@ async def follow_sse(target: Target, tally: Tally) -> None:
             if b" 204 " in status_line:
                 tally.done = True
                 return
+            if not status_line and tally.stormed:
+                continue  # dropped by the storm before the answer came: reconnect
             if b" 200 " not in status_line:
                 tally.failed = status_line.decode(errors="replace").strip() or "no answer"
                 return

@@ -1,0 +1,269 @@
+"""Benchmark: a connection storm, N authenticated SSE streams opened at once.
+
+    python -m bench.storm --streams 5000
+
+A web deploy or a network blip reconnects every client at once, so how fast a process
+takes streams decides how many it can hold. Starts Valkey, one Taskstream web process and
+the minimal shared-hub server (`bench/baseline.py`) side by side; for each, a separate
+client process opens N streams at once (raw sockets) and times each until its first
+event (Taskstream: the task's snapshot; the baseline: `ready`). Then it reads each
+server's CPU seconds spent per open, its RSS per open stream, and the time and CPU to
+close them all. Runs alternate between the two servers (`--repeat`), and every figure is
+reported beside its ratio to the baseline's in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ready_user, server_env
+from jobs.config import Settings
+from jobs.connections import connect
+from jobs.record.tasks import TaskStore
+from taskstream.embedded import Valkey, free_port
+from taskstream.loadtest.report import cpu_seconds, percentiles, rss_kib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the client process -------------------------------------------------------------------
+
+
+async def _open(host: str, port: int, path: str, token: str) -> tuple[float, Any]:
+    """One stream, until its first event: (seconds, writer) or raises."""
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection(host, port)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Accept: text/event-stream\r\n\r\n".encode()
+    )
+    status = await reader.readline()
+    if b" 200 " not in status:
+        writer.close()
+        raise RuntimeError(status.decode(errors="replace").strip())
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise RuntimeError("closed before the first event")
+        if line.startswith(b"event:") or b"event: " in line:
+            return time.monotonic() - started, (reader, writer)
+
+
+async def _storm(host: str, port: int, paths: list[str], token: str) -> None:
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(_open(host, port, p, token) for p in paths), return_exceptions=True
+    )
+    elapsed = time.monotonic() - started
+    opened = [r for r in results if not isinstance(r, BaseException)]
+    errors = [str(r) for r in results if isinstance(r, BaseException)]
+    print(
+        json.dumps(
+            {
+                "phase": "connected",
+                "connected": len(opened),
+                "failed": len(errors),
+                "first_error": errors[0] if errors else None,
+                "all_connected_s": round(elapsed, 3),
+                "open_ms": percentiles([seconds * 1000 for seconds, _ in opened]),
+            }
+        ),
+        flush=True,
+    )
+    await asyncio.to_thread(sys.stdin.readline)  # hold them open until told
+    started = time.monotonic()
+    for _, (_, writer) in opened:
+        writer.close()
+    await asyncio.gather(*(w.wait_closed() for _, (_, w) in opened), return_exceptions=True)
+    print(json.dumps({"phase": "closed", "close_s": round(time.monotonic() - started, 3)}))
+
+
+def run_clients(args: argparse.Namespace) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    paths = Path(args.paths).read_text().split()
+    asyncio.run(_storm(args.host, args.port, paths, args.token))
+
+
+# --- the orchestrator -----------------------------------------------------------------------
+
+
+async def _one_storm(
+    pid: int, port: int, paths_file: Path, token: str, profile: str | None = None
+) -> dict[str, Any]:
+    """Open every path at once against the server `pid` on `port`, then close them all;
+    with `profile`, py-spy samples the server meanwhile (collapsed stacks to that file)."""
+    n = len(paths_file.read_text().split())
+    spy = None
+    if profile:
+        spy = subprocess.Popen(
+            ["py-spy", "record", "-p", str(pid), "-o", profile, "-f", "raw", "-r", "500"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        await asyncio.sleep(1)
+    idle_rss, idle_cpu = rss_kib(pid), cpu_seconds(pid)
+    clients = subprocess.Popen(
+        [sys.executable, "-m", "bench.storm", "clients", "--port", str(port),
+         "--paths", str(paths_file), "--token", token],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert clients.stdout is not None and clients.stdin is not None
+    connected = json.loads(await asyncio.to_thread(clients.stdout.readline))
+    open_cpu = cpu_seconds(pid) - idle_cpu
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+    await asyncio.sleep(2)  # let the server settle before reading its memory
+    held_rss, before_close = rss_kib(pid), cpu_seconds(pid)
+    clients.stdin.write("close\n")
+    clients.stdin.flush()
+    closed = json.loads(await asyncio.to_thread(clients.stdout.readline))
+    await asyncio.sleep(1)  # the server notices the closes after the client does
+    clients.wait(30)
+    return {
+        **{k: v for k, v in connected.items() if k != "phase"},
+        "cpu_ms_per_open": round(open_cpu * 1000 / n, 3),
+        "rss_kib_per_stream": round((held_rss - idle_rss) / n, 1),
+        "close_s": closed["close_s"],
+        "cpu_ms_per_close": round((cpu_seconds(pid) - before_close) * 1000 / n, 3),
+    }
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    return subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=out)
+
+
+async def _wait_listening(port: int) -> None:
+    """Until the server accepts connections (it does once its lifespan has started)."""
+    for _ in range(400):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="taskstream-storm-"))
+    valkey = Valkey(workdir / "valkey")
+    valkey.start()
+    ours_port, base_port = free_port(), free_port()
+    env = server_env(valkey.url, TASKSTREAM_MAX_STREAMS="100000")
+    ours = _start(
+        [sys.executable, "-m", "taskstream.cli", "web", "--port", str(ours_port),
+         "--backlog", str(args.backlog)],
+        env, workdir / "web.log",
+    )  # fmt: skip
+    baseline = _start(
+        [sys.executable, "-m", "bench.baseline", "--port", str(base_port),
+         "--backlog", str(args.backlog)],
+        env, workdir / "baseline.log",
+    )  # fmt: skip
+    redis = connect(valkey.url, "taskstream:bench", max_connections=64)
+    try:
+        token, owner = await ready_user(f"http://127.0.0.1:{ours_port}")
+        await _wait_listening(base_port)
+        store = TaskStore(redis, Settings.from_env({"REDIS_URL": valkey.url}))
+        ids = [(await store.create("demo", owner=owner)).id for _ in range(args.streams)]
+        files = {}
+        for name, prefix in (("taskstream", "/api/v1/tasks/{}/events"), ("baseline", "/events/{}")):
+            files[name] = workdir / f"{name}.paths"
+            files[name].write_text("\n".join(prefix.format(i) for i in ids))
+        servers = {
+            "taskstream": (ours.pid, ours_port, token),
+            "baseline": (baseline.pid, base_port, ""),
+        }
+        runs: dict[str, list[dict[str, Any]]] = {"taskstream": [], "baseline": []}
+        for _ in range(args.repeat):
+            for name, (pid, port, auth) in servers.items():
+                profile = f"{args.profile}.{name}.txt" if args.profile else None
+                runs[name].append(await _one_storm(pid, port, files[name], auth, profile))
+        return _summary(args.streams, runs)
+    finally:
+        for proc in (ours, baseline):
+            proc.terminate()
+            proc.wait(30)
+        await redis.aclose()
+        valkey.stop()
+
+
+def _summary(n: int, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Medians over the runs, and Taskstream's figures as ratios to the baseline's."""
+    keys = (
+        "all_connected_s",
+        "cpu_ms_per_open",
+        "rss_kib_per_stream",
+        "close_s",
+        "cpu_ms_per_close",
+    )
+    medians = {
+        name: {k: statistics.median(r[k] for r in rs) for k in keys} for name, rs in runs.items()
+    }
+    ours, base = medians["taskstream"], medians["baseline"]
+    return {
+        "streams": n,
+        "runs": len(runs["taskstream"]),
+        "failed": {name: sum(r["failed"] for r in rs) for name, rs in runs.items()},
+        **{
+            k: {
+                "taskstream": round(ours[k], 3),
+                "baseline": round(base[k], 3),
+                "ratio": round(ours[k] / base[k], 2) if base[k] else None,
+            }
+            for k in keys
+        },
+        "opens_per_cpu_second": {
+            "taskstream": round(1000 / ours["cpu_ms_per_open"])
+            if ours["cpu_ms_per_open"]
+            else None,
+            "baseline": round(1000 / base["cpu_ms_per_open"]) if base["cpu_ms_per_open"] else None,
+        },
+        "open_ms_taskstream_last_run": runs["taskstream"][-1]["open_ms"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.storm")
+    sub = parser.add_subparsers(dest="command")
+    c = sub.add_parser("clients")
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--paths", required=True)
+    c.add_argument("--token", default="")
+    parser.add_argument("--streams", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backlog", type=int, default=8192)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", help="py-spy each server during its storm: PATH.<server>.txt")
+    args = parser.parse_args()
+    if args.command == "clients":
+        run_clients(args)
+        return
+    result = asyncio.run(bench(args))
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>28}: {value}")
+
+
+if __name__ == "__main__":
+    main()
