@@ -59,11 +59,29 @@ async def _open(host: str, port: int, path: str, token: str) -> tuple[float, Any
             return time.monotonic() - started, (reader, writer)
 
 
-async def _storm(host: str, port: int, paths: list[str], token: str) -> None:
+async def _open_ws(host: str, port: int, task_id: str, token: str) -> tuple[float, Any]:
+    """One WebSocket subscribed to one task, until the task's first event."""
+    import websockets
+
     started = time.monotonic()
-    results = await asyncio.gather(
-        *(_open(host, port, p, token) for p in paths), return_exceptions=True
+    socket = await websockets.connect(
+        f"ws://{host}:{port}/api/v1/ws",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        ping_interval=None,
+        max_queue=16,
+        open_timeout=120,
     )
+    await socket.send(json.dumps({"type": "subscribe", "taskId": task_id}))
+    while True:
+        frame = await socket.recv()
+        if isinstance(frame, str) and frame.startswith('{"id"'):
+            return time.monotonic() - started, socket
+
+
+async def _storm(host: str, port: int, paths: list[str], token: str, ws: bool) -> None:
+    started = time.monotonic()
+    opening = (_open_ws(host, port, p, token) if ws else _open(host, port, p, token) for p in paths)
+    results = await asyncio.gather(*opening, return_exceptions=True)
     elapsed = time.monotonic() - started
     opened = [r for r in results if not isinstance(r, BaseException)]
     errors = [str(r) for r in results if isinstance(r, BaseException)]
@@ -82,9 +100,12 @@ async def _storm(host: str, port: int, paths: list[str], token: str) -> None:
     )
     await asyncio.to_thread(sys.stdin.readline)  # hold them open until told
     started = time.monotonic()
-    for _, (_, writer) in opened:
-        writer.close()
-    await asyncio.gather(*(w.wait_closed() for _, (_, w) in opened), return_exceptions=True)
+    if ws:
+        await asyncio.gather(*(socket.close() for _, socket in opened), return_exceptions=True)
+    else:
+        for _, (_, writer) in opened:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for _, (_, w) in opened), return_exceptions=True)
     print(json.dumps({"phase": "closed", "close_s": round(time.monotonic() - started, 3)}))
 
 
@@ -96,14 +117,14 @@ def run_clients(args: argparse.Namespace) -> None:
     except ImportError:
         pass
     paths = Path(args.paths).read_text().split()
-    asyncio.run(_storm(args.host, args.port, paths, args.token))
+    asyncio.run(_storm(args.host, args.port, paths, args.token, args.transport == "ws"))
 
 
 # --- the orchestrator -----------------------------------------------------------------------
 
 
 async def _one_storm(
-    pid: int, port: int, paths_file: Path, token: str, profile: str | None = None
+    pid: int, port: int, paths_file: Path, token: str, transport: str, profile: str | None = None
 ) -> dict[str, Any]:
     """Open every path at once against the server `pid` on `port`, then close them all;
     with `profile`, py-spy samples the server meanwhile (collapsed stacks to that file)."""
@@ -118,7 +139,7 @@ async def _one_storm(
     idle_rss, idle_cpu = rss_kib(pid), cpu_seconds(pid)
     clients = subprocess.Popen(
         [sys.executable, "-m", "bench.storm", "clients", "--port", str(port),
-         "--paths", str(paths_file), "--token", token],
+         "--paths", str(paths_file), "--token", token, "--transport", transport],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert clients.stdout is not None and clients.stdin is not None
@@ -184,7 +205,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         store = TaskStore(redis, Settings.from_env({"REDIS_URL": valkey.url}))
         ids = [(await store.create("demo", owner=owner)).id for _ in range(args.streams)]
         files = {}
-        for name, prefix in (("taskstream", "/api/v1/tasks/{}/events"), ("baseline", "/events/{}")):
+        ours_path = "{}" if args.transport == "ws" else "/api/v1/tasks/{}/events"
+        for name, prefix in (("taskstream", ours_path), ("baseline", "/events/{}")):
             files[name] = workdir / f"{name}.paths"
             files[name].write_text("\n".join(prefix.format(i) for i in ids))
         servers = {
@@ -195,7 +217,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.repeat):
             for name, (pid, port, auth) in servers.items():
                 profile = f"{args.profile}.{name}.txt" if args.profile else None
-                runs[name].append(await _one_storm(pid, port, files[name], auth, profile))
+                transport = args.transport if name == "taskstream" else "sse"
+                run = await _one_storm(pid, port, files[name], auth, transport, profile)
+                runs[name].append(run)
         return _summary(args.streams, runs)
     finally:
         for proc in (ours, baseline):
@@ -206,7 +230,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _summary(n: int, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Medians over the runs, and Taskstream's figures as ratios to the baseline's."""
+    """Medians over the runs (memory: the first run), and Taskstream's figures as ratios
+    to the baseline's."""
     keys = (
         "all_connected_s",
         "cpu_ms_per_open",
@@ -217,6 +242,9 @@ def _summary(n: int, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     medians = {
         name: {k: statistics.median(r[k] for r in rs) for k in keys} for name, rs in runs.items()
     }
+    for name, rs in runs.items():
+        # memory: the first run's (a fresh process); later runs reuse what the first freed
+        medians[name]["rss_kib_per_stream"] = rs[0]["rss_kib_per_stream"]
     ours, base = medians["taskstream"], medians["baseline"]
     return {
         "streams": n,
@@ -248,7 +276,14 @@ def main() -> None:
     c.add_argument("--port", type=int, required=True)
     c.add_argument("--paths", required=True)
     c.add_argument("--token", default="")
+    c.add_argument("--transport", choices=["sse", "ws"], default="sse")
     parser.add_argument("--streams", type=int, default=5000)
+    parser.add_argument(
+        "--transport",
+        choices=["sse", "ws"],
+        default="sse",
+        help="Taskstream's side (the baseline is SSE either way)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backlog", type=int, default=8192)
     parser.add_argument("--json", action="store_true")

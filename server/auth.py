@@ -117,31 +117,37 @@ async def authenticate(conn: HTTPConnection, *, ticket: bool = False) -> Princip
     known: Principal | None = conn.scope.get("taskstream.principal")
     if known is not None:
         return known
+    principal = await _unrevoked(conn, await identify(conn, ticket=ticket))
+    conn.scope["taskstream.principal"] = principal
+    return principal
+
+
+async def identify(conn: HTTPConnection, *, ticket: bool = False) -> Principal:
+    """The caller as their token or ticket names them, not yet checked against
+    revocation: the caller of this does that in its own read (a stream's first one,
+    guarded by `revoked_key(principal.family)`), else it must use `authenticate`."""
     header = conn.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     raw = conn.query_params.get("ticket") if ticket else None
     if scheme.lower() == "bearer" and token:
-        principal = await _from_access_token(conn, token.strip())
-    elif raw:
-        principal = await _from_ticket(conn, raw)
-    else:
-        raise Unauthorized("sign in first: send Authorization: Bearer <accessToken>")
-    conn.scope["taskstream.principal"] = principal
-    return principal
+        return _from_access_token(conn, token.strip())
+    if raw:
+        return await _from_ticket(conn, raw)
+    raise Unauthorized("sign in first: send Authorization: Bearer <accessToken>")
 
 
 def has_credentials(conn: HTTPConnection, *, ticket: bool = False) -> bool:
     return "authorization" in conn.headers or (ticket and "ticket" in conn.query_params)
 
 
-async def _from_access_token(conn: HTTPConnection, token: str) -> Principal:
+def _from_access_token(conn: HTTPConnection, token: str) -> Principal:
     try:
         principal = _verified(token, app_state(conn)["settings"].require_secret())
     except jwt.InvalidTokenError:
         raise Unauthorized("the access token is not valid", code="INVALID_TOKEN") from None
     if principal.expires_at <= time.time():
         raise Unauthorized("the access token has expired; refresh it", code="TOKEN_EXPIRED")
-    return await _unrevoked(conn, principal)
+    return principal
 
 
 @lru_cache(maxsize=8192)
@@ -159,8 +165,12 @@ def _verified(token: str, secret: str) -> Principal:
 
 async def _unrevoked(conn: HTTPConnection, principal: Principal) -> Principal:
     if await app_state(conn)["redis"].exists(revoked_key(principal.family)):
-        raise Unauthorized("the session has ended; sign in again", code="TOKEN_REVOKED")
+        raise session_revoked()
     return principal
+
+
+def session_revoked() -> Unauthorized:
+    return Unauthorized("the session has ended; sign in again", code="TOKEN_REVOKED")
 
 
 async def issue_ticket(conn: HTTPConnection, principal: Principal) -> dict[str, Any]:
@@ -182,4 +192,4 @@ async def _from_ticket(conn: HTTPConnection, ticket: str) -> Principal:
     record = json.loads(raw)
     if record["exp"] <= time.time():
         raise Unauthorized("the access token behind the ticket has expired", code="TOKEN_EXPIRED")
-    return await _unrevoked(conn, Principal(record["userId"], float(record["exp"]), record["fam"]))
+    return Principal(record["userId"], float(record["exp"]), record["fam"])

@@ -98,6 +98,7 @@ class Task:
     snapshot: TaskSnapshot
     owner: str
     last_event_id: str
+    raw: str = ""  # the snapshot's JSON as `write.lua` wrote it (without `text`)
 
     @property
     def id(self) -> str:
@@ -112,11 +113,19 @@ class Task:
         return self.status in TERMINAL
 
     def as_event(self, *, resync: bool = False) -> Event:
-        """The snapshot as a `status` event carrying the id of the last event it includes."""
-        data: dict[str, Any] = dict(self.snapshot)
+        """The snapshot as a `status` event carrying the id of the last event it includes:
+        the JSON as written, with the text so far and `resync` added, not encoded again."""
+        if not self.raw:
+            data: dict[str, Any] = dict(self.snapshot)
+            if resync:
+                data["resync"] = True
+            return Event(self.last_event_id, "status", _compact(data))
+        extra = ""
+        if (text := self.snapshot.get("text")) is not None:
+            extra += ',"text":' + json.dumps(text, ensure_ascii=False)
         if resync:
-            data["resync"] = True
-        data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            extra += ',"resync":true'
+        data_json = self.raw[:-1] + extra + "}" if extra else self.raw
         return Event(self.last_event_id, "status", data_json)
 
 
@@ -127,6 +136,10 @@ class Replay:
     task: Task
     events: list[Event]
     resync: bool
+
+
+class Refused(Exception):
+    """A read refused because its guard key exists (the reader's login was revoked)."""
 
 
 class WriteRejected(Exception):
@@ -184,11 +197,12 @@ def _script(name: str) -> str:
 
 
 def _task_from_hash(fields: dict[str, str]) -> Task:
-    return Task(
-        snapshot=json.loads(fields["snapshot"]),
-        owner=fields.get("owner", ""),
-        last_event_id=fields["lastEventId"],
-    )
+    raw = fields["snapshot"]
+    return Task(json.loads(raw), fields.get("owner", ""), fields["lastEventId"], raw)
+
+
+def _compact(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def _event(event_id: str, fields: dict[str, str]) -> Event:
@@ -241,7 +255,7 @@ class TaskStore:
             created = await self.write(task_id, "create", patch, limit=in_flight_limit)
         await metrics.record_created(self.redis, kind)
         # the event's data is the new task's snapshot: no need to read it back
-        return Task(snapshot=json.loads(created.data), owner=owner, last_event_id=created.id)
+        return Task(json.loads(created.data), owner, created.id, created.data)
 
     async def owned(self, task_id: str, user: str) -> Task | None:
         """The task if `user` owns it (`""`: if nobody does); else None, as for an unknown
@@ -430,6 +444,28 @@ class TaskStore:
             return Replay(task, [], resync=True)
         events = [_event(eid, _pairs(fields)) for eid, fields in reply[3]]
         return Replay(task, events, resync=False)
+
+    async def opening(self, task_id: str, after: str | None, guard: str) -> Replay | None:
+        """What a stream starts with, in one round trip: the task and the events after
+        `after`; or, when there is no `after` or the events after it are gone (`resync`),
+        the task with its text for a snapshot. `Refused` when the key `guard` exists."""
+        if after is not None and parse_event_id(after) is None:
+            after = None
+        reply = await self._read(
+            keys=[*keys.record(task_id)[:3], guard], args=[after or "", "resync"]
+        )
+        if reply[0] == "refused":
+            raise Refused
+        if not reply[0]:
+            return None
+        task = _task_from_hash(_pairs(reply[0]))
+        if reply[1]:
+            task.snapshot["text"] = reply[1]
+        if after is None:
+            return Replay(task, [], resync=False)
+        if reply[2] != "held":
+            return Replay(task, [], resync=True)
+        return Replay(task, [_event(eid, _pairs(fields)) for eid, fields in reply[3]], False)
 
     async def result(self, task_id: str) -> Any:
         raw = await self.redis.get(keys.result(task_id))

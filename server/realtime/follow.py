@@ -26,8 +26,16 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TypeVar
 
-from jobs.record.tasks import Event, Task, TaskStore, is_digits, is_task_id, parse_event_id
-from server.realtime.hub import Hub
+from jobs.record.tasks import (
+    Event,
+    Replay,
+    Task,
+    TaskStore,
+    is_digits,
+    is_task_id,
+    parse_event_id,
+)
+from server.realtime.hub import Hub, Listener
 from server.realtime.sessions import Watch
 
 T = TypeVar("T")
@@ -86,16 +94,37 @@ class Snapshot(Event):
     final: bool = False
 
 
+def first_batch(opening: Replay, last_id: str | None) -> list[Event] | None:
+    """What a stream sends first, from `TaskStore.opening`: the snapshot, or the events
+    after the client's last id; None when there are none and never will be."""
+    task = opening.task
+    if parse_event_id(last_id) is None or opening.resync:
+        event = task.as_event(resync=opening.resync)
+        return [Snapshot(event.id, event.type, event.data, final=task.terminal)]
+    if not opening.events and task.terminal:
+        return None
+    return opening.events
+
+
 async def follow(
     hub: Hub,
     store: TaskStore,
     task_id: str,
     last_id: str | None = None,
     watch: Watch | None = None,
+    opened: tuple[Listener, list[Event]] | None = None,
 ) -> AsyncIterator[Event]:
-    async with hub.listen(task_id) as listener:
+    """The task's events for one stream, after `last_id`. `opened`: the stream's start is
+    done already (subscribed, and the first batch read: `first_batch`)."""
+    if opened is None:
+        listener, batch = await hub.subscribe(task_id), None
+    else:
+        listener, batch = opened
+    try:
         cursor = Cursor(last_id)
-        if cursor.id is None:
+        if batch is not None:
+            pass
+        elif cursor.id is None:
             batch = await _snapshot(store, task_id)
         else:
             caught_up = await _catch_up(store, task_id, cursor)
@@ -125,6 +154,8 @@ async def follow(
             else:
                 batch = list(listener.queue)
                 listener.queue.clear()
+    finally:
+        hub.release(listener)
 
 
 async def _snapshot(store: TaskStore, task_id: str, resync: bool = False) -> list[Event]:

@@ -1,8 +1,10 @@
 """The hub: one Redis pub/sub connection per web process, shared by every stream.
 
 Channels are reference-counted: SUBSCRIBE on a task's first local listener, UNSUBSCRIBE on
-its last. `listen()` returns only once Redis has confirmed the subscription, so a stream
-that replays from Redis afterwards cannot miss an event published in between.
+its last. `subscribe()` (and `listen()`) returns only once Redis has confirmed the
+subscription, so a stream that reads from Redis afterwards cannot miss an event published
+in between. The commands of one turn of the event loop go out together, one SUBSCRIBE or
+UNSUBSCRIBE naming every channel (a reconnect storm opens thousands of streams at once).
 
 Each listener has a bounded queue. A listener whose queue fills is not allowed to grow: its
 queue is dropped and it is marked `stale`, which tells its reader to catch up from the
@@ -44,9 +46,10 @@ PING_EVERY_S = 5.0
 class Listener:
     """One stream's view of one task's channel."""
 
-    __slots__ = ("closing", "maxsize", "queue", "stale", "wake")
+    __slots__ = ("channel", "closing", "maxsize", "queue", "stale", "wake")
 
-    def __init__(self, maxsize: int, closing: bool = False) -> None:
+    def __init__(self, channel: str, maxsize: int, closing: bool = False) -> None:
+        self.channel = channel
         self.maxsize = maxsize
         self.queue: deque[Event] = deque()
         self.stale = False
@@ -88,6 +91,9 @@ class Hub:
         self._channels: dict[str, _Channel] = {}
         # channels whose SUBSCRIBE is sent and not yet confirmed, in the order Redis answers
         self._awaiting: deque[_Channel] = deque()
+        # commands waiting for this turn of the loop to end: (SUBSCRIBE or UNSUBSCRIBE, …)
+        self._pending: list[tuple[str, list[tuple[str, _Channel]]]] = []
+        self._flushing: asyncio.Task[None] | None = None
         self._conn: AbstractConnection | None = None
         self._runner: asyncio.Task[None] | None = None
         self.reconnects = 0
@@ -123,22 +129,66 @@ class Hub:
     @asynccontextmanager
     async def listen(self, task_id: str, timeout: float = 10.0) -> AsyncIterator[Listener]:
         """A listener on the task's channel, once Redis has confirmed the subscription."""
+        listener = await self.subscribe(task_id, timeout)
+        try:
+            yield listener
+        finally:
+            self.release(listener)
+
+    async def subscribe(self, task_id: str, timeout: float = 10.0) -> Listener:
+        """A listener on the task's channel, once Redis has confirmed the subscription;
+        `release` it when done."""
         name = channel(task_id)
         entry = self._channels.get(name)
         if entry is None:
             entry = self._channels[name] = _Channel()
-            await self._send_subscribe([name])
-        listener = Listener(self._queue_size, closing=self.closing)
+            self._queue("SUBSCRIBE", name, entry)
+        listener = Listener(name, self._queue_size, closing=self.closing)
         entry.listeners.add(listener)
+        if not entry.confirmed.is_set():
+            try:
+                async with asyncio.timeout(timeout):
+                    await entry.confirmed.wait()
+            except BaseException:
+                self.release(listener)
+                raise
+        return listener
+
+    def release(self, listener: Listener) -> None:
+        """The listener is done (again: nothing happens); its channel's last unsubscribes."""
+        entry = self._channels.get(listener.channel)
+        if entry is None or listener not in entry.listeners:
+            return
+        entry.listeners.discard(listener)
+        if not entry.listeners:
+            del self._channels[listener.channel]
+            self._queue("UNSUBSCRIBE", listener.channel, entry)
+
+    def _queue(self, command: str, name: str, entry: _Channel) -> None:
+        if self._conn is None:
+            return  # the next connect subscribes every channel there is then
+        if self._pending and self._pending[-1][0] == command:
+            self._pending[-1][1].append((name, entry))
+        else:
+            self._pending.append((command, [(name, entry)]))
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Send what this turn of the loop queued, in order, a batch per command."""
         try:
-            async with asyncio.timeout(timeout):
-                await entry.confirmed.wait()
-            yield listener
+            await asyncio.sleep(0)  # let the rest of this turn's opens and closes queue
+            while self._pending and self._conn is not None:
+                command, named = self._pending.pop(0)
+                for i in range(0, len(named), SUBSCRIBE_BATCH):
+                    batch = named[i : i + SUBSCRIBE_BATCH]
+                    if command == "SUBSCRIBE":
+                        self._awaiting.extend(entry for _, entry in batch)
+                    await self._send(command, *(name for name, _ in batch))
         finally:
-            entry.listeners.discard(listener)
-            if not entry.listeners and self._channels.get(name) is entry:
-                del self._channels[name]
-                await self._send("UNSUBSCRIBE", name)
+            self._flushing = None
+            if self._conn is None:
+                self._pending.clear()
 
     async def _send_subscribe(self, names: list[str]) -> None:
         conn = self._conn
@@ -165,6 +215,7 @@ class Hub:
                 await conn.connect()  # type: ignore[no-untyped-call]
                 self._conn = conn
                 self._awaiting.clear()
+                self._pending.clear()  # every channel is subscribed again below
                 for entry in self._channels.values():
                     entry.confirmed.clear()
                     entry.resubscribed = self.reconnects > 0

@@ -34,14 +34,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from jobs.record.tasks import Event
-from server.access import load_task
-from server.auth import Principal, authenticate
+from jobs.record.tasks import Event, Refused, is_task_id
+from server.auth import Principal, authenticate, identify, session_revoked
 from server.errors import ApiError, NotFound
 from server.realtime.follow import (
     RECONNECT,
     RECONNECT_MS,
     AllCursor,
+    first_batch,
     follow,
     follow_all,
     follow_many,
@@ -49,7 +49,7 @@ from server.realtime.follow import (
     parse_cursor,
 )
 from server.realtime.gate import Admission
-from server.realtime.sessions import Watch
+from server.realtime.sessions import Watch, revoked_key
 from server.state import app_state
 
 MAX_TASKS_PER_STREAM = 100
@@ -84,6 +84,7 @@ class EventStream(Response):
         heartbeat_s: float,
         admission: Admission,
         watch: Watch,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.status_code = 200
         self.raw_headers = list(HEADERS)
@@ -92,6 +93,7 @@ class EventStream(Response):
         self.heartbeat_s = heartbeat_s
         self.admission = admission
         self.watch = watch
+        self.on_close = on_close
         self.quiet = True  # nothing sent since the last heartbeat
         self.streaming = False
         self.gone = False
@@ -125,6 +127,8 @@ class EventStream(Response):
                 watcher.cancel()
             self.admission.release()
             self.watch.close()
+            if self.on_close is not None:
+                self.on_close()
             await self.events.aclose()  # type: ignore[attr-defined]
 
     async def _watch(self, receive: Receive, send: Send) -> None:
@@ -143,10 +147,18 @@ class EventStream(Response):
                 return
 
 
+def _nothing() -> None:
+    pass
+
+
 def stream(
-    request: Request, principal: Principal, events: Callable[[Watch], AsyncIterator[Event]]
+    request: Request,
+    principal: Principal,
+    events: Callable[[Watch], AsyncIterator[Event]],
+    on_close: Callable[[], None] | None = None,
 ) -> Response:
-    """The SSE answer carrying `events`, bounded by the caller's login (`Watch`)."""
+    """The SSE answer carrying `events`, bounded by the caller's login (`Watch`);
+    `on_close` runs however it ends (even if `events` never started)."""
     state = app_state(request)
     gate = state["gate"]
     admission = gate.admit("sse", principal.user_id)
@@ -158,19 +170,38 @@ def stream(
             gate.delivered["sse"] += 1
 
     heartbeat_s = state["settings"].heartbeat_s
-    return EventStream(body(), heartbeat_s=heartbeat_s, admission=admission, watch=watch)
+    return EventStream(
+        body(), heartbeat_s=heartbeat_s, admission=admission, watch=watch, on_close=on_close
+    )
 
 
 async def task_events(request: Request) -> Response:
-    task = await load_task(request, ticket=True)
-    principal = await authenticate(request, ticket=True)
-    last_id = last_event_id(request)
-    if has_seen_end(task, last_id):
-        return Response(status_code=204)
+    """One task's stream. Opening it costs one round trip to Redis once the channel is
+    subscribed: the login's revocation, the task (its owner) and the first batch are one
+    read (`TaskStore.opening`), made after the subscription so nothing falls between."""
+    principal = await identify(request, ticket=True)
+    task_id, last_id = request.path_params["task_id"], last_event_id(request)
     state = app_state(request)
-    return stream(
-        request, principal, partial(follow, state["hub"], state["store"], task.id, last_id)
-    )
+    hub, store = state["hub"], state["store"]
+    # never a channel for a made-up id (its read still tells a revoked login: 401)
+    listener = await hub.subscribe(task_id) if is_task_id(task_id) else None
+    release = partial(hub.release, listener) if listener is not None else _nothing
+    try:
+        try:
+            opening = await store.opening(task_id, last_id, revoked_key(principal.family))
+        except Refused:
+            raise session_revoked() from None
+        if listener is None or opening is None or opening.task.owner != principal.user_id:
+            raise NotFound("no such task", code="TASK_NOT_FOUND")
+        batch = first_batch(opening, last_id)
+        if batch is None or has_seen_end(opening.task, last_id):
+            release()
+            return Response(status_code=204)
+        events = partial(follow, hub, store, task_id, last_id, opened=(listener, batch))
+        return stream(request, principal, events, on_close=release)
+    except BaseException:
+        release()
+        raise
 
 
 async def many_events(request: Request) -> Response:
