@@ -37,8 +37,8 @@ def app_for(redis_url: str) -> Starlette:
                 yield {"event": "ready", "data": "{}"}
                 while not listener.closing:
                     await listener.wait()
-                    while listener.queue:
-                        event = listener.queue.popleft()
+                    events, listener.queue = listener.queue, []
+                    for event in events:
                         yield {"id": event.id, "event": event.type, "data": event.data}
                         if event.terminal:
                             return

@@ -18,6 +18,7 @@ from server.app import create_app
 from server.state import Stopping
 
 GRACE_S = 10
+WS_MAX_FRAME = 64 * 1024  # a client's frames are a few hundred bytes; a larger one: 1009
 
 
 def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None:
@@ -37,6 +38,13 @@ def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None
         lifespan="on",
         timeout_graceful_shutdown=GRACE_S,
         backlog=backlog,
+        # the lightest of uvicorn's WebSocket implementations: no tasks of its own per
+        # connection, and it stops reading a client until the app took its last message
+        ws="websockets-sansio",
+        ws_max_size=WS_MAX_FRAME,
+        # no permessage-deflate: its zlib state is ~50 KiB per connection, for frames of a
+        # few hundred bytes (a snapshot with a whole plan's text is the rare large one)
+        ws_per_message_deflate=False,
         # the client's address decides rate limits and /dev/mail: believe a forwarded one
         # only from the proxies named (uvicorn's default believes 127.0.0.1)
         proxy_headers=bool(settings.trusted_proxies),

@@ -152,8 +152,7 @@ async def follow(
                 listener.stale = False
                 batch = await _catch_up(store, task_id, cursor) or []
             else:
-                batch = list(listener.queue)
-                listener.queue.clear()
+                batch, listener.queue = listener.queue, []
     finally:
         hub.release(listener)
 
@@ -351,13 +350,13 @@ async def _before(watch: Watch | None, waiting: Awaitable[T]) -> T:
     async with asyncio.timeout_at(watch.deadline) as timeout:
         with watch.bounding(timeout):
             answer = await waiting
-    if watch.revoked.is_set():
+    if watch.revoked:
         raise TimeoutError
     return answer
 
 
 def _ending(watch: Watch | None) -> Event:
-    return REVOKED if watch is not None and watch.revoked.is_set() else REAUTHENTICATE
+    return REVOKED if watch is not None and watch.revoked else REAUTHENTICATE
 
 
 async def _stop(tasks: list[asyncio.Task[None]]) -> None:

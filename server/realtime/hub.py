@@ -44,17 +44,21 @@ PING_EVERY_S = 5.0
 
 
 class Listener:
-    """One stream's view of one task's channel."""
+    """One stream's view of one task's channel, read by one stream at a time.
 
-    __slots__ = ("channel", "closing", "maxsize", "queue", "stale", "wake")
+    Lean on purpose (thousands per process): a list, not a deque, and no `asyncio.Event`
+    (each holds a deque of waiters) but a future made only while its stream waits."""
+
+    __slots__ = ("_waiter", "_woken", "channel", "closing", "maxsize", "queue", "stale")
 
     def __init__(self, channel: str, maxsize: int, closing: bool = False) -> None:
         self.channel = channel
         self.maxsize = maxsize
-        self.queue: deque[Event] = deque()
+        self.queue: list[Event] = []
         self.stale = False
         self.closing = closing  # the process is shutting down: end, and tell to reconnect
-        self.wake = asyncio.Event()
+        self._woken = closing
+        self._waiter: asyncio.Future[None] | None = None
 
     def push(self, event: Event) -> None:
         if self.stale:
@@ -63,25 +67,59 @@ class Listener:
             self.mark_stale()
             return
         self.queue.append(event)
-        self.wake.set()
+        self._wake()
 
     def mark_stale(self) -> None:
         self.queue.clear()
         self.stale = True
-        self.wake.set()
+        self._wake()
+
+    def shut(self) -> None:
+        """The process is stopping: the stream ends, telling its client to reconnect."""
+        self.closing = True
+        self._wake()
 
     async def wait(self) -> None:
-        await self.wake.wait()
-        self.wake.clear()
+        """Until something happened since the last wait: an event, staleness, closing."""
+        if not self._woken:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        self._woken = False
+
+    def _wake(self) -> None:
+        self._woken = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 class _Channel:
-    __slots__ = ("confirmed", "listeners", "resubscribed")
+    __slots__ = ("_ready", "confirmed", "listeners", "resubscribed")
 
     def __init__(self) -> None:
         self.listeners: set[Listener] = set()
-        self.confirmed = asyncio.Event()
+        self.confirmed = False
         self.resubscribed = False
+        self._ready: asyncio.Future[None] | None = None  # only while someone waits
+
+    def confirm(self) -> None:
+        self.confirmed = True
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+
+    def unconfirm(self) -> None:
+        self.confirmed = False
+        if self._ready is not None and self._ready.done():
+            self._ready = None
+
+    async def until_confirmed(self) -> None:
+        if self.confirmed:
+            return
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._ready)  # one waiter's cancel must not cancel the others'
 
 
 class Hub:
@@ -113,8 +151,7 @@ class Hub:
         self.closing = True
         for entry in self._channels.values():
             for listener in entry.listeners:
-                listener.closing = True
-                listener.wake.set()
+                listener.shut()
 
     async def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="hub")
@@ -145,10 +182,10 @@ class Hub:
             self._queue("SUBSCRIBE", name, entry)
         listener = Listener(name, self._queue_size, closing=self.closing)
         entry.listeners.add(listener)
-        if not entry.confirmed.is_set():
+        if not entry.confirmed:
             try:
                 async with asyncio.timeout(timeout):
-                    await entry.confirmed.wait()
+                    await entry.until_confirmed()
             except BaseException:
                 self.release(listener)
                 raise
@@ -217,7 +254,7 @@ class Hub:
                 self._awaiting.clear()
                 self._pending.clear()  # every channel is subscribed again below
                 for entry in self._channels.values():
-                    entry.confirmed.clear()
+                    entry.unconfirm()
                     entry.resubscribed = self.reconnects > 0
                 names = list(self._channels)
                 for i in range(0, len(names), SUBSCRIBE_BATCH):
@@ -285,7 +322,7 @@ class Hub:
                     listener.push(event)
         elif kind == b"subscribe" and self._awaiting:
             entry = self._awaiting.popleft()
-            entry.confirmed.set()
+            entry.confirm()
             if entry.resubscribed:
                 entry.resubscribed = False
                 for listener in entry.listeners:

@@ -35,19 +35,21 @@ def revoked_key(family: str) -> str:
 class Watch:
     """One stream's login: when its token expires, and whether it has been revoked."""
 
-    __slots__ = ("_sessions", "_timeouts", "deadline", "family", "revoked")
+    __slots__ = ("_sessions", "_timeouts", "_waiter", "deadline", "family", "revoked")
 
     def __init__(self, sessions: Sessions, family: str, expires_at: float) -> None:
         self._sessions: Sessions | None = sessions
         self.family = family
         self.deadline = asyncio.get_running_loop().time() + expires_at - time.time()
-        self.revoked = asyncio.Event()
+        self.revoked = False
         self._timeouts: set[asyncio.Timeout] = set()
+        # made only while someone waits for the revocation (no `asyncio.Event` per stream)
+        self._waiter: asyncio.Future[None] | None = None
 
     @contextmanager
     def bounding(self, timeout: asyncio.Timeout) -> Iterator[None]:
         """While in it, a revocation makes `timeout` fire at once."""
-        if self.revoked.is_set():
+        if self.revoked:
             timeout.reschedule(asyncio.get_running_loop().time())
         self._timeouts.add(timeout)
         try:
@@ -55,8 +57,19 @@ class Watch:
         finally:
             self._timeouts.discard(timeout)
 
+    async def until_revoked(self) -> None:
+        """For one waiter at a time (a WebSocket with no subscription)."""
+        if not self.revoked:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
     def revoke(self) -> None:
-        self.revoked.set()
+        self.revoked = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
         now = asyncio.get_running_loop().time()
         for timeout in self._timeouts:
             timeout.reschedule(now)

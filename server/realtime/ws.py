@@ -90,7 +90,7 @@ class Session:
             await self.handle(message)
 
     async def handle(self, message: Any) -> None:
-        if self.closed or self.watch.revoked.is_set():
+        if self.closed or self.watch.revoked:
             return  # the login has ended: nothing more is done for it
         if not isinstance(message, dict) or message.get("type") not in {
             "subscribe",
@@ -162,7 +162,7 @@ class Session:
 
     async def end_login(self) -> None:
         """The login has expired (4401: refresh, then come back) or was revoked (4403)."""
-        if self.watch.revoked.is_set():
+        if self.watch.revoked:
             await self.end({"event": "revoked", "code": "TOKEN_REVOKED"}, 4403)
         else:
             await self.end({"event": "reauthenticate", "code": "TOKEN_EXPIRED"}, 4401)
@@ -171,7 +171,7 @@ class Session:
         """End the connection when its login ends, subscribed to anything or not."""
         with suppress(TimeoutError):
             async with asyncio.timeout_at(self.watch.deadline):
-                await self.watch.revoked.wait()
+                await self.watch.until_revoked()
         with suppress(Exception):  # the client may be gone already
             await self.end_login()
 
