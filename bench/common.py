@@ -28,6 +28,21 @@ def server_env(redis_url: str, **extra: str) -> dict[str, str]:
     }
 
 
+def pin(server_pids: list[int], other_pids: list[int]) -> str:
+    """With `--cpus`: the servers measured on the first core, everything else (Valkey,
+    load generators, this process) on the others, so that a server's figures are its own
+    core's. Returns how it pinned, for the report ("" when the machine has one core)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return ""
+    mine, rest = {cores[0]}, set(cores[1:])
+    for pid in server_pids:
+        os.sched_setaffinity(pid, mine)
+    for pid in [*other_pids, os.getpid()]:
+        os.sched_setaffinity(pid, rest)
+    return f"server on core {cores[0]}, the rest on {sorted(rest)}"
+
+
 async def ready_user(base: str) -> tuple[str, str]:
     """Once the web process at `base` answers /readyz: a new user's (access token, id)."""
     async with httpx.AsyncClient() as http:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ready_user, server_env
+from bench.common import pin, ready_user, server_env
 from jobs.config import Settings
 from jobs.connections import connect
 from jobs.record.tasks import TaskStore
@@ -199,6 +199,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         env, workdir / "baseline.log",
     )  # fmt: skip
     redis = connect(valkey.url, "taskstream:bench", max_connections=64)
+    assert valkey.process is not None
+    # the client processes, started later, inherit this process's cores
+    pinned = pin([ours.pid, baseline.pid], [valkey.process.pid]) if args.cpus else ""
     try:
         token, owner = await ready_user(f"http://127.0.0.1:{ours_port}")
         await _wait_listening(base_port)
@@ -220,7 +223,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 transport = args.transport if name == "taskstream" else "sse"
                 run = await _one_storm(pid, port, files[name], auth, transport, profile)
                 runs[name].append(run)
-        return _summary(args.streams, runs)
+        return {"pinned": pinned or "no", **_summary(args.streams, runs)}
     finally:
         for proc in (ours, baseline):
             proc.terminate()
@@ -288,6 +291,9 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=8192)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", help="py-spy each server during its storm: PATH.<server>.txt")
+    parser.add_argument(
+        "--cpus", action="store_true", help="servers on a core of their own (bench.common.pin)"
+    )
     args = parser.parse_args()
     if args.command == "clients":
         run_clients(args)

@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.common import ready_user, server_env
+from bench.common import pin, ready_user, server_env
 from jobs.config import Settings
 from jobs.connections import connect
 from jobs.record.tasks import TaskStore
@@ -165,6 +165,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert clients.stdout is not None
+        assert valkey.process is not None
+        pinned = pin([web.pid], [clients.pid, valkey.process.pid]) if args.cpus else ""
         connected = json.loads(await asyncio.to_thread(clients.stdout.readline))
         await asyncio.sleep(1)  # let the server settle before reading its memory
         idle = rss_kib(web.pid)
@@ -179,6 +181,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         done = json.loads(await asyncio.to_thread(clients.stdout.readline))
         return {
             "streams": args.streams,
+            "pinned": pinned or "no",
             "connected": connected["connected"],
             "failed": connected["failed"],
             "events_sent": sent,
@@ -219,6 +222,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--ramp", type=float, default=5, help="seconds to open all streams")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--cpus",
+        action="store_true",
+        help="the web process on a core of its own (bench.common.pin)",
+    )
     args = parser.parse_args()
     if args.command == "clients":
         run_clients(args)

@@ -7,6 +7,7 @@ import pytest
 
 from jobs.record import keys
 from jobs.record.tasks import TaskStore
+from server.serve import WS_MAX_FRAME
 from tests.support import Proc, WsClient, start_demo, wait_for_status
 
 
@@ -108,3 +109,19 @@ async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_usable(
         await ws.send(type="subscribe", taskId=task.id)
         assert await ws.next() == {"event": "subscribed", "taskId": task.id}
         assert (await ws.next())["event"] == "status"
+
+
+async def test_a_frame_larger_than_the_servers_limit_closes_the_socket_1009(
+    web: Proc, auth: dict[str, str], store: TaskStore
+):
+    import websockets
+
+    task = await store.create("demo")
+    async with WsClient(web.url, auth) as ws:
+        await ws.send(type="subscribe", taskId=task.id, padding="x" * (WS_MAX_FRAME + 1))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.next()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    async with WsClient(web.url, auth) as ws:  # a frame within it is served as ever
+        await ws.send(type="subscribe", taskId=task.id, padding="x" * 1000)
+        assert await ws.next() == {"event": "subscribed", "taskId": task.id}
