@@ -445,15 +445,16 @@ class TaskStore:
         events = [_event(eid, _pairs(fields)) for eid, fields in reply[3]]
         return Replay(task, events, resync=False)
 
-    async def opening(self, task_id: str, after: str | None, guard: str) -> Replay | None:
+    async def opening(
+        self, task_id: str, after: str | None, guard: str | None = None
+    ) -> Replay | None:
         """What a stream starts with, in one round trip: the task and the events after
         `after`; or, when there is no `after` or the events after it are gone (`resync`),
         the task with its text for a snapshot. `Refused` when the key `guard` exists."""
         if after is not None and parse_event_id(after) is None:
             after = None
-        reply = await self._read(
-            keys=[*keys.record(task_id)[:3], guard], args=[after or "", "resync"]
-        )
+        read = keys.record(task_id)[:3] + ([guard] if guard else [])
+        reply = await self._read(keys=read, args=[after or "", "resync"])
         if reply[0] == "refused":
             raise Refused
         if not reply[0]:

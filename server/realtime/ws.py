@@ -37,10 +37,12 @@ from server.realtime.follow import (
     RECONNECT,
     RECONNECT_MS,
     REVOKED,
+    first_batch,
     follow,
     has_seen_end,
 )
 from server.realtime.gate import StreamsExhausted
+from server.realtime.hub import Listener
 from server.realtime.sessions import Watch
 from server.responses import read_json
 from server.state import AppState, app_state
@@ -118,14 +120,27 @@ class Session:
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             await self.error("TOO_MANY_SUBSCRIPTIONS", "unsubscribe from a task first", task_id)
             return
-        task = await self.owned(task_id)
-        if task is None:
+        # as an SSE stream opens: subscribed first, then one read (the socket's login was
+        # checked at the handshake; its revocation ends the socket through its `Watch`)
+        hub, store = self.state["hub"], self.state["store"]
+        listener = await hub.subscribe(task_id)
+        try:
+            opening = await store.opening(task_id, last_id)
+        except BaseException:
+            hub.release(listener)
+            raise
+        if opening is None or opening.task.owner != self.principal.user_id:
+            hub.release(listener)
+            await self.error("TASK_NOT_FOUND", "no such task", task_id)
             return
         await self.send({"event": "subscribed", "taskId": task_id})
-        if has_seen_end(task, last_id):
+        batch = first_batch(opening, last_id)
+        if batch is None or has_seen_end(opening.task, last_id):
+            hub.release(listener)
             await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "ended"})
             return
-        self.subscriptions[task_id] = asyncio.create_task(self._pump(task_id, last_id))
+        pump = self._pump(task_id, last_id, listener, batch)
+        self.subscriptions[task_id] = asyncio.create_task(pump)
 
     async def owned(self, task_id: str) -> Task | None:
         """The caller's task, or None after telling them it does not exist."""
@@ -135,10 +150,13 @@ class Session:
             return None
         return task
 
-    async def _pump(self, task_id: str, last_id: str | None) -> None:
+    async def _pump(
+        self, task_id: str, last_id: str | None, listener: Listener, batch: list[Event]
+    ) -> None:
         state = self.state
         try:
-            events = follow(state["hub"], state["store"], task_id, last_id, self.watch)
+            opened = (listener, batch)
+            events = follow(state["hub"], state["store"], task_id, last_id, self.watch, opened)
             async for event in events:
                 if event is RECONNECT:  # shutting down: 1012, "service restart"
                     await self.end({"event": "reconnect", "retryMs": RECONNECT_MS}, 1012)
@@ -150,6 +168,7 @@ class Session:
                 self.state["gate"].delivered["ws"] += 1
             await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "ended"})
         finally:
+            state["hub"].release(listener)  # also when cancelled before `follow` began
             self.subscriptions.pop(task_id, None)
 
     async def unsubscribe(self, task_id: str) -> None:
