@@ -432,25 +432,13 @@ class TaskStore:
             task.snapshot["text"] = reply[1]
         return task
 
-    async def replay(self, task_id: str, after: str) -> Replay | None:
-        """The events after `after`; `resync` when the stream no longer holds all of them."""
-        if parse_event_id(after) is None:
-            raise ValueError(f"not an event id: {after!r}")
-        reply = await self._read(keys=keys.record(task_id)[:3], args=[after, ""])
-        if not reply[0]:
-            return None
-        task = _task_from_hash(_pairs(reply[0]))
-        if reply[2] != "held":
-            return Replay(task, [], resync=True)
-        events = [_event(eid, _pairs(fields)) for eid, fields in reply[3]]
-        return Replay(task, events, resync=False)
-
-    async def opening(
+    async def replay(
         self, task_id: str, after: str | None, guard: str | None = None
     ) -> Replay | None:
-        """What a stream starts with, in one round trip: the task and the events after
-        `after`; or, when there is no `after` or the events after it are gone (`resync`),
-        the task with its text for a snapshot. `Refused` when the key `guard` exists."""
+        """What a stream sends next, in one round trip (its start, or a catch-up): the task
+        and the events after `after`; or, when there is no `after` or the events after it
+        are gone (`resync`), the task with its text for a snapshot. `Refused` when the key
+        `guard` exists."""
         if after is not None and parse_event_id(after) is None:
             after = None
         read = keys.record(task_id)[:3] + ([guard] if guard else [])

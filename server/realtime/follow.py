@@ -95,8 +95,8 @@ class Snapshot(Event):
 
 
 def first_batch(opening: Replay, last_id: str | None) -> list[Event] | None:
-    """What a stream sends first, from `TaskStore.opening`: the snapshot, or the events
-    after the client's last id; None when there are none and never will be."""
+    """What a stream sends from `TaskStore.replay`: the snapshot, or the events after the
+    client's last id; None when there are none and never will be."""
     task = opening.task
     if parse_event_id(last_id) is None or opening.resync:
         event = task.as_event(resync=opening.resync)
@@ -122,15 +122,10 @@ async def follow(
         listener, batch = opened
     try:
         cursor = Cursor(last_id)
-        if batch is not None:
-            pass
-        elif cursor.id is None:
-            batch = await _snapshot(store, task_id)
-        else:
-            caught_up = await _catch_up(store, task_id, cursor)
-            if caught_up is None:
+        if batch is None:
+            batch = await _read_after(store, task_id, cursor.id)
+            if batch is None:
                 return  # the client has had the task's terminal event already
-            batch = caught_up
         while True:
             for event in batch:
                 if isinstance(event, Snapshot):
@@ -150,31 +145,18 @@ async def follow(
                 return
             if listener.stale:
                 listener.stale = False
-                batch = await _catch_up(store, task_id, cursor) or []
+                batch = await _read_after(store, task_id, cursor.id or "0-0") or []
             else:
                 batch, listener.queue = listener.queue, []
     finally:
         hub.release(listener)
 
 
-async def _snapshot(store: TaskStore, task_id: str, resync: bool = False) -> list[Event]:
-    task = await store.get(task_id, with_text=True)
-    if task is None:
-        return []
-    event = task.as_event(resync=resync)
-    return [Snapshot(event.id, event.type, event.data, final=task.terminal)]
-
-
-async def _catch_up(store: TaskStore, task_id: str, cursor: Cursor) -> list[Event] | None:
-    """The events after the cursor; None when there are none and never will be."""
-    replay = await store.replay(task_id, cursor.id or "0-0")
-    if replay is None:
-        return []
-    if replay.resync:
-        return await _snapshot(store, task_id, resync=True)
-    if not replay.events and replay.task.terminal:
-        return None
-    return replay.events
+async def _read_after(store: TaskStore, task_id: str, last_id: str | None) -> list[Event] | None:
+    """From the record: the snapshot (no `last_id`, or events trimmed since) or the events
+    after `last_id`; [] for a task that is gone, None when nothing more will come."""
+    replay = await store.replay(task_id, last_id)
+    return [] if replay is None else first_batch(replay, last_id)
 
 
 async def follow_many(

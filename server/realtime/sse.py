@@ -178,7 +178,7 @@ def stream(
 async def task_events(request: Request) -> Response:
     """One task's stream. Opening it costs one round trip to Redis once the channel is
     subscribed: the login's revocation, the task (its owner) and the first batch are one
-    read (`TaskStore.opening`), made after the subscription so nothing falls between."""
+    read (`TaskStore.replay`), made after the subscription so nothing falls between."""
     principal = await identify(request, ticket=True)
     task_id, last_id = request.path_params["task_id"], last_event_id(request)
     state = app_state(request)
@@ -188,7 +188,7 @@ async def task_events(request: Request) -> Response:
     release = partial(hub.release, listener) if listener is not None else _nothing
     try:
         try:
-            opening = await store.opening(task_id, last_id, revoked_key(principal.family))
+            opening = await store.replay(task_id, last_id, revoked_key(principal.family))
         except Refused:
             raise session_revoked() from None
         if listener is None or opening is None or opening.task.owner != principal.user_id:

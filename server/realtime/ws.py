@@ -125,7 +125,7 @@ class Session:
         hub, store = self.state["hub"], self.state["store"]
         listener = await hub.subscribe(task_id)
         try:
-            opening = await store.opening(task_id, last_id)
+            opening = await store.replay(task_id, last_id)
         except BaseException:
             hub.release(listener)
             raise
