@@ -9,6 +9,7 @@ and then cut them.
 
 from __future__ import annotations
 
+import gc
 from types import FrameType
 
 import uvicorn
@@ -19,6 +20,7 @@ from server.state import Stopping
 
 GRACE_S = 10
 WS_MAX_FRAME = 64 * 1024  # a client's frames are a few hundred bytes; a larger one: 1009
+GC_THRESHOLDS = (20_000, 20, 20)  # CPython's default: (700, 10, 10)
 
 
 def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None:
@@ -50,4 +52,18 @@ def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or None,
     )
+    _collect_less()
     Server(config).run()
+
+
+def _collect_less() -> None:
+    """Fewer, larger garbage collections: every open stream keeps ~100 objects alive, so at
+    CPython's default threshold (a young collection every 700 net allocations) a storm of
+    5,000 opens ran ~1,200 collections, some of them full, and spent 40 % of its CPU in the
+    collector. Everything made at start-up (modules, routes, settings) lives as long as the
+    process: frozen, no collection walks it again. A young collection of 20,000 objects
+    pauses the loop a few milliseconds (`python -m bench.storm`: 0.35 ms CPU per open,
+    was 0.60)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
