@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from jobs import metrics
 from jobs.config import Settings
 from jobs.record import keys
+from jobs.record.batch import Batched
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,8 @@ class TaskStore:
         self.redis = redis
         self.settings = settings
         self._write = redis.register_script(_script("write.lua"))
-        self._read = redis.register_script(_script("read.lua"))
+        # reads are many and small (every stream's start, every status poll): batched
+        self._read = Batched(redis.register_script(_script("read.lua")))
 
     async def create(
         self,
@@ -422,9 +424,7 @@ class TaskStore:
             await pipe.execute()
 
     async def get(self, task_id: str, *, with_text: bool = False) -> Task | None:
-        reply = await self._read(
-            keys=keys.record(task_id)[:3], args=["", "text" if with_text else ""]
-        )
+        reply = await self._read(keys.record(task_id)[:3], ["", "text" if with_text else ""])
         if not reply[0]:
             return None
         task = _task_from_hash(_pairs(reply[0]))
@@ -442,7 +442,7 @@ class TaskStore:
         if after is not None and parse_event_id(after) is None:
             after = None
         read = keys.record(task_id)[:3] + ([guard] if guard else [])
-        reply = await self._read(keys=read, args=[after or "", "resync"])
+        reply = await self._read(read, [after or "", "resync"])
         if reply[0] == "refused":
             raise Refused
         if not reply[0]:
