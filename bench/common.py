@@ -56,3 +56,16 @@ async def ready_user(base: str) -> tuple[str, str]:
     token = await sign_up(base)
     user_id: str = jwt.decode(token, options={"verify_signature": False})["sub"]
     return token, user_id
+
+
+async def wait_listening(port: int) -> None:
+    """Until a server accepts connections on `port` (once its lifespan has started)."""
+    for _ in range(400):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+    raise RuntimeError(f"nothing listens on port {port}")

@@ -1,12 +1,16 @@
-"""The standard benchmark matrix, written to docs/benchmarks.md.
+"""The standard benchmark matrix, written to docs/benchmarks.md (with a plot).
 
     python -m bench.matrix              # every row, 3 runs each, medians reported
-    python -m bench.matrix --repeat 1 --only sse-1k,ws-1k
+    python -m bench.matrix --repeat 1 --only sse-1k,ws-1k --cpus
 
-Each run starts a fresh web process and two workers on one Valkey, drives them with
-`taskstream loadtest` from a separate process, and stops them. Rows that compare
-(SSE, WebSocket and polling at the same size) run in the same invocation, interleaved
-run by run, so that they share the machine's state.
+Three kinds of row. Load rows start a fresh web process and two workers on one Valkey
+and drive them with `taskstream loadtest` from a separate process: real jobs, end to end.
+Storm rows run `bench.storm` (N streams opened at once) and stream rows `bench.streams`
+(N streams, events published straight into the task records at a set rate); both measure
+the minimal shared-hub server (`bench/baseline.py`) in the same run, so their figures are
+also ratios. Rows run interleaved run by run, so that rows compared share the machine's
+state. With `--cpus`, the web process (and the baseline) get a core of their own, and
+Valkey, the workers and the load generators share the others.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import server_env
+from bench.common import pin, server_env
 from taskstream.embedded import Valkey, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +42,7 @@ class Row:
     name: str
     title: str
     args: list[str]
+    bench: str = "loadtest"  # or "storm", "streams": the module of bench/ that runs it
 
 
 # every task runs 20 s with an event every 2 s: 10,000 tasks make 5,000 events/s
@@ -58,6 +63,16 @@ ROWS = [
          "--step", "0.2"]),
     Row("storm-5k", "reconnect storm, 5,000 SSE clients",
         ["--clients", "5000", "--transport", "sse", "--ramp", "8", "--storm-at", "14", *TASK]),
+    Row("open-sse-5k", "5,000 SSE streams opened at once",
+        ["--streams", "5000", "--repeat", "1"], "storm"),
+    Row("open-ws-2k", "2,000 WebSockets opened at once",
+        ["--streams", "2000", "--repeat", "1", "--transport", "ws"], "storm"),
+    Row("burst-10k", "10,000 streams, their tasks all finishing within 2 s",
+        ["--streams", "10000", "--rate", "5000", "--seconds", "2", "--ramp", "10",
+         "--baseline"], "streams"),
+    Row("deliver-10k", "10,000 streams at 5,000 events/s for 20 s",
+        ["--streams", "10000", "--rate", "5000", "--seconds", "20", "--ramp", "10",
+         "--baseline"], "streams"),
 ]  # fmt: skip
 
 
@@ -69,12 +84,25 @@ def _start(role: str, env: dict[str, str], log: Path, port: int) -> subprocess.P
         return subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=out)
 
 
-def run_once(row: Row, valkey: Valkey, workdir: Path) -> dict[str, Any]:
+def run_once(row: Row, valkey: Valkey, workdir: Path, cpus: bool) -> dict[str, Any]:
+    if row.bench != "loadtest":
+        done = subprocess.run(
+            [sys.executable, "-m", f"bench.{row.bench}", *row.args, "--json",
+             *(["--cpus"] if cpus else [])],
+            cwd=ROOT, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"{row.name}: {done.stderr[-2000:]}")
+        report: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+        return report
     port = free_port()
     env = server_env(valkey.url, TASKSTREAM_WORKER_MAX_JOBS="6000")
     log = workdir / f"{row.name}.log"
     web = _start("web", env, log, port)
     workers = [_start("worker", env, log, port) for _ in range(2)]
+    if cpus:  # the load generator, started below, inherits this process's cores
+        assert valkey.process is not None
+        pin([web.pid], [valkey.process.pid, *(w.pid for w in workers)])
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(400):
@@ -91,7 +119,7 @@ def run_once(row: Row, valkey: Valkey, workdir: Path) -> dict[str, Any]:
         )  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(f"{row.name}: {done.stderr[-2000:]}")
-        report: dict[str, Any] = json.loads(done.stdout)
+        report = json.loads(done.stdout)
         return report
     finally:
         for process in [web, *workers]:
@@ -121,7 +149,7 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
     lines = []
     for row in ROWS:
         reports = results.get(row.name)
-        if not reports:
+        if not reports or row.bench != "loadtest":
             continue
 
         def m(*path: str, reports: list[dict[str, Any]] = reports) -> str:
@@ -179,6 +207,145 @@ def verdicts(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(reports: list[dict[str, Any]], *path: str) -> str:
+    value = median(reports, *path)
+    return "—" if value is None else f"{value:g}"
+
+
+def storm_table(results: dict[str, list[dict[str, Any]]]) -> str:
+    """Streams opened at once: Taskstream / the baseline (their ratio)."""
+    figures = ("all_connected_s", "cpu_ms_per_open", "rss_kib_per_stream", "cpu_ms_per_close")
+    lines = [
+        "| row | all connected, s | CPU ms per open | opens per CPU-second "
+        "| RSS KiB per stream | CPU ms per close | failed |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in (r for r in ROWS if r.bench == "storm" and results.get(r.name)):
+        reports = results[row.name]
+        cells = [
+            f"{_cell(reports, k, 'taskstream')} / {_cell(reports, k, 'baseline')} "
+            f"(×{_cell(reports, k, 'ratio')})"
+            for k in figures
+        ]
+        opens = (
+            f"{_cell(reports, 'opens_per_cpu_second', 'taskstream')} / "
+            f"{_cell(reports, 'opens_per_cpu_second', 'baseline')}"
+        )
+        failed = (
+            f"{_cell(reports, 'failed', 'taskstream')} / {_cell(reports, 'failed', 'baseline')}"
+        )
+        lines.append(f"| {row.title} | {' | '.join(cells[:2])} | {opens} | {' | '.join(cells[2:])} "
+                     f"| {failed} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def streams_table(results: dict[str, list[dict[str, Any]]]) -> str:
+    """Events published straight into the records: one line per server."""
+    lines = [
+        "| row | server | connected | events sent / lost / dup | progress p50 / p99 ms "
+        "| completion p50 / p99 ms | RSS KiB per idle stream | server CPU % of a core |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in (r for r in ROWS if r.bench == "streams" and results.get(r.name)):
+        reports = results[row.name]
+        for server in ("taskstream", "baseline"):
+
+            def m(*path: str, server: str = server, reports: list[dict[str, Any]] = reports) -> str:
+                return _cell(reports, server, *path)
+
+            lines.append(
+                f"| {row.title} | {server} | {m('connected')} "
+                f"| {m('events_sent')} / {m('events_lost')} / {m('duplicates')} "
+                f"| {m('progress_latency_ms', 'p50')} / {m('progress_latency_ms', 'p99')} "
+                f"| {m('completion_latency_ms', 'p50')} / {m('completion_latency_ms', 'p99')} "
+                f"| {m('rss_per_idle_stream_kib')} | {m('server_cpu_percent_while_publishing')} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def goals(results: dict[str, list[dict[str, Any]]]) -> str:
+    """The performance issue's goals against the storm and stream rows."""
+    checks: list[tuple[str, float | None, float, bool]] = []  # (goal, value, limit, at least)
+
+    def add(
+        goal: str, row: str, path: tuple[str, ...], limit: float, at_least: bool = False
+    ) -> None:
+        reports = results.get(row)
+        if reports:
+            checks.append((goal, median(reports, *path), limit, at_least))
+
+    add(
+        "authenticated SSE streams opened per CPU-second ≥ 3,000",
+        "open-sse-5k",
+        ("opens_per_cpu_second", "taskstream"),
+        3000,
+        True,
+    )
+    add(
+        "5,000 streams opened at once: time to all connected ≤ 1.25× the baseline's",
+        "open-sse-5k",
+        ("all_connected_s", "ratio"),
+        1.25,
+    )
+    add(
+        "10,000 tasks finishing within 2 s: completion p99 ≤ 200 ms",
+        "burst-10k",
+        ("taskstream", "completion_latency_ms", "p99"),
+        200,
+    )
+    add("RSS per idle SSE stream ≤ 24 KiB", "open-sse-5k", ("rss_kib_per_stream", "taskstream"), 24)
+    add("RSS per idle WebSocket ≤ 32 KiB", "open-ws-2k", ("rss_kib_per_stream", "taskstream"), 32)
+    add("10,000 streams at 5,000 events/s: progress p99 ≤ 50 ms", "deliver-10k",
+        ("taskstream", "progress_latency_ms", "p99"), 50)  # fmt: skip
+    lines = []
+    for goal, value, limit, at_least in checks:
+        met = value is not None and (value >= limit if at_least else value <= limit)
+        lines.append(f"- {goal}: **{'met' if met else 'missed'}** ({value:g})")
+    lost = [
+        median([r], *path) or 0
+        for row in ROWS if row.bench == "streams" for r in results.get(row.name, [])
+        for path in (("taskstream", "events_lost"), ("taskstream", "duplicates"))
+    ]  # fmt: skip
+    if lost:
+        lines.append(f"- no event lost or duplicated: **{'met' if not any(lost) else 'missed'}**")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, list[dict[str, Any]]], out: Path) -> bool:
+    """Taskstream beside the baseline, figure by figure; False when there is nothing to
+    plot (no storm or stream row run)."""
+    panels = [
+        ("CPU ms per stream opened", "open-sse-5k", ("cpu_ms_per_open", "{}")),
+        ("RSS KiB per idle SSE stream", "open-sse-5k", ("rss_kib_per_stream", "{}")),
+        ("completion p99 ms, 10,000 ending in 2 s", "burst-10k",
+         ("{}", "completion_latency_ms", "p99")),
+        ("progress p99 ms, 10,000 streams at 5,000 ev/s", "deliver-10k",
+         ("{}", "progress_latency_ms", "p99")),
+    ]  # fmt: skip
+    panels = [p for p in panels if results.get(p[1])]
+    if not panels:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2))
+    for ax, (title, row, path) in zip(figure.axes, panels, strict=True):
+        values = [
+            median(results[row], *(part.format(server) for part in path)) or 0
+            for server in ("taskstream", "baseline")
+        ]
+        bars = ax.bar(["Taskstream", "baseline"], values, color=["#2b6cb0", "#a0aec0"])
+        ax.bar_label(bars, fmt="%g")
+        ax.set_title(title, fontsize=9)
+        ax.margins(y=0.2)
+    figure.suptitle("Taskstream and the minimal shared-hub server, same run", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    return True
+
+
 def machine() -> str:
     model = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -193,6 +360,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", help="comma-separated row names")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--cpus",
+        action="store_true",
+        help="the web process on a core of its own (bench.common.pin)",
+    )
     args = parser.parse_args()
     rows = [r for r in ROWS if not args.only or r.name in args.only.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="taskstream-matrix-"))
@@ -203,16 +375,31 @@ def main() -> None:
         for attempt in range(args.repeat):
             for row in rows:
                 print(f"run {attempt + 1}/{args.repeat}: {row.title}", file=sys.stderr, flush=True)
-                results.setdefault(row.name, []).append(run_once(row, valkey, workdir))
+                results.setdefault(row.name, []).append(run_once(row, valkey, workdir, args.cpus))
                 valkey_flush(valkey)
     finally:
         valkey.stop()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    where = (
+        "the web process (and the baseline) pinned to a core of its own, Valkey, the workers "
+        "and the load generators on the other"
+        if args.cpus
+        else "Valkey, one web process, two workers and the load generator all sharing it"
+    )
     text = (
         "# Benchmarks\n\n"
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; Valkey, one web process, "
-        "two workers and the load generator all on this machine. "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; {where}. "
         f"Medians of {args.repeat} run(s) per row; rows interleaved run by run. "
-        "Written by `python -m bench.matrix`.\n\n"
+        "Written by `python -m bench.matrix"
+        + (" --cpus" if args.cpus else "")
+        + "`.\n\n"
+        + (
+            f"![Taskstream beside the baseline](./{out.stem}.png)\n\n"
+            if plot(results, out.with_suffix(".png"))
+            else ""
+        )
+        + "## Jobs end to end (`taskstream loadtest`)\n\n"
         "Targets (one web process): 10,000 streams, 0 lost at 5,000 events/s, "
         "p99 ≤ 50 ms, ≤ 24 KiB RSS per idle stream, Redis connections constant.\n\n"
         + table(results)
@@ -222,13 +409,26 @@ def main() -> None:
         "streams open at one time (both sampled each second). "
         "Latency is publish → receive (the event id's timestamp against the client's "
         "clock); completion is job finished → client knows. Polling's events are the status "
-        "changes it happened to see. Raw reports: `docs/benchmarks.json`.\n"
+        "changes it happened to see. Every task's events come from a real job on the two "
+        "workers, which share the machine with the web process.\n\n"
+        "## Streams opened at once (`bench.storm`)\n\n"
+        "Taskstream / the minimal shared-hub server (`bench/baseline.py`: sse-starlette, no "
+        "authentication, no task read) (Taskstream's figure over the baseline's). RSS per "
+        "stream is the first storm's growth of a fresh process.\n\n"
+        + storm_table(results)
+        + "\n## Events published straight into the records (`bench.streams --baseline`)\n\n"
+        "Streams opened over 10 s, then progress events written by the workers' own script "
+        "from the bench process at the rate given, spread over every task, each task ended "
+        "`completed`: what one web process delivers, without the workers' cost.\n\n"
+        + streams_table(results)
+        + "\n## The performance goals\n\n"
+        + goals(results)
+        + "\nRaw reports: `docs/benchmarks.json`.\n"
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    out.write_text(text)
     slim = {k: [{x: y for x, y in r.items() if x != "latency_over_time"} for r in v]
             for k, v in results.items()}  # fmt: skip
-    Path(args.out).with_suffix(".json").write_text(json.dumps(slim, indent=1))
+    out.with_suffix(".json").write_text(json.dumps(slim, indent=1))
     print(text)
 
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import pin, ready_user, server_env
+from bench.common import pin, ready_user, server_env, wait_listening
 from jobs.config import Settings
 from jobs.connections import connect
 from jobs.record.tasks import TaskStore
@@ -169,19 +169,6 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     return subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=out)
 
 
-async def _wait_listening(port: int) -> None:
-    """Until the server accepts connections (it does once its lifespan has started)."""
-    for _ in range(400):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        return
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="taskstream-storm-"))
     valkey = Valkey(workdir / "valkey")
@@ -204,7 +191,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     pinned = pin([ours.pid, baseline.pid], [valkey.process.pid]) if args.cpus else ""
     try:
         token, owner = await ready_user(f"http://127.0.0.1:{ours_port}")
-        await _wait_listening(base_port)
+        await wait_listening(base_port)
         store = TaskStore(redis, Settings.from_env({"REDIS_URL": valkey.url}))
         ids = [(await store.create("demo", owner=owner)).id for _ in range(args.streams)]
         files = {}

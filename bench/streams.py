@@ -10,7 +10,9 @@ latency (the stream id's timestamp is the publish time, both on this machine), t
 process's RSS per idle stream, and its Redis connections with the streams open.
 
 Events are published by this process, not by ARQ workers, so that the figure is the web
-process's delivery, not a worker's throughput.
+process's delivery, not a worker's throughput. With `--baseline`, the same run is then
+made against the minimal shared-hub server (`bench/baseline.py`), and each figure is also
+reported as a ratio to its own.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.common import pin, ready_user, server_env
+from bench.common import pin, ready_user, server_env, wait_listening
 from jobs.config import Settings
 from jobs.connections import connect
 from jobs.record.tasks import TaskStore
@@ -40,12 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- the client process -------------------------------------------------------------------
 
 
-async def _follow(host: str, port: int, token: str, task_id: str, stats: dict[str, Any]) -> None:
+async def _follow(host: str, port: int, path: str, token: str, stats: dict[str, Any]) -> None:
     reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
     # HTTP/1.0: the body is the raw stream, ended by the server's close
     writer.write(
-        f"GET /api/v1/tasks/{task_id}/events HTTP/1.0\r\nHost: {host}\r\n"
-        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        f"GET {path} HTTP/1.0\r\nHost: {host}\r\n{auth}Accept: text/event-stream\r\n\r\n".encode()
     )
     status_line = await reader.readline()
     if b" 200 " not in status_line:
@@ -56,39 +58,42 @@ async def _follow(host: str, port: int, token: str, task_id: str, stats: dict[st
         pass
     seen: set[bytes] = set()
     connected = False
+    event_id = b""
     latencies: list[float] = stats["latencies"]
     while line := await reader.readline():
-        if not line.startswith(b"id: "):
+        line = line.rstrip(b"\r\n")
+        if line.startswith(b"id: "):
+            event_id = line[4:]
             continue
-        event_id = line[4:-1]
-        kind = (await reader.readline())[7:-1]
-        if not connected:
+        if not line.startswith(b"event: "):
+            continue
+        if not connected:  # the first event: Taskstream's snapshot, the baseline's `ready`
             connected = True
             stats["connected"] += 1
-            continue  # the snapshot
+            continue
         if event_id in seen:
             stats["duplicates"] += 1
         seen.add(event_id)
         stats["received"] += 1
         latency = time.time() * 1000 - int(event_id.split(b"-")[0])
-        if kind == b"completed":
+        if line == b"event: completed":
             stats["completion_latencies"].append(latency)
             break
         latencies.append(latency)
     writer.close()
 
 
-async def _clients(host: str, port: int, token: str, ids: list[str], ramp: float) -> None:
+async def _clients(host: str, port: int, token: str, paths: list[str], ramp: float) -> None:
     stats: dict[str, Any] = {
         "connected": 0, "failed": 0, "received": 0, "duplicates": 0, "latencies": [],
         "completion_latencies": [],
     }  # fmt: skip
-    pause = ramp / max(1, len(ids))
+    pause = ramp / max(1, len(paths))
     followers = []
-    for task_id in ids:
-        followers.append(asyncio.create_task(_follow(host, port, token, task_id, stats)))
+    for path in paths:
+        followers.append(asyncio.create_task(_follow(host, port, path, token, stats)))
         await asyncio.sleep(pause)
-    while stats["connected"] + stats["failed"] < len(ids):
+    while stats["connected"] + stats["failed"] < len(paths):
         await asyncio.sleep(0.05)
     counts = {k: v for k, v in stats.items() if not isinstance(v, list)}
     print(json.dumps({"phase": "connected", **counts}), flush=True)
@@ -105,8 +110,8 @@ def run_clients(args: argparse.Namespace) -> None:
         uvloop.install()
     except ImportError:
         pass
-    ids = Path(args.ids).read_text().split()
-    asyncio.run(_clients(args.host, args.port, args.token, ids, args.ramp))
+    paths = Path(args.paths).read_text().split()
+    asyncio.run(_clients(args.host, args.port, args.token, paths, args.ramp))
 
 
 # --- the orchestrator -----------------------------------------------------------------------
@@ -138,74 +143,134 @@ async def _publish(
     return sent, time.monotonic() - started
 
 
+async def _one_run(
+    server: tuple[int, int, str, str],
+    args: argparse.Namespace,
+    store: TaskStore,
+    owner: str,
+    workdir: Path,
+) -> dict[str, Any]:
+    """Streams opened over `--ramp` on the server `(pid, port, token, path format)`, then
+    the events published and every task ended; the figures as the client saw them."""
+    pid, port, token, path_format = server
+    ids = [(await store.create("demo", owner=owner)).id for _ in range(args.streams)]
+    paths_file = workdir / f"{port}.paths"
+    paths_file.write_text("\n".join(path_format.format(i) for i in ids))
+    before = rss_kib(pid)
+    clients = subprocess.Popen(
+        [sys.executable, "-m", "bench.streams", "clients", "--port", str(port),
+         "--paths", str(paths_file), "--ramp", str(args.ramp), "--token", token],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert clients.stdout is not None
+        if args.cpus:
+            pin([pid], [clients.pid])
+        connected = json.loads(await asyncio.to_thread(clients.stdout.readline))
+        await asyncio.sleep(1)  # let the server settle before reading its memory
+        idle = rss_kib(pid)
+        per_task = max(1, round(args.rate * args.seconds / len(ids)))
+        cpu_before = cpu_seconds(pid), cpu_seconds(clients.pid)
+        sent, elapsed = await _publish(store, ids, per_task, args.rate)
+        server_cpu = (cpu_seconds(pid) - cpu_before[0]) / elapsed
+        client_cpu = (cpu_seconds(clients.pid) - cpu_before[1]) / elapsed
+        done = json.loads(await asyncio.to_thread(clients.stdout.readline))
+    finally:
+        if clients.poll() is None:
+            clients.kill()
+    return {
+        "connected": connected["connected"],
+        "failed": connected["failed"],
+        "events_sent": sent,
+        "events_received": done["received"],
+        "events_lost": sent - done["received"],
+        "duplicates": done["duplicates"],
+        "publish_rate": round(sent / elapsed),
+        "progress_latency_ms": done["latency_ms"],
+        "completion_latency_ms": done["completion_latency_ms"],
+        "rss_per_idle_stream_kib": round((idle - before) / args.streams, 1),
+        "server_cpu_percent_while_publishing": round(server_cpu * 100),
+        "client_cpu_percent_while_publishing": round(client_cpu * 100),
+    }
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
     valkey = Valkey(workdir / "valkey")
     valkey.start()
-    port = free_port()
+    port, base_port = free_port(), free_port()
     env = server_env(valkey.url, TASKSTREAM_HEARTBEAT_SECONDS="15")
     log = (workdir / "web.log").open("wb")
     web = subprocess.Popen(
         [sys.executable, "-m", "taskstream.cli", "web", "--port", str(port)],
         env=env, cwd=ROOT, stdout=log, stderr=log,
     )  # fmt: skip
-    clients: subprocess.Popen[str] | None = None
+    servers = [web]
+    if args.baseline:
+        servers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.baseline", "--port", str(base_port)],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+            )  # fmt: skip
+        )
     redis = connect(valkey.url, "taskstream:bench", max_connections=64)
+    assert valkey.process is not None
+    # the client processes, started later, are pinned as they start
+    pinned = pin([p.pid for p in servers], [valkey.process.pid]) if args.cpus else ""
     try:
         token, owner = await ready_user(f"http://127.0.0.1:{port}")
         settings = replace(Settings.from_env({"REDIS_URL": valkey.url}), stream_maxlen=1000)
         store = TaskStore(redis, settings)
-        ids = [(await store.create("demo", owner=owner)).id for _ in range(args.streams)]
-        ids_file = workdir / "ids.txt"
-        ids_file.write_text("\n".join(ids))
-        baseline = rss_kib(web.pid)
-        clients = subprocess.Popen(
-            [sys.executable, "-m", "bench.streams", "clients", "--port", str(port),
-             "--ids", str(ids_file), "--ramp", str(args.ramp), "--token", token],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert clients.stdout is not None
-        assert valkey.process is not None
-        pinned = pin([web.pid], [clients.pid, valkey.process.pid]) if args.cpus else ""
-        connected = json.loads(await asyncio.to_thread(clients.stdout.readline))
-        await asyncio.sleep(1)  # let the server settle before reading its memory
-        idle = rss_kib(web.pid)
         prefix = f"taskstream:web:{web.pid}"
-        redis_conns = sum(1 for c in await redis.client_list() if c["name"].startswith(prefix))
-        per_task = max(1, round(args.rate * args.seconds / len(ids)))
-        cpu_before = cpu_seconds(web.pid), cpu_seconds(clients.pid)
-        sent, elapsed = await _publish(store, ids, per_task, args.rate)
-        web_cpu = (cpu_seconds(web.pid) - cpu_before[0]) / elapsed
-        client_cpu = (cpu_seconds(clients.pid) - cpu_before[1]) / elapsed
-        peak = rss_kib(web.pid)
-        done = json.loads(await asyncio.to_thread(clients.stdout.readline))
-        return {
-            "streams": args.streams,
-            "pinned": pinned or "no",
-            "connected": connected["connected"],
-            "failed": connected["failed"],
-            "events_sent": sent,
-            "events_received": done["received"],
-            "events_lost": sent - done["received"],
-            "duplicates": done["duplicates"],
-            "publish_rate": round(sent / elapsed),
-            "progress_latency_ms": done["latency_ms"],
-            "completion_latency_ms": done["completion_latency_ms"],
-            "rss_baseline_mib": round(baseline / 1024, 1),
-            "rss_idle_mib": round(idle / 1024, 1),
-            "rss_peak_mib": round(peak / 1024, 1),
-            "rss_per_idle_stream_kib": round((idle - baseline) / args.streams, 1),
-            "web_redis_connections": redis_conns,
-            "web_cpu_while_publishing": f"{web_cpu:.0%} of a core",
-            "client_cpu_while_publishing": f"{client_cpu:.0%} of a core",
-        }
+        result: dict[str, Any] = {"streams": args.streams, "pinned": pinned or "no"}
+        result["taskstream"] = await _one_run(
+            (web.pid, port, token, "/api/v1/tasks/{}/events"), args, store, owner, workdir
+        )
+        result["taskstream"]["web_redis_connections"] = sum(
+            1 for c in await redis.client_list() if c["name"].startswith(prefix)
+        )
+        if args.baseline:
+            await wait_listening(base_port)
+            base = (servers[1].pid, base_port, "", "/events/{}")
+            result["baseline"] = await _one_run(base, args, store, owner, workdir)
+            result["ratio"] = ratios(result["taskstream"], result["baseline"])
+        return result
     finally:
-        if clients is not None and clients.poll() is None:
-            clients.kill()
-        web.send_signal(signal.SIGTERM)
-        web.wait(30)
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            server.wait(30)
         await redis.aclose()
         valkey.stop()
+
+
+def ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float | None]:
+    """Taskstream's figure over the baseline's, for the figures both have."""
+
+    def ratio(a: Any, b: Any) -> float | None:
+        return (
+            round(a / b, 2)
+            if isinstance(a, int | float) and isinstance(b, int | float) and b
+            else None
+        )
+
+    return {
+        "progress_p99": ratio(
+            ours["progress_latency_ms"].get("p99"), base["progress_latency_ms"].get("p99")
+        ),
+        "completion_p99": ratio(
+            ours["completion_latency_ms"].get("p99"), base["completion_latency_ms"].get("p99")
+        ),
+        "rss_per_idle_stream": ratio(
+            ours["rss_per_idle_stream_kib"], base["rss_per_idle_stream_kib"]
+        ),
+        "server_cpu": ratio(
+            ours["server_cpu_percent_while_publishing"], base["server_cpu_percent_while_publishing"]
+        ),
+    }
 
 
 def main() -> None:
@@ -214,18 +279,23 @@ def main() -> None:
     c = sub.add_parser("clients")
     c.add_argument("--host", default="127.0.0.1")
     c.add_argument("--port", type=int, required=True)
-    c.add_argument("--ids", required=True)
+    c.add_argument("--paths", required=True)
     c.add_argument("--ramp", type=float, default=5)
-    c.add_argument("--token", required=True)
+    c.add_argument("--token", default="")
     parser.add_argument("--streams", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=5000, help="events/s, all tasks together")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--ramp", type=float, default=5, help="seconds to open all streams")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="the same run against the minimal shared-hub server (bench.baseline) too",
+    )
+    parser.add_argument(
         "--cpus",
         action="store_true",
-        help="the web process on a core of its own (bench.common.pin)",
+        help="the servers on a core of their own (bench.common.pin)",
     )
     args = parser.parse_args()
     if args.command == "clients":
