@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from jobs import kinds
 from jobs.config import Settings
@@ -44,6 +45,13 @@ def page(path: str, name: str) -> Route:
     return Route(path, serve)
 
 
+class App(Starlette):
+    """Starlette, with the SSE streams it answers run outside its middleware stack."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await sse.with_handover(super().__call__, scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, stopping: Stopping | None = None) -> Starlette:
     """The web app; a missing `REDIS_URL` or signing key fails here, at start-up. Logging
     is the process's to configure (`taskstream`'s entry point does it once)."""
@@ -51,7 +59,7 @@ def create_app(settings: Settings | None = None, stopping: Stopping | None = Non
     settings.require_redis_url()
     settings.require_secret()
     registry = kinds.load(settings.extra_kinds)
-    return Starlette(
+    return App(
         routes=[
             *health.routes,
             *metrics.routes,

@@ -228,3 +228,38 @@ async def test_a_client_that_goes_away_leaves_no_subscription_behind(
     async with asyncio.timeout(WAIT):
         while await subscribers(store, a.id, b.id):
             await asyncio.sleep(0.05)
+
+
+async def test_a_stream_runs_after_the_middleware_stack_has_returned():
+    """The body runs outside the request's middleware and routing (their frames freed),
+    and gives back its place at the gate when it ends."""
+    from server.realtime.gate import Gate
+    from server.realtime.sessions import Sessions
+    from server.realtime.sse import EventStream, with_handover
+
+    gate, stack_returned, seen = Gate(10, 10), [], []
+    sent: list[dict[str, object]] = []
+
+    async def body():
+        seen.append(bool(stack_returned))
+        yield b"data: 1\n\n"
+
+    async def app(scope, receive, send):  # a middleware around the endpoint's answer
+        stream = EventStream(
+            body(), heartbeat_s=60, admission=gate.admit("sse", "u"),
+            watch=Sessions().open("f", 2e9),
+        )  # fmt: skip
+        await stream(scope, receive, send)
+        stack_returned.append(True)
+
+    async def receive():
+        await asyncio.Event().wait()
+
+    async def send(message):
+        sent.append(message)
+
+    await asyncio.wait_for(with_handover(app, {"type": "http"}, receive, send), WAIT)
+    assert seen == [True]
+    assert [m["type"] for m in sent] == ["http.response.start", *["http.response.body"] * 2]
+    assert sent[1]["body"] == b"data: 1\n\n" and sent[2]["more_body"] is False
+    assert gate.open["sse"] == 0  # the place was given back
