@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
@@ -237,10 +238,12 @@ async def test_a_stream_runs_after_the_middleware_stack_has_returned():
     from server.realtime.sessions import Sessions
     from server.realtime.sse import EventStream, with_handover
 
-    gate, stack_returned, seen = Gate(10, 10), [], []
+    gate = Gate(10, 10)
+    stack_returned: list[bool] = []
+    seen: list[bool] = []
     sent: list[dict[str, object]] = []
 
-    async def body():
+    async def body() -> AsyncIterator[bytes]:
         seen.append(bool(stack_returned))
         yield b"data: 1\n\n"
 
