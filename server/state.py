@@ -20,6 +20,7 @@ from jobs.kinds import Kinds
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
 from server.realtime.gate import Gate
+from server.realtime.heartbeat import Heartbeat
 from server.realtime.hub import Hub
 from server.realtime.sessions import Sessions
 
@@ -35,6 +36,7 @@ class AppState(TypedDict):
     hub: Hub
     gate: Gate
     sessions: Sessions
+    heartbeat: Heartbeat
 
 
 def app_state(conn: HTTPConnection) -> AppState:
@@ -86,6 +88,7 @@ def lifespan_for(
                 "hub": hub,
                 "gate": Gate(settings.max_streams, settings.max_streams_per_user),
                 "sessions": sessions,
+                "heartbeat": Heartbeat(settings.heartbeat_s),
             }
         finally:
             revocations.cancel()

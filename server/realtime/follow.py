@@ -20,6 +20,7 @@ order they were asked for.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import suppress
@@ -329,10 +330,13 @@ async def _before(watch: Watch | None, waiting: Awaitable[T]) -> T:
     been revoked (even if `waiting` was answered in the same instant)."""
     if watch is None:
         return await waiting
-    async with asyncio.timeout_at(watch.deadline) as timeout:
-        with watch.bounding(timeout):
-            answer = await waiting
-    if watch.revoked:
+    if watch.ended:
+        if inspect.iscoroutine(waiting):
+            waiting.close()  # never started: nothing to wait for
+        raise TimeoutError
+    with watch.bounding():
+        answer = await waiting
+    if watch.ended:
         raise TimeoutError
     return answer
 

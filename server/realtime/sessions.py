@@ -1,7 +1,8 @@
 """Open streams by login, so that a revoked login's streams end at once.
 
 Every stream watches the login (token family) it was opened with: a `Watch` bounds each
-of the stream's waits by the token's expiry, and by a revocation. `revoke()` in
+of the stream's waits by the token's expiry, and by a revocation, with no timer per
+stream (one per second in which a watched token expires). `revoke()` in
 `server/auth.py` publishes the family on one channel that every web process's hub
 follows for its whole life (one channel for all logins: opening a stream costs no extra
 subscription); `Sessions` then ends the waits of that login's streams here, so a logout,
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -33,33 +36,49 @@ def revoked_key(family: str) -> str:
 
 
 class Watch:
-    """One stream's login: when its token expires, and whether it has been revoked."""
+    """One stream's login: when its token expires, and whether it has been revoked.
 
-    __slots__ = ("_sessions", "_timeouts", "_waiter", "deadline", "family", "revoked")
+    No timer of its own: `Sessions` keeps one timer per second in which watched tokens
+    expire, so a stream learns of its token's expiry within a second of it."""
+
+    __slots__ = ("_bounded", "_sessions", "_waiter", "deadline", "expired", "family", "revoked")
 
     def __init__(self, sessions: Sessions, family: str, expires_at: float) -> None:
         self._sessions: Sessions | None = sessions
         self.family = family
         self.deadline = asyncio.get_running_loop().time() + expires_at - time.time()
         self.revoked = False
-        self._timeouts: set[asyncio.Timeout] = set()
-        # made only while someone waits for the revocation (no `asyncio.Event` per stream)
+        self.expired = False
+        # the tasks interrupted when the login ends, with whether they have been
+        self._bounded: dict[asyncio.Task[Any], bool] = {}
+        # made only while someone waits for the end (no `asyncio.Event` per stream)
         self._waiter: asyncio.Future[None] | None = None
 
+    @property
+    def ended(self) -> bool:
+        return self.revoked or self.expired
+
     @contextmanager
-    def bounding(self, timeout: asyncio.Timeout) -> Iterator[None]:
-        """While in it, a revocation makes `timeout` fire at once."""
-        if self.revoked:
-            timeout.reschedule(asyncio.get_running_loop().time())
-        self._timeouts.add(timeout)
+    def bounding(self) -> Iterator[None]:
+        """While in it, the login's end (expiry or revocation) interrupts the task with
+        `TimeoutError`, as `asyncio.timeout` would; already ended: at once."""
+        if self.ended:
+            raise TimeoutError
+        task = asyncio.current_task()
+        assert task is not None
+        self._bounded[task] = False
         try:
             yield
+        except asyncio.CancelledError:
+            if self._bounded.get(task) and task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
         finally:
-            self._timeouts.discard(timeout)
+            self._bounded.pop(task, None)
 
-    async def until_revoked(self) -> None:
+    async def until_ended(self) -> None:
         """For one waiter at a time (a WebSocket with no subscription)."""
-        if not self.revoked:
+        if not self.ended:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -68,11 +87,19 @@ class Watch:
 
     def revoke(self) -> None:
         self.revoked = True
+        self._end()
+
+    def expire(self) -> None:
+        self.expired = True
+        self._end()
+
+    def _end(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
-        now = asyncio.get_running_loop().time()
-        for timeout in self._timeouts:
-            timeout.reschedule(now)
+        for task, interrupted in self._bounded.items():
+            if not interrupted:
+                self._bounded[task] = True
+                task.cancel()
 
     def close(self) -> None:
         """The stream has ended: stop watching (once)."""
@@ -82,15 +109,21 @@ class Watch:
 
 
 class Sessions:
-    """This process's open streams by login family."""
+    """This process's open streams by login family, and by the second their token expires."""
 
     def __init__(self) -> None:
         self._watches: dict[str, set[Watch]] = {}
+        self._expiring: dict[int, set[Watch]] = {}
 
     def open(self, family: str, expires_at: float) -> Watch:
         """Watch a stream's login (its token family, and its token's expiry, epoch s)."""
         watch = Watch(self, family, expires_at)
         self._watches.setdefault(watch.family, set()).add(watch)
+        second = math.ceil(watch.deadline)
+        if second not in self._expiring:
+            self._expiring[second] = set()
+            asyncio.get_running_loop().call_at(second, self._expire, second)
+        self._expiring[second].add(watch)
         return watch
 
     def forget(self, watch: Watch) -> None:
@@ -99,6 +132,13 @@ class Sessions:
             watches.discard(watch)
             if not watches:
                 del self._watches[watch.family]
+        expiring = self._expiring.get(math.ceil(watch.deadline))
+        if expiring is not None:
+            expiring.discard(watch)  # (the second's timer finds one fewer)
+
+    def _expire(self, second: int) -> None:
+        for watch in self._expiring.pop(second, ()):
+            watch.expire()
 
     def revoke(self, family: str) -> None:
         for watch in list(self._watches.get(family, ())):

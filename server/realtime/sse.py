@@ -13,10 +13,10 @@ wire format it keeps (`text/event-stream`, `: ping` comments, no buffering). Del
 divergences, for what a stream costs at thousands of them:
 
 - Two tasks per stream instead of an anyio task group of four: the body is sent from the
-  request's own task; one more task waits for the client to go (`http.disconnect`), sends
-  the heartbeat comment when the stream has been quiet for a heartbeat, and cancels the
-  body when the client has gone. The task group was most of the CPU of opening a stream
-  and of its memory (`python -m bench.storm`).
+  request's own task; one more task waits for the client to go (`http.disconnect`) and
+  cancels the body when the client has gone. The heartbeat comment is sent on the tick
+  of one timer for all streams (`heartbeat.py`), not a timer per stream. The task group
+  was most of the CPU of opening a stream and of its memory (`python -m bench.storm`).
 - No shutdown listener of its own: on SIGTERM the process's `Stopping` closes the hub, and
   every stream ends with `reconnect` through its events (`server/serve.py`).
 - It gives back its place at the gate and stops watching its login however it ends, even
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from functools import partial
 
 from starlette.requests import Request
@@ -54,6 +55,7 @@ from server.realtime.follow import (
     parse_cursor,
 )
 from server.realtime.gate import Admission
+from server.realtime.heartbeat import Heartbeat
 from server.realtime.sessions import Watch, revoked_key
 from server.state import app_state
 
@@ -87,7 +89,7 @@ class EventStream(Response):
         self,
         body: AsyncIterator[bytes],
         *,
-        heartbeat_s: float,
+        heartbeat: Heartbeat,
         admission: Admission,
         watch: Watch,
         on_close: Callable[[], None] | None = None,
@@ -96,7 +98,8 @@ class EventStream(Response):
         self.raw_headers = list(HEADERS)
         self.background = None
         self.events = body
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat = heartbeat
+        self.send: Send | None = None
         self.admission = admission
         self.watch = watch
         self.on_close = on_close
@@ -128,7 +131,9 @@ class EventStream(Response):
 
         try:
             self.streaming = True
-            watcher = asyncio.create_task(self._watch(receive, send))
+            self.send = send
+            self.heartbeat.add(self)
+            watcher = asyncio.create_task(self._watch(receive))
             watcher.add_done_callback(on_gone)
             async for chunk in self.events:
                 self.quiet = False
@@ -140,6 +145,7 @@ class EventStream(Response):
                 raise  # not the client's going: the server's
         finally:
             self.streaming = False
+            self.heartbeat.discard(self)
             if watcher is not None:
                 watcher.remove_done_callback(on_gone)
                 watcher.cancel()
@@ -153,20 +159,17 @@ class EventStream(Response):
             self.on_close()
         await self.events.aclose()  # type: ignore[attr-defined]
 
-    async def _watch(self, receive: Receive, send: Send) -> None:
-        """Until the client goes; meanwhile a heartbeat whenever a whole one was quiet."""
-        while True:
-            try:
-                async with asyncio.timeout(self.heartbeat_s):
-                    message = await receive()
-            except TimeoutError:
-                if self.quiet and self.streaming:
-                    await send(PING)
-                self.quiet = True
-                continue
-            if message["type"] == "http.disconnect":
-                self.gone = True
-                return
+    async def _watch(self, receive: Receive) -> None:
+        """Until the client goes."""
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+
+    async def ping(self) -> None:
+        """The heartbeat comment (`Heartbeat`: when the stream has been quiet)."""
+        if self.streaming and self.send is not None:
+            with suppress(Exception):  # the client is going: the watcher will know
+                await self.send(PING)
 
 
 async def with_handover(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
@@ -210,9 +213,8 @@ def stream(
             yield encode(event)
             gate.delivered["sse"] += 1
 
-    heartbeat_s = state["settings"].heartbeat_s
     return EventStream(
-        body(), heartbeat_s=heartbeat_s, admission=admission, watch=watch, on_close=on_close
+        body(), heartbeat=state["heartbeat"], admission=admission, watch=watch, on_close=on_close
     )
 
 

@@ -188,9 +188,7 @@ class Session:
 
     async def watch_login(self) -> None:
         """End the connection when its login ends, subscribed to anything or not."""
-        with suppress(TimeoutError):
-            async with asyncio.timeout_at(self.watch.deadline):
-                await self.watch.until_revoked()
+        await self.watch.until_ended()
         with suppress(Exception):  # the client may be gone already
             await self.end_login()
 

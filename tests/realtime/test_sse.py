@@ -235,6 +235,7 @@ async def test_a_stream_runs_after_the_middleware_stack_has_returned():
     """The body runs outside the request's middleware and routing (their frames freed),
     and gives back its place at the gate when it ends."""
     from server.realtime.gate import Gate
+    from server.realtime.heartbeat import Heartbeat
     from server.realtime.sessions import Sessions
     from server.realtime.sse import EventStream, with_handover
 
@@ -249,7 +250,7 @@ async def test_a_stream_runs_after_the_middleware_stack_has_returned():
 
     async def app(scope, receive, send):  # a middleware around the endpoint's answer
         stream = EventStream(
-            body(), heartbeat_s=60, admission=gate.admit("sse", "u"),
+            body(), heartbeat=Heartbeat(60), admission=gate.admit("sse", "u"),
             watch=Sessions().open("f", 2e9),
         )  # fmt: skip
         await stream(scope, receive, send)
