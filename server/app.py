@@ -30,6 +30,7 @@ from server.api import (
 from server.errors import EXCEPTION_HANDLERS
 from server.headers import SecurityHeaders
 from server.realtime import sse, ws
+from server.realtime.handover import with_handover
 from server.state import Stopping, lifespan_for
 
 # the page and the client library, shipped inside the package (`package-data`)
@@ -46,10 +47,10 @@ def page(path: str, name: str) -> Route:
 
 
 class App(Starlette):
-    """Starlette, with the SSE streams it answers run outside its middleware stack."""
+    """Starlette, with the streams it answers run outside its middleware stack."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await sse.with_handover(super().__call__, scope, receive, send)
+        await with_handover(super().__call__, scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, stopping: Stopping | None = None) -> Starlette:

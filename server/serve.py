@@ -16,6 +16,7 @@ import uvicorn
 
 from jobs.config import Settings
 from server.app import create_app
+from server.realtime.ws_protocol import LeanWebSocketProtocol
 from server.state import Stopping
 
 GRACE_S = 10
@@ -40,9 +41,10 @@ def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None
         lifespan="on",
         timeout_graceful_shutdown=GRACE_S,
         backlog=backlog,
-        # the lightest of uvicorn's WebSocket implementations: no tasks of its own per
-        # connection, and it stops reading a client until the app took its last message
-        ws="websockets-sansio",
+        # the lightest of uvicorn's WebSocket implementations (no tasks of its own per
+        # connection; it stops reading a client until the app took its last message),
+        # holding less per connection still (`ws_protocol.py`)
+        ws=LeanWebSocketProtocol,
         ws_max_size=WS_MAX_FRAME,
         # no permessage-deflate: its zlib state is ~50 KiB per connection, for frames of a
         # few hundred bytes (a snapshot with a whole plan's text is the rare large one)

@@ -22,10 +22,8 @@ divergences, for what a stream costs at thousands of them:
 - It gives back its place at the gate and stops watching its login however it ends, even
   when the client is gone before the first byte.
 - Its body runs outside Starlette's middleware and routing: the response sends its start
-  through them (the security headers are added there), then hands itself to
-  `with_handover`, which the app wraps around Starlette and which runs it once the stack
-  has returned. The dozen frames and closures of a request's way through the stack are
-  freed instead of held for the stream's life (`python -m bench.storm`: RSS per stream).
+  through them (the security headers are added there), then hands itself over
+  (`handover.py`), freeing the frames of the request's way through the stack.
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ from functools import partial
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from jobs.record.tasks import Event, Refused, is_task_id
 from server.auth import Principal, authenticate, identify, session_revoked
@@ -55,6 +53,7 @@ from server.realtime.follow import (
     parse_cursor,
 )
 from server.realtime.gate import Admission
+from server.realtime.handover import hand_over
 from server.realtime.heartbeat import Heartbeat
 from server.realtime.sessions import Watch, revoked_key
 from server.state import app_state
@@ -65,7 +64,6 @@ HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # nginx and its kind: pass every event on at once
 ]
-HANDOVER = "taskstream.handover"  # scope key: the streams to run after the stack returns
 PING: Message = {"type": "http.response.body", "body": b": ping\n\n", "more_body": True}
 
 
@@ -111,13 +109,10 @@ class EventStream(Response):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         except BaseException:
-            await self.close()
+            await self.release()
             raise
-        handed = scope.get(HANDOVER)
-        if handed is None:  # an app without `with_handover`: stream from in here
+        if not hand_over(scope, self):  # an app without `with_handover`: stream from here
             await self.run(receive, send)
-        else:
-            handed.append(self)
 
     async def run(self, receive: Receive, send: Send) -> None:
         """The body, once the answer has started, until it ends or the client goes."""
@@ -149,9 +144,9 @@ class EventStream(Response):
             if watcher is not None:
                 watcher.remove_done_callback(on_gone)
                 watcher.cancel()
-            await self.close()
+            await self.release()
 
-    async def close(self) -> None:
+    async def release(self) -> None:
         """Give back what the stream holds (however it ended, even before its body)."""
         self.admission.release()
         self.watch.close()
@@ -170,25 +165,6 @@ class EventStream(Response):
         if self.streaming and self.send is not None:
             with suppress(Exception):  # the client is going: the watcher will know
                 await self.send(PING)
-
-
-async def with_handover(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run `app`, then the streams it answered with, on the server's own `receive` and
-    `send`: by then the request's middleware and routing frames are gone, which a
-    stream would otherwise hold for its whole life (~5 KiB each)."""
-    if scope["type"] != "http":
-        await app(scope, receive, send)
-        return
-    handed: list[EventStream] = []
-    scope[HANDOVER] = handed
-    try:
-        await app(scope, receive, send)
-    except BaseException:
-        for stream in handed:
-            await stream.close()
-        raise
-    for stream in handed:
-        await stream.run(receive, send)
 
 
 def _nothing() -> None:

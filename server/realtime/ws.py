@@ -26,7 +26,8 @@ from contextlib import suppress
 from typing import Any
 
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.types import Receive, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from jobs.record.tasks import Event, Task, WriteRejected, is_task_id
 from jobs.runtime import control
@@ -41,7 +42,8 @@ from server.realtime.follow import (
     follow,
     has_seen_end,
 )
-from server.realtime.gate import StreamsExhausted
+from server.realtime.gate import Admission, StreamsExhausted
+from server.realtime.handover import hand_over
 from server.realtime.hub import Listener
 from server.realtime.sessions import Watch
 from server.responses import read_json
@@ -60,12 +62,18 @@ class Session:
     """One WebSocket connection and its subscriptions."""
 
     def __init__(
-        self, websocket: WebSocket, state: AppState, principal: Principal, watch: Watch
+        self,
+        websocket: WebSocket,
+        state: AppState,
+        principal: Principal,
+        watch: Watch,
+        admission: Admission,
     ) -> None:
         self.websocket = websocket
         self.state = state
         self.principal = principal
         self.watch = watch
+        self.admission = admission
         self.closed = False
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
@@ -214,6 +222,29 @@ class Session:
             return
         await self.send({"event": "cancelAccepted", "taskId": task_id})
 
+    async def run(self, receive: Receive, send: Send) -> None:
+        """Once accepted, until the connection ends (`handover.Handed`)."""
+        scope = self.websocket.scope
+        # the handshake's headers have served (the login is known): not kept for its life
+        scope["headers"] = []
+        websocket = WebSocket(scope, receive, send)
+        websocket.client_state = websocket.application_state = WebSocketState.CONNECTED
+        self.websocket = websocket
+        ending = asyncio.create_task(self.watch_login())
+        try:
+            await self.serve()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            ending.cancel()
+            await self.close()
+            await self.release()
+
+    async def release(self) -> None:
+        """Give back the connection's place at the gate, stop watching its login."""
+        self.admission.release()
+        self.watch.close()
+
     async def close(self) -> None:
         pumps = list(self.subscriptions.values())
         for pump in pumps:
@@ -236,20 +267,15 @@ async def endpoint(websocket: WebSocket) -> None:
         await websocket.send_denial_response(api_error_response(refused))
         return
     watch = state["sessions"].open(principal.family, principal.expires_at)
+    session = Session(websocket, state, principal, watch, admission)
     try:
         await websocket.accept()
-        session = Session(websocket, state, principal, watch)
-        ending = asyncio.create_task(session.watch_login())
-        try:
-            await session.serve()
-        except WebSocketDisconnect:
-            pass
-        finally:
-            ending.cancel()
-            await session.close()
-    finally:
-        admission.release()
-        watch.close()
+    except BaseException:
+        await session.release()
+        raise
+    # the rest runs once Starlette's stack has returned (`handover.py`)
+    if not hand_over(websocket.scope, session):
+        await session.run(websocket.receive, websocket.send)
 
 
 routes = [WebSocketRoute("/api/v1/ws", endpoint)]

@@ -235,9 +235,10 @@ async def test_a_stream_runs_after_the_middleware_stack_has_returned():
     """The body runs outside the request's middleware and routing (their frames freed),
     and gives back its place at the gate when it ends."""
     from server.realtime.gate import Gate
+    from server.realtime.handover import with_handover
     from server.realtime.heartbeat import Heartbeat
     from server.realtime.sessions import Sessions
-    from server.realtime.sse import EventStream, with_handover
+    from server.realtime.sse import EventStream
 
     gate = Gate(10, 10)
     stack_returned: list[bool] = []
