@@ -29,16 +29,17 @@ def server_env(redis_url: str, **extra: str) -> dict[str, str]:
 
 
 def pin(server_pids: list[int], other_pids: list[int]) -> str:
-    """With `--cpus`: the servers measured on the first core, everything else (Valkey,
-    load generators, this process) on the others, so that a server's figures are its own
-    core's. Returns how it pinned, for the report ("" when the machine has one core)."""
+    """With `--cpus`: the servers measured on the first core, the other processes named
+    (Valkey, load generators) on the rest, so that a server's figures are its own core's.
+    A caller that names itself passes its affinity on to the processes it starts later.
+    Returns how it pinned, for the report ("" when the machine has one core)."""
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
         return ""
     mine, rest = {cores[0]}, set(cores[1:])
     for pid in server_pids:
         os.sched_setaffinity(pid, mine)
-    for pid in [*other_pids, os.getpid()]:
+    for pid in other_pids:
         os.sched_setaffinity(pid, rest)
     return f"server on core {cores[0]}, the rest on {sorted(rest)}"
 

@@ -100,9 +100,6 @@ def run_once(row: Row, valkey: Valkey, workdir: Path, cpus: bool) -> dict[str, A
     log = workdir / f"{row.name}.log"
     web = _start("web", env, log, port)
     workers = [_start("worker", env, log, port) for _ in range(2)]
-    if cpus:  # the load generator, started below, inherits this process's cores
-        assert valkey.process is not None
-        pin([web.pid], [valkey.process.pid, *(w.pid for w in workers)])
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(400):
@@ -111,16 +108,20 @@ def run_once(row: Row, valkey: Valkey, workdir: Path, cpus: bool) -> dict[str, A
                     break
             except httpx.HTTPError:
                 time.sleep(0.05)
-        done = subprocess.run(
+        load = subprocess.Popen(
             [sys.executable, "-m", "taskstream.cli", "loadtest", "--url", url, *row.args,
              "--server-pid", str(web.pid), "--redis-url", valkey.url, "--json", "--quiet",
              "--max-seconds", "240"],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        if done.returncode != 0:
-            raise RuntimeError(f"{row.name}: {done.stderr[-2000:]}")
-        report = json.loads(done.stdout)
-        return report
+        if cpus:  # this process keeps every core: the rows after this one pin their own
+            assert valkey.process is not None
+            pin([web.pid], [valkey.process.pid, load.pid, *(w.pid for w in workers)])
+        out, err = load.communicate(timeout=600)
+        if load.returncode != 0:
+            raise RuntimeError(f"{row.name}: {err[-2000:]}")
+        loaded: dict[str, Any] = json.loads(out)
+        return loaded
     finally:
         for process in [web, *workers]:
             process.terminate()
@@ -136,7 +137,16 @@ def median(reports: list[dict[str, Any]], *path: str) -> float | None:
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, int | float):
             values.append(float(value))
-    return round(statistics.median(values), 1) if values else None
+    return statistics.median(values) if values else None
+
+
+def fmt(value: float | None) -> str:
+    """Three significant figures (0.276, 22.5, 394.7), whole numbers from 1,000 on."""
+    if value is None:
+        return "—"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:.1f}".removesuffix(".0")
 
 
 def table(results: dict[str, list[dict[str, Any]]]) -> str:
@@ -153,8 +163,7 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
             continue
 
         def m(*path: str, reports: list[dict[str, Any]] = reports) -> str:
-            value = median(reports, *path)
-            return "—" if value is None else f"{value:g}"
+            return fmt(median(reports, *path))
 
         storm = (
             f"; storm recovery {m('storm', 'recovery_s')} s" if row.name.startswith("storm") else ""
@@ -182,11 +191,11 @@ def verdicts(results: dict[str, list[dict[str, Any]]]) -> str:
         p99 = median(reports, "latency_ms", "p99")
         rss = median(reports, "server", "rss_per_stream_kib")
         checks = [
-            ("10,000 streams", connected >= 10000, f"{connected:g} connected"),
-            ("0 lost events", lost == 0, f"{lost:g} lost"),
-            ("p99 ≤ 50 ms", p99 is not None and p99 <= 50, f"p99 {p99:g} ms"
+            ("10,000 streams", connected >= 10000, f"{fmt(connected)} connected"),
+            ("0 lost events", lost == 0, f"{fmt(lost)} lost"),
+            ("p99 ≤ 50 ms", p99 is not None and p99 <= 50, f"p99 {fmt(p99)} ms"
              + (f", {p99 / 50:.1f}× the target" if p99 and p99 > 50 else "")),
-            ("≤ 24 KiB RSS per stream", rss is not None and rss <= 24, f"{rss:g} KiB"
+            ("≤ 24 KiB RSS per stream", rss is not None and rss <= 24, f"{fmt(rss)} KiB"
              + (f", {rss / 24:.1f}× the target" if rss and rss > 24 else "")),
         ]  # fmt: skip
         small = results.get(name.replace("10k", "1k"))
@@ -199,7 +208,7 @@ def verdicts(results: dict[str, list[dict[str, Any]]]) -> str:
                 (
                     "Redis connections constant",
                     a is not None and b is not None and b <= 33,
-                    f"{a:g} at 1,000, {b:g} at 10,000 (pool ≤ 32 + hub)",
+                    f"{fmt(a)} at 1,000, {fmt(b)} at 10,000 (pool ≤ 32 + hub)",
                 )
             )
         for target, met, detail in checks:
@@ -208,8 +217,7 @@ def verdicts(results: dict[str, list[dict[str, Any]]]) -> str:
 
 
 def _cell(reports: list[dict[str, Any]], *path: str) -> str:
-    value = median(reports, *path)
-    return "—" if value is None else f"{value:g}"
+    return fmt(median(reports, *path))
 
 
 def storm_table(results: dict[str, list[dict[str, Any]]]) -> str:
@@ -300,7 +308,7 @@ def goals(results: dict[str, list[dict[str, Any]]]) -> str:
     lines = []
     for goal, value, limit, at_least in checks:
         met = value is not None and (value >= limit if at_least else value <= limit)
-        lines.append(f"- {goal}: **{'met' if met else 'missed'}** ({value:g})")
+        lines.append(f"- {goal}: **{'met' if met else 'missed'}** ({fmt(value)})")
     lost = [
         median([r], *path) or 0
         for row in ROWS if row.bench == "streams" for r in results.get(row.name, [])
@@ -365,20 +373,16 @@ def main() -> None:
         action="store_true",
         help="the web process on a core of its own (bench.common.pin)",
     )
+    parser.add_argument(
+        "--render",
+        metavar="JSON",
+        help="write the page from the reports a run saved (its --repeat and --cpus given again)",
+    )
     args = parser.parse_args()
-    rows = [r for r in ROWS if not args.only or r.name in args.only.split(",")]
-    workdir = Path(tempfile.mkdtemp(prefix="taskstream-matrix-"))
-    valkey = Valkey(workdir / "valkey")
-    valkey.start()
-    results: dict[str, list[dict[str, Any]]] = {}
-    try:
-        for attempt in range(args.repeat):
-            for row in rows:
-                print(f"run {attempt + 1}/{args.repeat}: {row.title}", file=sys.stderr, flush=True)
-                results.setdefault(row.name, []).append(run_once(row, valkey, workdir, args.cpus))
-                valkey_flush(valkey)
-    finally:
-        valkey.stop()
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+    else:
+        results = run_rows(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     where = (
@@ -430,6 +434,24 @@ def main() -> None:
             for k, v in results.items()}  # fmt: skip
     out.with_suffix(".json").write_text(json.dumps(slim, indent=1))
     print(text)
+
+
+def run_rows(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Every row `--repeat` times, interleaved run by run, on one Valkey."""
+    rows = [r for r in ROWS if not args.only or r.name in args.only.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="taskstream-matrix-"))
+    valkey = Valkey(workdir / "valkey")
+    valkey.start()
+    results: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for attempt in range(args.repeat):
+            for row in rows:
+                print(f"run {attempt + 1}/{args.repeat}: {row.title}", file=sys.stderr, flush=True)
+                results.setdefault(row.name, []).append(run_once(row, valkey, workdir, args.cpus))
+                valkey_flush(valkey)
+    finally:
+        valkey.stop()
+    return results
 
 
 def valkey_flush(valkey: Valkey) -> None:

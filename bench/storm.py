@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -188,7 +189,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     redis = connect(valkey.url, "taskstream:bench", max_connections=64)
     assert valkey.process is not None
     # the client processes, started later, inherit this process's cores
-    pinned = pin([ours.pid, baseline.pid], [valkey.process.pid]) if args.cpus else ""
+    pinned = pin([ours.pid, baseline.pid], [valkey.process.pid, os.getpid()]) if args.cpus else ""
     try:
         token, owner = await ready_user(f"http://127.0.0.1:{ours_port}")
         await wait_listening(base_port)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -219,7 +220,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     redis = connect(valkey.url, "taskstream:bench", max_connections=64)
     assert valkey.process is not None
     # the client processes, started later, are pinned as they start
-    pinned = pin([p.pid for p in servers], [valkey.process.pid]) if args.cpus else ""
+    pinned = pin([p.pid for p in servers], [valkey.process.pid, os.getpid()]) if args.cpus else ""
     try:
         token, owner = await ready_user(f"http://127.0.0.1:{port}")
         settings = replace(Settings.from_env({"REDIS_URL": valkey.url}), stream_maxlen=1000)
