@@ -237,8 +237,10 @@ class Session:
             pass
         finally:
             ending.cancel()
-            await self.close()
-            await self.release()
+            try:
+                await self.close()
+            finally:
+                await self.release()
 
     async def release(self) -> None:
         """Give back the connection's place at the gate, stop watching its login."""
