@@ -96,10 +96,16 @@ class GeminiModel:
             stream = await self._client.aio.models.generate_content_stream(
                 model=self.name, contents=prompt.text, config=self.limit
             )
-            async for chunk in stream:
-                finished = finished or any(c.finish_reason for c in chunk.candidates or ())
-                if chunk.text:
-                    yield chunk.text
+            try:
+                async for chunk in stream:
+                    finished = finished or any(c.finish_reason for c in chunk.candidates or ())
+                    if chunk.text:
+                        yield chunk.text
+            finally:
+                # the SDK's generator holds the upstream response: closed now (this
+                # generator closed or cancelled mid-stream), not whenever it is collected
+                if (close := getattr(stream, "aclose", None)) is not None:
+                    await close()
         if not finished:
             raise TransientError(INCOMPLETE, code="UPSTREAM_INCOMPLETE")
 
