@@ -150,33 +150,32 @@ def fmt(value: float | None) -> str:
 
 
 def table(results: dict[str, list[dict[str, Any]]]) -> str:
-    head = (
-        "| row | clients connected / finished | events expected / lost / dup | "
-        "latency p50 / p99 ms | completion p50 / p99 ms | requests/s | server CPU % of a core "
-        "| server RSS per open stream KiB | web Redis connections |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
-    )
-    lines = []
+    """The load rows (`taskstream loadtest`)."""
+    rows = []
     for row in ROWS:
         reports = results.get(row.name)
         if not reports or row.bench != "loadtest":
             continue
 
         def m(*path: str, reports: list[dict[str, Any]] = reports) -> str:
-            return fmt(median(reports, *path))
+            return _cell(reports, *path)
 
         storm = (
             f"; storm recovery {m('storm', 'recovery_s')} s" if row.name.startswith("storm") else ""
         )
-        lines.append(
-            f"| {row.title}{storm} | {m('connected')} / {m('finished')} "
-            f"| {m('events', 'expected')} / {m('events', 'lost')} / {m('events', 'duplicated')} "
-            f"| {m('latency_ms', 'p50')} / {m('latency_ms', 'p99')} "
-            f"| {m('completion_latency_ms', 'p50')} / {m('completion_latency_ms', 'p99')} "
-            f"| {m('requests_per_s')} | {m('server', 'cpu_percent_of_a_core')} "
-            f"| {m('server', 'rss_per_stream_kib')} | {m('server', 'redis_connections_web')} |"
-        )
-    return head + "\n".join(lines) + "\n"
+        rows.append([
+            row.title + storm, f"{m('connected')} / {m('finished')}",
+            f"{m('events', 'expected')} / {m('events', 'lost')} / {m('events', 'duplicated')}",
+            f"{m('latency_ms', 'p50')} / {m('latency_ms', 'p99')}",
+            f"{m('completion_latency_ms', 'p50')} / {m('completion_latency_ms', 'p99')}",
+            m("requests_per_s"), m("server", "cpu_percent_of_a_core"),
+            m("server", "rss_per_stream_kib"), m("server", "redis_connections_web"),
+        ])  # fmt: skip
+    columns = ["row", "clients connected / finished", "events expected / lost / dup",
+               "latency p50 / p99 ms", "completion p50 / p99 ms", "requests/s",
+               "server CPU % of a core", "server RSS per open stream KiB",
+               "web Redis connections"]  # fmt: skip
+    return _markdown(columns, rows)
 
 
 def verdicts(results: dict[str, list[dict[str, Any]]]) -> str:
@@ -220,40 +219,38 @@ def _cell(reports: list[dict[str, Any]], *path: str) -> str:
     return fmt(median(reports, *path))
 
 
+def _markdown(columns: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table: its head, then a line per row."""
+    lines = [columns, ["---"] * len(columns), *rows]
+    return "".join(f"| {' | '.join(cells)} |\n" for cells in lines)
+
+
 def storm_table(results: dict[str, list[dict[str, Any]]]) -> str:
     """Streams opened at once: Taskstream / the baseline (their ratio)."""
-    figures = ("all_connected_s", "cpu_ms_per_open", "rss_kib_per_stream", "cpu_ms_per_close")
-    lines = [
-        "| row | all connected, s | CPU ms per open | opens per CPU-second "
-        "| RSS KiB per stream | CPU ms per close | failed |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    rows = []
     for row in (r for r in ROWS if r.bench == "storm" and results.get(r.name)):
         reports = results[row.name]
-        cells = [
-            f"{_cell(reports, k, 'taskstream')} / {_cell(reports, k, 'baseline')} "
-            f"(×{_cell(reports, k, 'ratio')})"
-            for k in figures
-        ]
-        opens = (
-            f"{_cell(reports, 'opens_per_cpu_second', 'taskstream')} / "
-            f"{_cell(reports, 'opens_per_cpu_second', 'baseline')}"
-        )
-        failed = (
-            f"{_cell(reports, 'failed', 'taskstream')} / {_cell(reports, 'failed', 'baseline')}"
-        )
-        lines.append(f"| {row.title} | {' | '.join(cells[:2])} | {opens} | {' | '.join(cells[2:])} "
-                     f"| {failed} |")  # fmt: skip
-    return "\n".join(lines) + "\n"
+
+        def both(*path: str, reports: list[dict[str, Any]] = reports) -> str:
+            ours, base = (_cell(reports, *path, server) for server in ("taskstream", "baseline"))
+            return f"{ours} / {base}"
+
+        def ratio(figure: str, reports: list[dict[str, Any]] = reports) -> str:
+            return f"{both(figure)} (×{_cell(reports, figure, 'ratio')})"
+
+        rows.append([
+            row.title, ratio("all_connected_s"), ratio("cpu_ms_per_open"),
+            both("opens_per_cpu_second"), ratio("rss_kib_per_stream"),
+            ratio("cpu_ms_per_close"), both("failed"),
+        ])  # fmt: skip
+    columns = ["row", "all connected, s", "CPU ms per open", "opens per CPU-second",
+               "RSS KiB per stream", "CPU ms per close", "failed"]  # fmt: skip
+    return _markdown(columns, rows)
 
 
 def streams_table(results: dict[str, list[dict[str, Any]]]) -> str:
     """Events published straight into the records: one line per server."""
-    lines = [
-        "| row | server | connected | events sent / lost / dup | progress p50 / p99 ms "
-        "| completion p50 / p99 ms | RSS KiB per idle stream | server CPU % of a core |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    rows = []
     for row in (r for r in ROWS if r.bench == "streams" and results.get(r.name)):
         reports = results[row.name]
         for server in ("taskstream", "baseline"):
@@ -261,14 +258,17 @@ def streams_table(results: dict[str, list[dict[str, Any]]]) -> str:
             def m(*path: str, server: str = server, reports: list[dict[str, Any]] = reports) -> str:
                 return _cell(reports, server, *path)
 
-            lines.append(
-                f"| {row.title} | {server} | {m('connected')} "
-                f"| {m('events_sent')} / {m('events_lost')} / {m('duplicates')} "
-                f"| {m('progress_latency_ms', 'p50')} / {m('progress_latency_ms', 'p99')} "
-                f"| {m('completion_latency_ms', 'p50')} / {m('completion_latency_ms', 'p99')} "
-                f"| {m('rss_per_idle_stream_kib')} | {m('server_cpu_percent_while_publishing')} |"
-            )
-    return "\n".join(lines) + "\n"
+            rows.append([
+                row.title, server, m("connected"),
+                f"{m('events_sent')} / {m('events_lost')} / {m('duplicates')}",
+                f"{m('progress_latency_ms', 'p50')} / {m('progress_latency_ms', 'p99')}",
+                f"{m('completion_latency_ms', 'p50')} / {m('completion_latency_ms', 'p99')}",
+                m("rss_per_idle_stream_kib"), m("server_cpu_percent_while_publishing"),
+            ])  # fmt: skip
+    columns = ["row", "server", "connected", "events sent / lost / dup",
+               "progress p50 / p99 ms", "completion p50 / p99 ms", "RSS KiB per idle stream",
+               "server CPU % of a core"]  # fmt: skip
+    return _markdown(columns, rows)
 
 
 def goals(results: dict[str, list[dict[str, Any]]]) -> str:

@@ -61,9 +61,8 @@ class Watch:
     @contextmanager
     def bounding(self) -> Iterator[None]:
         """While in it, the login's end (expiry or revocation) interrupts the task with
-        `TimeoutError`, as `asyncio.timeout` would; already ended: at once."""
-        if self.ended:
-            raise TimeoutError
+        `TimeoutError`, as `asyncio.timeout` would. Entered while the login lasts: the
+        caller checks `ended` first (`follow._before`)."""
         task = asyncio.current_task()
         assert task is not None
         self._bounded[task] = False
