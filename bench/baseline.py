@@ -48,7 +48,6 @@ def app_for(redis_url: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
-        await hub.connected.wait()
         yield
         await hub.stop()
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from jobs.connections import ClusterTarget
+
 if TYPE_CHECKING:
     from jobs.kind import Kind, KindPolicy
 
@@ -81,6 +83,7 @@ class AuthSettings:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None
+    streams_url: str | None = None  # the task records' store, when not REDIS_URL's (a cluster)
     data_dir: str = ".taskstream"
     retention_s: int = 24 * 3600
     stream_maxlen: int = 1000
@@ -124,6 +127,7 @@ class Settings:
                     kind[attribute] = reader.number(name, 0)
         return cls(
             redis_url=env.get("REDIS_URL") or None,
+            streams_url=env.get("TASKSTREAM_STREAMS_URL") or None,
             data_dir=env.get("TASKSTREAM_DATA_DIR", cls.data_dir),
             retention_s=int(reader.number("TASKSTREAM_RETENTION_SECONDS", cls.retention_s)),
             stream_maxlen=int(reader.number("TASKSTREAM_STREAM_MAXLEN", cls.stream_maxlen)),
@@ -222,7 +226,18 @@ class Settings:
                 "REDIS_URL is not set: point it at a Redis or Valkey server "
                 "(e.g. redis://127.0.0.1:6379/0), or run `taskstream up`, which starts one"
             )
+        if ClusterTarget.parse(self.redis_url) is not None:
+            raise ConfigError(
+                "REDIS_URL names a cluster, but ARQ's queue and the accounts need one server "
+                "(or a Sentinel-watched primary): give the cluster as TASKSTREAM_STREAMS_URL, "
+                "where the task records and their streams live"
+            )
         return self.redis_url
+
+    def require_streams_url(self) -> str:
+        """Where the task records, their streams and live delivery are: a cluster, or by
+        default the server of `REDIS_URL`."""
+        return self.streams_url or self.require_redis_url()
 
     def policy(self, kind: Kind[Any]) -> KindPolicy:
         """The kind's policy, as overridden here."""

@@ -7,6 +7,10 @@ ran, its reply was lost); readers drop nothing for it, and terminal states stay 
 `REDIS_URL` names one server (`redis://host:6379/0`), or a primary watched by Sentinel:
 `redis+sentinel://[:password@]host:26379,host:26380/<master name>[/db]`. Then every
 client asks the sentinels where the primary is, and asks again after a fail-over.
+
+`TASKSTREAM_STREAMS_URL` (the task records, their event streams and live delivery) may also
+name a cluster: `redis+cluster://[:password@]host:port,host:port`, any of its nodes. The
+client learns the slots from them, and again after a fail-over or a `MOVED` answer.
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ from urllib.parse import unquote, urlsplit
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, RedisClusterException, TimeoutError
 
 RETRY_ON = [ConnectionError, TimeoutError, OSError]
+
+Client = Redis | RedisCluster  # a store's client: one server (or Sentinel's primary), a cluster
 
 
 def _retry(sentinel: bool = False) -> Retry:
@@ -32,6 +40,16 @@ def _retry(sentinel: bool = False) -> Retry:
     # the sentinels again only between outer tries): a short inner budget, or a dead
     # primary would be tried for half a minute before anyone asks where the new one is
     return Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=6 if sentinel else 20)
+
+
+def _hosts(netloc: str, default_port: int) -> tuple[list[tuple[str, int]], str | None]:
+    """`[:password@]host:port,host:port` → the hosts and the password."""
+    credentials, _, hosts = netloc.rpartition("@")
+    found = []
+    for host in hosts.split(","):
+        name, _, port = host.partition(":")
+        found.append((name, int(port or default_port)))
+    return found, unquote(credentials.partition(":")[2]) or None
 
 
 @dataclass(frozen=True)
@@ -47,19 +65,64 @@ class SentinelTarget:
         parts = urlsplit(url)
         if parts.scheme != "redis+sentinel":
             return None
-        credentials, _, hosts = parts.netloc.rpartition("@")
-        sentinels = []
-        for host in hosts.split(","):
-            name, _, port = host.partition(":")
-            sentinels.append((name, int(port or 26379)))
+        sentinels, password = _hosts(parts.netloc, 26379)
         master, _, db = parts.path.strip("/").partition("/")
-        password = unquote(credentials.partition(":")[2]) or None
         return cls(sentinels, master, int(db or 0), password)
 
     def pool(self, pool_class: type[Any], **kwargs: Any) -> Any:
         """A pool of connections to the current primary."""
         manager = Sentinel(self.sentinels, socket_timeout=5)  # type: ignore[no-untyped-call]
         return pool_class(self.master, manager, db=self.db, password=self.password, **kwargs)
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    nodes: list[tuple[str, int]]
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> ClusterTarget | None:
+        """The target of a `redis+cluster://` URL; None for any other URL."""
+        parts = urlsplit(url)
+        if parts.scheme != "redis+cluster":
+            return None
+        return cls(*_hosts(parts.netloc, 6379))
+
+    def client(self, **kwargs: Any) -> RedisCluster:
+        """A cluster client that rides out a fail-over (`_Cluster`)."""
+        return _Cluster(  # type: ignore[no-any-return]
+            startup_nodes=[ClusterNode(host, port) for host, port in self.nodes],
+            password=self.password,
+            socket_connect_timeout=5,
+            **kwargs,
+        )
+
+
+class _Cluster(RedisCluster):
+    """redis-py's cluster client, riding out a fail-over as `connect`'s clients ride out an
+    outage: about half a minute of tries with backoff. redis-py 5 retries a command at once,
+    a few times, which all meet the dead primary before its replica is promoted (seconds
+    later), and learns the cluster's commands outside its retries."""
+
+    _OUTAGE = Retry(
+        ExponentialBackoff(cap=1.0, base=0.05),
+        retries=40,
+        # not only RedisErrors: no node answering is a RedisClusterException
+        supported_errors=(ConnectionError, TimeoutError, RedisClusterException),  # type: ignore[arg-type]
+    )
+
+    async def initialize(self) -> RedisCluster:
+        learn = super().initialize
+        learned: RedisCluster = await self._OUTAGE.call_with_retry(learn, _ignore)
+        return learned
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        run = super().execute_command
+        return await self._OUTAGE.call_with_retry(lambda: run(*args, **kwargs), _ignore)
+
+
+async def _ignore(error: Exception) -> None:
+    """A failed try, before the next: nothing to undo."""
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -72,6 +135,8 @@ def connect(url: str, name: str, max_connections: int = 32) -> Redis:
     The pool blocks rather than grows: thousands of streams opening at once share
     `max_connections` connections, so a process's connection count stays constant.
     """
+    if ClusterTarget.parse(url) is not None:
+        raise ValueError("a cluster holds the task streams only: see `connect_streams`")
     target = SentinelTarget.parse(url)
     options: dict[str, Any] = {
         "max_connections": max_connections,
@@ -86,6 +151,17 @@ def connect(url: str, name: str, max_connections: int = 32) -> Redis:
     return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
 
 
+def connect_streams(url: str, name: str, max_connections: int = 32) -> Client:
+    """The task records' client: `connect`'s, or a cluster's. A cluster node's pool does not
+    wait at its size but fails, so it is larger; reads are batched, few are in flight."""
+    target = ClusterTarget.parse(url)
+    if target is None:
+        return connect(url, name, max_connections)
+    return target.client(
+        decode_responses=True, client_name=name, max_connections=max_connections * 8
+    )
+
+
 def raw_pool(url: str, name: str) -> ConnectionPool:
     """A pool only to make connections from, by hand (the hub's pub/sub connection)."""
     target = SentinelTarget.parse(url)
@@ -93,6 +169,50 @@ def raw_pool(url: str, name: str) -> ConnectionPool:
         pool: ConnectionPool = target.pool(SentinelConnectionPool, client_name=name)
         return pool
     return ConnectionPool.from_url(url, client_name=name)
+
+
+class PubSubRoutes:
+    """Where each channel's sharded pub/sub is served: the one server (Sentinel's primary,
+    asked again at each connect), or in a cluster the primary that owns the channel's slot,
+    as last learned (`refresh` asks the cluster again)."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.name = name
+        cluster = ClusterTarget.parse(url)
+        self._cluster = None if cluster is None else cluster.client()
+        self._password = None if cluster is None else cluster.password
+        self._pool = raw_pool(url, name) if cluster is None else None
+
+    async def refresh(self) -> None:
+        if self._cluster is not None:
+            await self._cluster.nodes_manager.initialize()
+
+    def address(self, channel: str) -> str:
+        """The server of the channel (`""`: the one server)."""
+        if self._cluster is None:
+            return ""
+        node = self._cluster.get_node_from_key(channel)
+        if node is None:
+            raise ConnectionError(f"no node serves the slot of {channel}")
+        return str(node.name)
+
+    def serves(self, address: str) -> bool:
+        """Whether `address` still owns slots (a fail-over's old primary does not)."""
+        if self._cluster is None:
+            return True
+        return any(node.name == address for node in self._cluster.get_primaries())
+
+    def connection(self, address: str) -> AbstractConnection:
+        if self._pool is not None:
+            return self._pool.connection_class(**self._pool.connection_kwargs)
+        host, _, port = address.rpartition(":")
+        return Connection(host=host, port=int(port), password=self._password, client_name=self.name)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.disconnect()
+        if self._cluster is not None:
+            await self._cluster.aclose()
 
 
 def dump_job(data: dict[str, Any]) -> bytes:

@@ -26,7 +26,7 @@ from arq.worker import Worker
 from jobs import kinds, logs, metrics
 from jobs.accounts import UserStore
 from jobs.config import Settings
-from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect
+from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect, connect_streams
 from jobs.documents import find_font
 from jobs.kinds.export import sweep_exports
 from jobs.llm import model_from
@@ -62,7 +62,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     for running in ctx["passes"]:
         running.cancel()
     await ctx["model"].aclose()
-    await ctx["redis"].aclose()
+    await _close_clients(ctx)
 
 
 async def mail_startup(ctx: dict[str, Any]) -> None:
@@ -71,16 +71,25 @@ async def mail_startup(ctx: dict[str, Any]) -> None:
 
 
 async def mail_shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["redis"].aclose()
+    await _close_clients(ctx)
 
 
 def _open_clients(ctx: dict[str, Any], name: str) -> None:
     """The worker's Redis client and the stores over it, for its jobs (`JobContext`)."""
     settings: Settings = ctx["settings"]
-    ctx["redis"] = redis = connect(settings.require_redis_url(), name)
-    ctx["store"] = TaskStore(redis, settings)
+    url, streams_url = settings.require_redis_url(), settings.require_streams_url()
+    ctx["redis"] = redis = connect(url, name)
+    records = redis if streams_url == url else connect_streams(streams_url, f"{name}:streams")
+    ctx["store"] = TaskStore(redis, settings, records)
     ctx["plans"] = PlanStore(redis)
     ctx["users"] = UserStore(redis)
+
+
+async def _close_clients(ctx: dict[str, Any]) -> None:
+    store: TaskStore = ctx["store"]
+    if store.records is not store.redis:
+        await store.records.aclose()
+    await ctx["redis"].aclose()
 
 
 async def _every(seconds: float, action: Callable[[], Awaitable[object]], what: str) -> None:

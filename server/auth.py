@@ -93,7 +93,9 @@ async def revoke(conn: HTTPConnection, family: str) -> None:
     redis = state["redis"]
     await redis.set(revoked_key(family), "1", ex=ttl)
     announced = Event(f"{int(time.time() * 1000)}-0", "revoked", family)  # now: the hub's lag
-    await redis.publish(channel(REVOCATIONS), announced.message)
+    # on the streams store, whose channels the hubs follow
+    records = state["store"].records
+    await records.execute_command("SPUBLISH", channel(REVOCATIONS), announced.message)
 
 
 async def revoke_all(conn: HTTPConnection, user_id: str) -> None:

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 
 from jobs.accounts import UserStore
 from jobs.config import Settings
-from jobs.connections import arq_pool, connect
+from jobs.connections import arq_pool, connect, connect_streams
 from jobs.kinds import Kinds
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
@@ -63,14 +63,15 @@ class Stopping:
 def lifespan_for(
     settings: Settings, kinds: Kinds, stopping: Stopping | None = None
 ) -> Callable[[Starlette], AbstractAsyncContextManager[AppState]]:
-    url = settings.require_redis_url()
+    url, streams_url = settings.require_redis_url(), settings.require_streams_url()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         name = f"taskstream:web:{os.getpid()}"  # CLIENT LIST tells each process's connections
         redis = connect(url, name)
+        records = redis if streams_url == url else connect_streams(streams_url, f"{name}:streams")
         queue = arq_pool(url, settings.queue_name)
-        hub = Hub(url, settings.listener_queue, name=f"{name}:hub")
+        hub = Hub(streams_url, settings.listener_queue, name=f"{name}:hub")
         await hub.start()
         if stopping is not None:
             stopping.on_stop(hub.close)
@@ -81,7 +82,7 @@ def lifespan_for(
                 "settings": settings,
                 "kinds": kinds,
                 "redis": redis,
-                "store": TaskStore(redis, settings),
+                "store": TaskStore(redis, settings, records),
                 "plans": PlanStore(redis),
                 "users": UserStore(redis),
                 "queue": queue,
@@ -97,5 +98,7 @@ def lifespan_for(
             await hub.stop()
             await queue.aclose(close_connection_pool=True)
             await redis.aclose()
+            if records is not redis:
+                await records.aclose()
 
     return lifespan

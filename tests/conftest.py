@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs.config import Settings
+from jobs.connections import Client
 from jobs.record.tasks import Task, TaskStore
 from taskstream.embedded import Valkey
 from tests.smtp import MailServer
@@ -116,6 +117,35 @@ def private(
         proc.stop()
 
 
+def own_deployment(env_fixture: str) -> tuple[Any, Any, Any, Any]:
+    """Module-scoped `web`, `worker`, `account` and `auth` for processes started with the
+    environment the fixture `env_fixture` gives: a module's own deployment (on a cluster, with
+    a bucket). Assign them to those names in the module, over the suite's."""
+
+    @pytest.fixture(scope="module", name="web")
+    def own_web(spawn: Callable[..., Proc], request: pytest.FixtureRequest) -> Iterator[Proc]:
+        proc = spawn("web", request.getfixturevalue(env_fixture))
+        yield proc
+        proc.stop()
+
+    @pytest.fixture(scope="module", name="worker")
+    def own_worker(spawn: Callable[..., Proc], request: pytest.FixtureRequest) -> Iterator[Proc]:
+        proc = spawn("worker", request.getfixturevalue(env_fixture))
+        yield proc
+        proc.stop()
+
+    @pytest.fixture(scope="module", name="account")
+    async def own_account(web: Proc) -> Account:
+        async with httpx.AsyncClient(base_url=web.url, timeout=10) as anonymous:
+            return await signup(anonymous)
+
+    @pytest.fixture(scope="module", name="auth")
+    def own_auth(account: Account) -> dict[str, str]:
+        return account.headers
+
+    return own_web, own_worker, own_account, own_auth
+
+
 @pytest.fixture(scope="session")
 async def account(web: Proc) -> Account:
     """The suite's user: most tests act as them."""
@@ -145,8 +175,10 @@ class SuiteStore(TaskStore):
     """A TaskStore whose new tasks belong to the suite's user unless told otherwise, so
     that tests can make records by hand and follow them over HTTP as that user."""
 
-    def __init__(self, redis: Redis, settings: Settings, owner: str) -> None:
-        super().__init__(redis, settings)
+    def __init__(
+        self, redis: Redis, settings: Settings, owner: str, records: Client | None = None
+    ) -> None:
+        super().__init__(redis, settings, records)
         self.owner = owner
 
     async def create(self, kind: str, *, owner: str | None = None, **fields: Any) -> Task:

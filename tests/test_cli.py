@@ -14,10 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis import Redis as SyncRedis
 
 from jobs.config import ConfigError, Settings
 from taskstream.embedded import free_port
-from tests.support import ROOT, WAIT, collect, signup, start_demo, wait_for_task
+from tests.support import ROOT, WAIT, Account, collect, signup, start_demo, wait_for_task
 
 
 async def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
@@ -30,10 +31,10 @@ async def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[s
                 return match
 
 
-def up(data_dir: Path, port: int) -> subprocess.Popen[str]:
+def up(data_dir: Path, port: int, *flags: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     return subprocess.Popen(
-        [sys.executable, "-m", "taskstream.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "taskstream.cli", "up", "--port", str(port), *flags],
         env={**env, "TASKSTREAM_DATA_DIR": str(data_dir)},
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -48,6 +49,19 @@ async def stop(process: subprocess.Popen[str]) -> int:
     assert process.stdout is not None
     process.stdout.close()
     return code
+
+
+async def assert_kept_across_a_restart(
+    data_dir: Path, port: int, user: Account, task_id: str, *flags: str
+) -> None:
+    again = up(data_dir, port, *flags)
+    try:
+        url = (await read_until(again, r"ready at (http://\S+)")).group(1)
+        async with httpx.AsyncClient(base_url=url, headers=user.headers) as http:
+            kept = await http.get(f"/api/v1/tasks/{task_id}/status")
+            assert kept.json()["data"]["status"] == "completed"
+    finally:
+        assert await stop(again) == 0
 
 
 async def test_up_serves_a_demo_task_and_keeps_it_across_a_restart(tmp_path: Path):
@@ -79,14 +93,33 @@ async def test_up_serves_a_demo_task_and_keeps_it_across_a_restart(tmp_path: Pat
         assert await stop(first) == 0
     assert (tmp_path / "valkey" / "appendonlydir").is_dir()
 
-    second = up(tmp_path, port)
+    await assert_kept_across_a_restart(tmp_path, port, user, task_id)
+
+
+async def test_up_with_cluster_keeps_the_task_streams_on_a_local_cluster_across_a_restart(
+    tmp_path: Path,
+):
+    port = free_port()
+    first = up(tmp_path, port, "--cluster")
     try:
-        await read_until(second, r"ready at")
-        async with httpx.AsyncClient(base_url=url, headers=user.headers) as http:
-            kept = await http.get(f"/api/v1/tasks/{task_id}/status")
-            assert kept.json()["data"]["status"] == "completed"
+        single = (await read_until(first, r"started Valkey at (redis://\S+)")).group(1)
+        nodes = (await read_until(first, r"Valkey Cluster .* at (redis\+cluster://\S+)")).group(1)
+        url = (await read_until(first, r"ready at (http://\S+)")).group(1)
+        async with httpx.AsyncClient(base_url=url) as http:
+            user = await signup(http)
+            http.headers.update(user.headers)
+            task_id = await start_demo(http, steps=3, stepSeconds=0.05)
+            events = await collect(http, f"/api/v1/tasks/{task_id}/events")
+            assert events[-1].event == "completed"
+        with SyncRedis(host="127.0.0.1", port=int(nodes.split(",")[0].rpartition(":")[2])) as node:
+            assert "cluster_state:ok" in node.execute_command("CLUSTER", "INFO").decode()
+        # the record is on the cluster, not on the Valkey of REDIS_URL
+        with SyncRedis.from_url(single) as control:
+            assert not control.keys("ts:{*}:task")
     finally:
-        assert await stop(second) == 0
+        assert await stop(first) == 0
+
+    await assert_kept_across_a_restart(tmp_path, port, user, task_id, "--cluster")
 
 
 def web_at_start_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -101,6 +134,24 @@ def test_web_without_redis_url_stops_at_start_up_with_a_clear_message():
     done = web_at_start_up({k: v for k, v in os.environ.items() if k != "REDIS_URL"})
     assert done.returncode == 1
     assert "REDIS_URL is not set" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "says"),
+    [
+        (
+            "REDIS_URL",
+            "redis+cluster://127.0.0.1:7000",
+            "give the cluster as TASKSTREAM_STREAMS_URL",
+        ),
+    ],
+)
+def test_a_store_that_cannot_hold_what_it_is_given_stops_the_start_and_says_why(
+    name: str, url: str, says: str
+):
+    done = web_at_start_up({**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0", name: url})
+    assert done.returncode == 1
+    assert says in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,9 @@ commands, on one connection) and each caller gets its own reply or its own error
 
 Scripts are run by their SHA (`EVALSHA`). A server that does not know the script (a new
 server, a `SCRIPT FLUSH`) answers NOSCRIPT to each call of the batch; those are run again
-one by one through redis-py's `Script`, which loads it.
+one by one through redis-py's `Script`, which loads it. So are the calls a cluster's pipeline
+answers with a connection error (a primary died: one server's pipeline retries as a whole,
+a cluster's gives each command its error): alone, they get the client's retries.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 
 MAX_BATCH = 500
 
@@ -56,7 +58,7 @@ class Batched:
             except Exception as error:  # the connection: every call of the batch failed
                 replies = [error] * len(calls)
             for (keys, args, reply), answer in zip(calls, replies, strict=True):
-                if isinstance(answer, NoScriptError):
+                if isinstance(answer, NoScriptError | ConnectionError | TimeoutError):
                     answer = await self._alone(keys, args)
                 if reply.done():
                     continue
@@ -71,7 +73,8 @@ class Batched:
     async def _pipeline(self, calls: list[Call]) -> list[Any]:
         async with self.script.registered_client.pipeline(transaction=False) as pipe:
             for keys, args, _ in calls:
-                pipe.evalsha(self.script.sha, len(keys), *keys, *args)
+                # not `pipe.evalsha`, which a cluster's pipeline refuses by name
+                pipe.execute_command("EVALSHA", self.script.sha, len(keys), *keys, *args)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
             return replies
 

@@ -1,8 +1,11 @@
 """The names of the task record's Redis keys and channels, in one place (tests use them too).
 
-Every key of one task carries the hash tag `{<taskId>}`, so that they live on one shard of
-a cluster. Keys about a user's tasks are named by the user. Accounts, tokens and rate
-limits name theirs in `accounts.py`, `server/auth.py` and `server/ratelimit.py`.
+Every key of one task carries the hash tag `{<taskId>}`, and so does its channel, so that
+they live on one shard of a cluster and `write.lua` touches one slot. The keys of a user's
+tasks and the user's channel carry `{user:<id>}` (`owner.lua`). These live on the streams
+store (`TASKSTREAM_STREAMS_URL`); `LEASES`, `deferrals` and `user_running` are the worker's
+and live with the queue on `REDIS_URL`, as do accounts, tokens and rate limits, whose keys
+are named in `accounts.py`, `server/auth.py` and `server/ratelimit.py`.
 """
 
 from __future__ import annotations
@@ -51,12 +54,12 @@ def deferrals(task_id: str) -> str:
 
 def user_tasks(owner: str) -> str:
     """A user's tasks, scored by creation time (ms)."""
-    return f"ts:user:{owner}:tasks"
+    return f"{channel(f'user:{owner}')}:tasks"
 
 
 def user_in_flight(owner: str) -> str:
-    """A user's tasks not yet ended (kept by `write.lua`, which names it the same way)."""
-    return f"ts:user:{owner}:inflight"
+    """A user's tasks not yet ended."""
+    return f"{channel(f'user:{owner}')}:inflight"
 
 
 def user_running(owner: str) -> str:

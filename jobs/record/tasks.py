@@ -3,13 +3,17 @@
 A task lives in Redis under keys that share the hash tag `{taskId}`: a hash (state, owner,
 the public snapshot as JSON), a capped stream of events (the replay log), the text written
 so far, and the result. Every change goes through `write.lua`, which updates the hash,
-bumps the version, appends to the stream and publishes on the task's channel in one atomic
-step; nothing else writes task state. The event's JSON is built once, in that script, and
-travels unchanged to every client.
+bumps the version, appends to the stream and publishes on the task's (sharded) channel in
+one atomic step; nothing else writes task state. The event's JSON is built once, in that
+script, and travels unchanged to every client.
+
+The records live on the streams store (`TASKSTREAM_STREAMS_URL`: by default the Redis of
+`REDIS_URL`, or a cluster); the leases and the metrics on `REDIS_URL`'s, with the queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -21,9 +25,11 @@ from pathlib import Path
 from typing import Any, TypedDict, get_args, get_type_hints
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from jobs import metrics
 from jobs.config import Settings
+from jobs.connections import Client
 from jobs.record import keys
 from jobs.record.batch import Batched
 
@@ -197,6 +203,11 @@ def _script(name: str) -> str:
     )
 
 
+def _register(client: Client, name: str) -> AsyncScript:
+    """The script, run by its SHA on `client` (a cluster's too: typed for a server alone)."""
+    return AsyncScript(client, _script(name))  # type: ignore[arg-type]
+
+
 def _task_from_hash(fields: dict[str, str]) -> Task:
     raw = fields["snapshot"]
     return Task(json.loads(raw), fields.get("owner", ""), fields["lastEventId"], raw)
@@ -215,14 +226,19 @@ def _pairs(flat: list[str]) -> dict[str, str]:
 
 
 class TaskStore:
-    """Creates tasks, writes their changes and reads them back. Needs `decode_responses`."""
+    """Creates tasks, writes their changes and reads them back. Needs `decode_responses`.
 
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    `redis` is `REDIS_URL`'s client (leases, metrics); `records` the streams store's,
+    when it is another (a cluster)."""
+
+    def __init__(self, redis: Redis, settings: Settings, records: Client | None = None) -> None:
         self.redis = redis
+        self.records = redis if records is None else records
         self.settings = settings
-        self._write = redis.register_script(_script("write.lua"))
+        self._write = _register(self.records, "write.lua")
+        self._owner = _register(self.records, "owner.lua")
         # reads are many and small (every stream's start, every status poll): batched
-        self._read = Batched(redis.register_script(_script("read.lua")))
+        self._read = Batched(_register(self.records, "read.lua"))
 
     async def create(
         self,
@@ -237,6 +253,12 @@ class TaskStore:
         """A new `pending` task; `WriteRejected("limit")` when its owner already has
         `in_flight_limit` tasks not ended (checked and counted atomically)."""
         task_id = task_id or str(uuid.uuid4())
+        if owner and not await self._admit(owner, task_id, in_flight_limit):
+            # the count may hold tasks that ended uncounted: forget them, then try once more
+            if not await self._forget_ended(owner) or not await self._admit(
+                owner, task_id, in_flight_limit
+            ):
+                raise WriteRejected("limit")
         patch = {
             "taskId": task_id,
             "kind": kind,
@@ -249,12 +271,19 @@ class TaskStore:
             **fields,
         }
         try:
-            created = await self.write(task_id, "create", patch, limit=in_flight_limit)
-        except WriteRejected as rejected:
-            # the count may hold tasks that ended uncounted: forget them, then try once more
-            if rejected.reason != "limit" or not await self._forget_ended(owner):
-                raise
-            created = await self.write(task_id, "create", patch, limit=in_flight_limit)
+            created = await self.write(task_id, "create", patch)
+        except WriteRejected:  # the id is taken: not counted for this owner after all
+            if owner:
+                await self.records.srem(keys.user_in_flight(owner), task_id)  # type: ignore[misc]
+            raise
+        if owner:
+            created_ms = created.id.partition("-")[0]
+            listing = [
+                str(self.settings.retention_s),
+                keys.channel(f"user:{owner}"),
+                created.message,
+            ]
+            await self._owner(self._owner_keys(owner), ["list", task_id, created_ms, *listing])
         await metrics.record_created(self.redis, kind)
         # the event's data is the new task's snapshot: no need to read it back
         return Task(json.loads(created.data), owner, created.id, created.data)
@@ -265,27 +294,35 @@ class TaskStore:
         task = await self.get(task_id) if is_task_id(task_id) else None
         return task if task is not None and task.owner == user else None
 
+    @staticmethod
+    def _owner_keys(owner: str) -> list[str]:
+        return [keys.user_in_flight(owner), keys.user_tasks(owner)]
+
+    async def _admit(self, owner: str, task_id: str, limit: int | None) -> bool:
+        limit_arg = "" if limit is None else str(limit)
+        return bool(await self._owner(self._owner_keys(owner), ["admit", task_id, limit_arg]))
+
     async def of_user(self, owner: str) -> list[tuple[str, int]]:
         """The owner's tasks that have not expired, with their creation times (Redis's
         clock, ms), newest first."""
         index = keys.user_tasks(owner)
         now_ms = await self.now_ms()
-        await self.redis.zremrangebyscore(index, 0, now_ms - self.settings.retention_s * 1000)
-        found: list[tuple[str, float]] = await self.redis.zrevrange(index, 0, -1, withscores=True)
+        await self.records.zremrangebyscore(index, 0, now_ms - self.settings.retention_s * 1000)
+        found: list[tuple[str, float]] = await self.records.zrevrange(index, 0, -1, withscores=True)
         return [(task_id, int(score)) for task_id, score in found]
 
     async def _forget_ended(self, owner: str) -> int:
         """Drop from the owner's tasks in flight those that expired or ended uncounted."""
         key = keys.user_in_flight(owner)
-        members: set[str] = await self.redis.smembers(key)  # type: ignore[misc]
+        members: set[str] = await self.records.smembers(key)  # type: ignore[misc]
         gone = [t for t in members if (task := await self.get(t)) is None or task.terminal]
         if gone:
-            await self.redis.srem(key, *gone)  # type: ignore[misc]
+            await self.records.srem(key, *gone)  # type: ignore[misc]
         return len(gone)
 
     async def now_ms(self) -> int:
         """Redis's clock, the one event ids are stamped with."""
-        seconds, micros = await self.redis.time()
+        seconds, micros = await self.records.time()
         return int(seconds) * 1000 + int(micros) // 1000
 
     # One method per transition; each is one call of `write.lua`. `attempt` fences a
@@ -364,15 +401,10 @@ class TaskStore:
         fence: int | None = None,
         text: str = "",
         result: Any = None,
-        limit: int | None = None,
     ) -> Event:
         """Apply one change atomically; raises `WriteRejected` when the record refuses it."""
-        owner = patch.get("owner", "") if event == "create" else ""
-        touched = keys.record(task_id)
-        if owner:
-            touched += [keys.user_in_flight(owner), keys.user_tasks(owner)]
         reply = await self._write(
-            keys=touched,
+            keys=keys.record(task_id),
             args=[
                 event,
                 json.dumps(patch, ensure_ascii=False),
@@ -382,8 +414,6 @@ class TaskStore:
                 keys.channel(task_id),
                 text,
                 "" if result is None else json.dumps(result, ensure_ascii=False),
-                "" if limit is None else str(limit),
-                keys.channel(f"user:{owner}"),
             ],
         )
         if reply[0] != "ok":
@@ -391,12 +421,12 @@ class TaskStore:
         written = Event(reply[1], reply[2], reply[3])
         if len(reply) > 4:  # an owned task ended: no longer among its owner's in flight
             try:
-                await self.redis.srem(keys.user_in_flight(reply[4]), task_id)  # type: ignore[misc]
+                await self.records.srem(keys.user_in_flight(reply[4]), task_id)  # type: ignore[misc]
             except Exception:  # the next create over the limit forgets it (`_forget_ended`)
                 logger.exception("could not count the task out of its owner's in flight")
         if written.terminal:
             try:
-                polls = int(await self.redis.get(keys.polls(task_id)) or 0)
+                polls = int(await self.records.get(keys.polls(task_id)) or 0)
                 await metrics.record_finished(self.redis, json.loads(written.data), polls)
             except Exception:  # the state is written; a lost count must not undo that
                 logger.exception("could not count the task's end")
@@ -418,10 +448,8 @@ class TaskStore:
 
     async def count_poll(self, task_id: str) -> None:
         """One more status poll of this task (for the polls-per-task histogram)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(keys.polls(task_id))
-            pipe.expire(keys.polls(task_id), self.settings.retention_s)
-            await pipe.execute()
+        if await self.records.incr(keys.polls(task_id)) == 1:
+            await self.records.expire(keys.polls(task_id), self.settings.retention_s)
 
     async def get(self, task_id: str, *, with_text: bool = False) -> Task | None:
         reply = await self._read(keys.record(task_id)[:3], ["", "text" if with_text else ""])
@@ -441,8 +469,15 @@ class TaskStore:
         `guard` exists."""
         if after is not None and parse_event_id(after) is None:
             after = None
-        read = keys.record(task_id)[:3] + ([guard] if guard else [])
-        reply = await self._read(read, [after or "", "resync"])
+        read = keys.record(task_id)[:3]
+        args = [after or "", "resync"]
+        if guard is None:
+            reply = await self._read(read, args)
+        elif self.records is self.redis:  # the guard read in the same step
+            reply = await self._read([*read, guard], args)
+        else:  # the guard is on another server: read at the same time
+            refused, reply = await asyncio.gather(self.redis.exists(guard), self._read(read, args))
+            reply = ["refused"] if refused else reply
         if reply[0] == "refused":
             raise Refused
         if not reply[0]:
@@ -457,5 +492,5 @@ class TaskStore:
         return Replay(task, [_event(eid, _pairs(fields)) for eid, fields in reply[3]], False)
 
     async def result(self, task_id: str) -> Any:
-        raw = await self.redis.get(keys.result(task_id))
+        raw = await self.records.get(keys.result(task_id))
         return None if raw is None else json.loads(raw)

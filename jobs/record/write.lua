@@ -1,11 +1,9 @@
--- The one writer of task state: hash + version + XADD to the capped stream + PUBLISH.
--- KEYS: 1 task hash, 2 event stream, 3 text so far, 4 result;
---       for "create" of an owned task also 5 the owner's tasks in flight, 6 the owner's tasks
+-- The one writer of task state: hash + version + XADD to the capped stream + SPUBLISH.
+-- Every key it touches, and its channel, are the task's: one hash slot (`keys.py`).
+-- KEYS: 1 task hash, 2 event stream, 3 text so far, 4 result
 -- ARGV: 1 event type ("create" makes the task), 2 patch (JSON object, null deletes a field),
 --       3 fence (attempt that must be current, "" for none), 4 stream maxlen, 5 ttl seconds,
---       6 channel, 7 partial text ("" for none), 8 result JSON ("" for none),
---       9 the most tasks in flight the owner may have, for "create" ("" for no limit),
---       10 the owner's channel, for "create"
+--       6 channel, 7 partial text ("" for none), 8 result JSON ("" for none)
 -- Reply: {'ok', id, type, data, owner when the write ended an owned task} or {refusal, …}
 local TERMINAL = {completed = true, failed = true, cancelled = true}
 -- the snapshot's fields, and which are numbers: filled in from `TaskSnapshot` (tasks.py)
@@ -17,10 +15,6 @@ local patch = cjson.decode(ARGV[2])
 local status = redis.call('HGET', KEYS[1], 'status')
 if event == 'create' then
   if status then return {'exists'} end
-  -- checked and counted in this one step, so that concurrent submits cannot overshoot
-  if KEYS[5] and ARGV[9] ~= '' and redis.call('SCARD', KEYS[5]) >= tonumber(ARGV[9]) then
-    return {'limit'}
-  end
   event = 'status'
 else
   if not status then return {'missing'} end
@@ -70,18 +64,7 @@ local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'event', eve
 redis.call('HSET', KEYS[1], 'lastEventId', id)
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 local message = id .. '\n' .. event .. '\n' .. json
-redis.call('PUBLISH', ARGV[6], message)
--- a new task is news on its owner's channel too (`GET /api/v1/events` follows them all),
--- is listed among the owner's tasks, and counts among those in flight until it ends (the
--- caller takes it out of that set: its name is the owner's, which the caller may not know)
-if KEYS[5] then
-  local task_id = redis.call('HGET', KEYS[1], 'taskId')
-  redis.call('PUBLISH', ARGV[10], message)
-  redis.call('SADD', KEYS[5], task_id)
-  redis.call('ZADD', KEYS[6], tonumber(string.match(id, '^%d+')), task_id)
-  redis.call('EXPIRE', KEYS[6], ARGV[5])
-  return {'ok', id, event, json}
-end
+redis.call('SPUBLISH', ARGV[6], message)
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner and owner ~= '' and TERMINAL[redis.call('HGET', KEYS[1], 'status')] then
   return {'ok', id, event, json, owner}

@@ -20,9 +20,11 @@ async def readyz(request: Request) -> Response:
     state = app_state(request)
     try:
         await state["redis"].ping()
+        if (records := state["store"].records) is not state["redis"]:
+            await records.ping()  # the cluster of the task streams
     except (RedisError, OSError):
         return error_response(503, "REDIS_UNAVAILABLE", "Redis is not reachable")
-    return ok({"status": "ready", "hubConnected": state["hub"].connected.is_set()})
+    return ok({"status": "ready", "hubConnected": state["hub"].connected})
 
 
 routes = [Route("/healthz", healthz), Route("/readyz", readyz)]

@@ -16,7 +16,7 @@ async def test_create_writes_a_pending_snapshot_and_a_first_status_event(store: 
     assert task.snapshot["status"] == "pending"
     assert task.snapshot["version"] == 1
     assert task.owner == "u1"
-    events = await store.redis.xrange(keys.events(task.id))
+    events = await store.records.xrange(keys.events(task.id))
     assert [(eid, f["event"]) for eid, f in events] == [(task.last_event_id, "status")]
 
 
@@ -112,14 +112,14 @@ async def test_an_owned_task_counts_in_flight_until_it_ends(store: TaskStore):
     await store.cancel(first.id)
     second = await store.create("demo", owner="u-flight", in_flight_limit=1)
     assert [t for t, _ in await store.of_user("u-flight")] == [second.id, first.id]
-    assert await store.redis.smembers(keys.user_in_flight("u-flight")) == {second.id}  # type: ignore[misc]
+    assert await store.records.smembers(keys.user_in_flight("u-flight")) == {second.id}  # type: ignore[misc]
 
 
 async def test_a_task_that_ended_uncounted_does_not_hold_its_owners_limit(store: TaskStore):
     task = await store.create("demo", owner="u-crash", in_flight_limit=1)
     await store.cancel(task.id)
     # as if the process had died between the ending write and its count
-    await store.redis.sadd(keys.user_in_flight("u-crash"), task.id)  # type: ignore[misc]
+    await store.records.sadd(keys.user_in_flight("u-crash"), task.id)  # type: ignore[misc]
     assert await store.create("demo", owner="u-crash", in_flight_limit=1)
 
 
@@ -154,7 +154,7 @@ async def test_replay_returns_exactly_the_events_after_an_id(store: TaskStore):
 async def test_replay_from_an_id_older_than_the_capped_stream_asks_for_resync(
     store: TaskStore,
 ):
-    small = TaskStore(store.redis, replace(store.settings, stream_maxlen=5))
+    small = TaskStore(store.redis, replace(store.settings, stream_maxlen=5), store.records)
     task = await small.create("demo")
     for p in range(300):
         await small.progress(task.id, 0, {"progress": p % 100})
@@ -168,7 +168,7 @@ async def test_replay_from_an_id_older_than_the_capped_stream_asks_for_resync(
 
 
 async def test_partial_text_is_kept_whole_even_when_the_stream_is_trimmed(store: TaskStore):
-    small = TaskStore(store.redis, replace(store.settings, stream_maxlen=5))
+    small = TaskStore(store.redis, replace(store.settings, stream_maxlen=5), store.records)
     task = await small.create("business_plan")
     chunks = [f"문단 {i}. " for i in range(250)]
     for chunk in chunks:

@@ -72,7 +72,7 @@ async def test_a_storm_of_2000_clients_leaving_at_once_leaves_no_listener_behind
         await settles(http, "taskstream_open_streams", 0)
         await settles(http, "taskstream_hub_channels", 1)  # revocations' channel stays
         after_two = rss_kib(web.process.pid)
-    subscribed = await redis.pubsub_numsub(*(channel(t) for t in ids[:50]))
+    subscribed = await redis.pubsub_shardnumsub(*(channel(t) for t in ids[:50]))
     assert all(count == 0 for _, count in subscribed)
     # 2,000 streams hold ~100 MiB (bench figures); a leak would keep it
     assert (after_two - after_one) / 1024 < 25, (baseline, after_one, after_two)

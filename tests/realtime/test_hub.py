@@ -42,7 +42,7 @@ async def test_300_streams_all_get_every_event_over_one_pubsub_connection(
             connections = await web_connections(redis, web.process.pid)
             hubs = [c for c in connections if c["name"].endswith(":hub")]
             # every task's channel, and the one revocations are announced on
-            assert len(hubs) == 1 and int(hubs[0]["sub"]) == count + 1
+            assert len(hubs) == 1 and int(hubs[0]["ssub"]) == count + 1
             assert len(connections) <= 33  # the bounded pool (32) and the hub, whatever N
 
             async def drive(task_id: str) -> list[str]:

@@ -22,7 +22,7 @@ def events_url(task_id: str) -> str:
 
 async def stream_ids(store: TaskStore, task_id: str, after: str | None = "-") -> list[str]:
     start = "-" if after in ("-", None) else f"({after}"
-    return [eid for eid, _ in await store.redis.xrange(keys.events(task_id), start)]
+    return [eid for eid, _ in await store.records.xrange(keys.events(task_id), start)]
 
 
 async def progress(store: TaskStore, task_id: str, *values: int) -> list[str]:
@@ -93,7 +93,7 @@ async def test_last_event_id_may_come_in_the_query_for_a_fresh_event_source(
 async def test_an_id_older_than_the_capped_stream_gets_a_resync_snapshot(
     client: httpx.AsyncClient, store: TaskStore, account: Account
 ):
-    small = TaskStore(store.redis, replace(store.settings, stream_maxlen=5))
+    small = TaskStore(store.redis, replace(store.settings, stream_maxlen=5), store.records)
     task = await small.create("demo", owner=account.user_id)
     for value in range(1, 300):
         await small.progress(task.id, 0, {"progress": value % 100})
@@ -211,7 +211,7 @@ async def test_a_bad_multi_task_request_is_answered_in_the_envelope(
 
 
 async def subscribers(store: TaskStore, *task_ids: str) -> int:
-    counts = await store.redis.pubsub_numsub(*(channel(t) for t in task_ids))
+    counts = await store.redis.pubsub_shardnumsub(*(channel(t) for t in task_ids))
     return sum(n for _, n in counts)
 
 

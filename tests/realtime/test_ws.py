@@ -12,7 +12,7 @@ from tests.support import Proc, WsClient, start_demo, wait_for_status
 
 
 async def stream_ids(store: TaskStore, task_id: str, after: str) -> list[str]:
-    entries = await store.redis.xrange(keys.events(task_id), f"({after}")
+    entries = await store.records.xrange(keys.events(task_id), f"({after}")
     return [eid for eid, _ in entries]
 
 
