@@ -237,15 +237,31 @@ class Cluster:
         """The live primary that owns `key`'s slot."""
         slot = key_slot(key.encode())
         for node in self.live():
-            if node.is_primary:
-                for low, high in _ranges(node):
-                    if low <= slot <= high:
-                        return node
+            if node.is_primary and _serves(node, slot):
+                return node
         raise LookupError(f"no live primary serves slot {slot}")
+
+    def move_slot(self, slot: int, target: ClusterNode) -> None:
+        """Reshard one slot to `target` (a primary), its keys with it, as `valkey-cli
+        --cluster reshard` does: importing, migrating, each key moved, then the new owner
+        told to every primary."""
+        source = next(n for n in self.live() if n.is_primary and _serves(n, slot))
+        source_id, target_id = source.node_id, target.node_id
+        target.call("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        source.call("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        while moving := source.call("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            assert isinstance(moving, list)
+            source.call("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *moving)
+        for node in (target, source, *(n for n in self.live() if n.is_primary)):
+            node.call("CLUSTER", "SETSLOT", slot, "NODE", target_id)
 
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+def _serves(node: ClusterNode, slot: int) -> bool:
+    return any(low <= slot <= high for low, high in _ranges(node))
 
 
 def _known(node: ClusterNode) -> int:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.crc import key_slot
 
 from jobs.config import Settings
 from jobs.connections import Client, connect_streams
@@ -145,6 +146,25 @@ async def test_the_hub_holds_one_connection_per_shard_it_needs(
     finally:
         await asyncio.gather(*(s.__aexit__() for s in streams))
     assert [[e.id for e in rest] for rest in ended] == [[w.id] for w in written]
+
+
+async def test_a_slot_resharded_mid_stream_its_channel_follows_it_and_nothing_is_lost(
+    client: httpx.AsyncClient, store: TaskStore, cluster: Cluster
+):
+    task = await store.create("demo")
+    source = cluster.primary_of(keys.task(task.id))
+    target = next(n for n in cluster.live() if n.is_primary and n is not source)
+    async with SseStream(client, f"/api/v1/tasks/{task.id}/events") as sse:
+        await sse.next()
+        before = [(await store.progress(task.id, 0, {"progress": p})).id for p in (10, 20)]
+        assert [e.id for e in await sse.take(2)] == before
+        await asyncio.to_thread(cluster.move_slot, key_slot(keys.task(task.id).encode()), target)
+        assert cluster.primary_of(keys.task(task.id)) is target
+        # written on the new owner: the hub must have followed the channel there
+        after = [(await store.progress(task.id, 0, {"progress": p})).id for p in (30, 40)]
+        done = await store.finish(task.id, 0, None, "/r")
+        rest = await sse.rest()
+    assert [e.id for e in rest] == [*after, done.id]
 
 
 async def test_a_primary_killed_mid_stream_its_replica_takes_over_and_the_stream_ends_in_order(
