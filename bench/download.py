@@ -27,7 +27,7 @@ import httpx
 from bench.common import ready_user, server_env
 from jobs.config import Settings
 from jobs.connections import connect
-from jobs.export_files import export_path
+from jobs.export_files import export_name
 from jobs.record.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
 from taskstream.loadtest.report import rss_kib
@@ -84,7 +84,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         token, owner = await ready_user(base)
         store = TaskStore(redis, Settings.from_env({"REDIS_URL": valkey.url}))
         task = await store.create("export", owner=owner)
-        sha = write_file(export_path(str(exports), task.id, "pdf"), args.mib)
+        sha = write_file(exports / export_name(task.id, "pdf"), args.mib)
         made = {"format": "pdf", "contentType": "application/pdf", "fileName": "큰 파일.pdf",
                 "size": args.mib * CHUNK, "sha256": sha}  # fmt: skip
         await store.finish(task.id, 0, made, "/r")

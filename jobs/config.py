@@ -103,6 +103,8 @@ class Settings:
     max_simulation_cells: int = 1_200_000  # paths × horizonMonths of one simulation
     queue_name: str = "taskstream:queue"
     export_dir: str = ".taskstream/exports"
+    export_store: str | None = None  # s3://bucket/prefix; unset: the directory `export_dir`
+    export_s3_endpoint: str | None = None  # an S3-compatible server other than AWS's
     font_path: str | None = None
     sweep_s: float = 300.0
     policy_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -160,6 +162,8 @@ class Settings:
             queue_name=env.get("TASKSTREAM_QUEUE", cls.queue_name),
             export_dir=env.get("TASKSTREAM_EXPORT_DIR")
             or os.path.join(env.get("TASKSTREAM_DATA_DIR", cls.data_dir), "exports"),
+            export_store=env.get("TASKSTREAM_EXPORT_STORE") or None,
+            export_s3_endpoint=env.get("TASKSTREAM_EXPORT_S3_ENDPOINT") or None,
             font_path=env.get("TASKSTREAM_FONT") or None,
             sweep_s=reader.number("TASKSTREAM_SWEEP_SECONDS", cls.sweep_s),
             policy_overrides=overrides,

@@ -4,8 +4,6 @@ rendering libraries (`jobs/documents.py`: fpdf2, python-docx), which only worker
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from jobs.plans import SECTION_KEYS
 
 CONTENT_TYPES = {
@@ -18,5 +16,6 @@ EXTRA_PARTS = ("evaluation", "financial")
 PART_KEYS = (*SECTION_KEYS, *EXTRA_PARTS)
 
 
-def export_path(export_dir: str, export_id: str, fmt: str) -> Path:
-    return Path(export_dir) / f"{export_id}.{fmt}"
+def export_name(export_id: str, fmt: str) -> str:
+    """The file's name in the export store (`jobs/export_store.py`)."""
+    return f"{export_id}.{fmt}"

@@ -28,6 +28,7 @@ from jobs.accounts import UserStore
 from jobs.config import Settings
 from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect, connect_streams
 from jobs.documents import find_font
+from jobs.export_store import export_store
 from jobs.kinds.export import sweep_exports
 from jobs.llm import model_from
 from jobs.plans import PlanStore
@@ -44,10 +45,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     _open_clients(ctx, "taskstream:worker")
     ctx["model"] = model = model_from(settings.gemini)
+    ctx["exports"] = export_store(settings)
     store, redis = ctx["store"], ctx["redis"]
     passes: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("reaper pass", settings.lease_s / 3, partial(reap_once, store, redis, ctx["markers"])),
-        ("sweeping exports", settings.sweep_s, partial(sweep_exports, store, settings.export_dir)),
+        ("sweeping exports", settings.sweep_s, partial(sweep_exports, store, ctx["exports"])),
         ("publishing metrics", METRICS_EVERY_S, partial(_publish_gauges, ctx)),
     ]
     ctx["passes"] = [asyncio.create_task(_every(s, act, what)) for what, s, act in passes]

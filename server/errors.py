@@ -77,6 +77,11 @@ class RangeNotSatisfiable(ApiError):
     code = "RANGE_NOT_SATISFIABLE"
 
 
+class Unavailable(ApiError):
+    status_code = 503
+    code = "UNAVAILABLE"
+
+
 class Unprocessable(ApiError):
     status_code = 422
     code = "VALIDATION_ERROR"

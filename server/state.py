@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from jobs.accounts import UserStore
 from jobs.config import Settings
 from jobs.connections import arq_pool, connect, connect_streams
+from jobs.export_store import ExportStore, export_store
 from jobs.kinds import Kinds
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
@@ -34,6 +35,7 @@ class AppState(TypedDict):
     users: UserStore
     queue: ArqRedis
     hub: Hub
+    exports: ExportStore
     gate: Gate
     sessions: Sessions
     heartbeat: Heartbeat
@@ -64,6 +66,7 @@ def lifespan_for(
     settings: Settings, kinds: Kinds, stopping: Stopping | None = None
 ) -> Callable[[Starlette], AbstractAsyncContextManager[AppState]]:
     url, streams_url = settings.require_redis_url(), settings.require_streams_url()
+    exports = export_store(settings)  # a malformed TASKSTREAM_EXPORT_STORE stops the start
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
@@ -87,6 +90,7 @@ def lifespan_for(
                 "users": UserStore(redis),
                 "queue": queue,
                 "hub": hub,
+                "exports": exports,
                 "gate": Gate(settings.max_streams, settings.max_streams_per_user),
                 "sessions": sessions,
                 "heartbeat": Heartbeat(settings.heartbeat_s),

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from redis.asyncio import Redis
@@ -10,9 +14,9 @@ from redis.asyncio import Redis
 from jobs.config import Settings
 from jobs.connections import Client
 from jobs.record.tasks import Task, TaskStore
-from taskstream.embedded import Valkey
+from taskstream.embedded import Valkey, free_port
 from tests.smtp import MailServer
-from tests.support import Account, Proc, signup
+from tests.support import WAIT, Account, Proc, signup
 
 # Short timeouts so that timeout, retry and lost-worker cases finish in seconds.
 TEST_ENV = {
@@ -42,6 +46,45 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Valkey]:
     server.start()
     yield server
     server.stop()
+
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3-compatible server (moto's, in server mode, a process of its own): its
+    endpoint. Buckets are made by `new_bucket`."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out, stderr=out,
+        )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(int(WAIT / 0.05)):
+            try:
+                httpx.get(endpoint + "/moto-api/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if server.poll() is not None:
+                    raise RuntimeError(log.read_text()) from None
+                time.sleep(0.05)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(WAIT)
+
+
+def new_bucket(endpoint: str, name: str) -> None:
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    client.create_bucket(Bucket=name)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """The `export` kind: a project's latest plan (with its evaluation and financial simulation)
 rendered as Markdown, DOCX or PDF, one section at a time.
 
-The file is written under a temporary name and renamed into place when whole, so a
-download never sees half a file; a failed or cancelled attempt removes what it wrote.
-Files live in `TASKSTREAM_EXPORT_DIR` as `{exportId}.{format}` and are removed with their
-task (`sweep_exports`, run by the worker beside the reaper).
+The file is rendered into a scratch file and then stored whole (renamed into place in a
+directory, uploaded to a bucket: `jobs/export_store.py`), so a download never sees half a
+file; a failed or cancelled attempt removes what it wrote. Files are stored as
+`{exportId}.{format}` and removed with their task (`sweep_exports`, run by the worker
+beside the reaper).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -20,8 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.documents import Part, Table, blocks_from_markdown, find_font, money
-from jobs.errors import JobError
-from jobs.export_files import CONTENT_TYPES, PART_KEYS, export_path
+from jobs.errors import JobError, TransientError
+from jobs.export_files import CONTENT_TYPES, PART_KEYS, export_name
+from jobs.export_store import ExportStore, StoreUnavailable
 from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.record.tasks import TaskStore, is_task_id, now_iso
 
@@ -69,9 +70,9 @@ async def export(job: JobContext, params: Params) -> dict[str, Any]:
         )
     title = plan["title"]
     writer = await asyncio.to_thread(writer_for, fmt, title, language, font)
-    final = export_path(job.settings.export_dir, job.task_id, fmt)
-    partial = final.with_name(f"{final.name}.{job.attempt}.part")
-    final.parent.mkdir(parents=True, exist_ok=True)
+    exports: ExportStore = job.worker["exports"]
+    name = export_name(job.task_id, fmt)
+    partial = exports.scratch(name, job.attempt)
     try:
         for done, part in enumerate(parts, start=1):
             await job.progress.update(
@@ -81,7 +82,12 @@ async def export(job: JobContext, params: Params) -> dict[str, Any]:
         await job.progress.update(progress=92, stage="saving")
         await asyncio.to_thread(writer.save, partial)
         digest = await asyncio.to_thread(sha256_of, partial)
-        os.replace(partial, final)
+        size = partial.stat().st_size
+        await job.progress.update(progress=96, stage="storing")
+        try:
+            await exports.put(partial, name, CONTENT_TYPES[fmt])
+        except StoreUnavailable as error:
+            raise TransientError(str(error), code="EXPORT_STORE_UNAVAILABLE") from error
     finally:
         partial.unlink(missing_ok=True)
     suffix = "사업계획서" if language == "ko" else "business plan"
@@ -92,7 +98,7 @@ async def export(job: JobContext, params: Params) -> dict[str, Any]:
         "format": fmt,
         "fileName": f"{safe_name(title)} {suffix}.{fmt}",
         "contentType": CONTENT_TYPES[fmt],
-        "size": final.stat().st_size,
+        "size": size,
         "sha256": digest,
         "sections": [part.key for part in parts],
         "downloadUrl": f"{PATH}/{job.task_id}/download",
@@ -188,16 +194,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def sweep_exports(store: TaskStore, export_dir: str) -> list[str]:
+async def sweep_exports(store: TaskStore, exports: ExportStore) -> list[str]:
     """Remove the files of exports whose task has expired; returns the ids removed."""
     removed: list[str] = []
-    folder = Path(export_dir)
-    if not folder.is_dir():
-        return removed
-    for path in folder.iterdir():
-        export_id = path.name.partition(".")[0]
+    for name in await exports.names():
+        export_id = name.partition(".")[0]
         if is_task_id(export_id) and await store.get(export_id) is None:
-            path.unlink(missing_ok=True)
+            await exports.delete(name)
             removed.append(export_id)
     if removed:
         logger.info("expired exports removed", extra={"count": len(removed)})

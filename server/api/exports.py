@@ -1,30 +1,43 @@
 """`/api/v1/projects/{projectId}/export` and `/api/v1/exports/{exportId}/…`: documents.
 
-The download is the file on disk, streamed in chunks by Starlette's `FileResponse`
-(Content-Length, a UTF-8 `filename*`, `Range` and `If-Range`), with the content's SHA-256
-as its ETag, so it is the same from every web process. A Range outside the file is
-refused here, in the envelope, before FileResponse would answer in plain text. Until the
-export has completed, the download is the result's 409, never part of a file.
+The download is the stored file (`jobs/export_store.py`), streamed in chunks: a directory's
+by Starlette's `FileResponse`, a bucket's by `_object_response`, both with Content-Length, a
+UTF-8 `filename*`, `Range` and `If-Range`, and the content's SHA-256 as the ETag, so it is
+the same from every web process. (A bucket's download serves one range; a request for
+several gets the whole file, as RFC 9110 allows.) A Range outside the file is refused here,
+in the envelope, before FileResponse would answer in plain text. Until the export has
+completed, the download is the result's 409, never part of a file.
 """
 
 from __future__ import annotations
 
+import logging
+from urllib.parse import quote
+
 from starlette.requests import Request
-from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
+from starlette.responses import (
+    FileResponse,
+    MalformedRangeHeader,
+    RangeNotSatisfiable,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
-from jobs.export_files import EXTRA_PARTS, export_path
+from jobs.export_files import EXTRA_PARTS, export_name
+from jobs.export_store import ExportStore, StoreUnavailable
 from jobs.kinds.export import KIND, Params
 from jobs.kinds.export import Choice as ExportRequest
 from server.access import load_finished, owned_project
 from server.auth import authenticate
-from server.errors import ApiError, Conflict, NotFound
+from server.errors import ApiError, Conflict, NotFound, Unavailable
 from server.errors import RangeNotSatisfiable as RangeRefused
 from server.responses import parse_body
 from server.state import app_state
 from server.submit import accepted, submit
 
 BASE = KIND.path
+logger = logging.getLogger(__name__)
 
 
 async def start(request: Request) -> Response:
@@ -56,25 +69,70 @@ async def download(request: Request) -> Response:
     task = await load_finished(request, kind=KIND.name, task_id=request.path_params["task_id"])
     state = app_state(request)
     made = await state["store"].result(task.id)
-    path = export_path(state["settings"].export_dir, task.id, made["format"])
+    exports, name = state["exports"], export_name(task.id, made["format"])
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise NotFound("the exported file is gone; export again", code="EXPORT_GONE") from None
-    if "range" in request.headers:
-        check_range(request.headers["range"], size)
-    return FileResponse(
-        path,
-        media_type=made["contentType"],
-        filename=made["fileName"],
-        headers={"ETag": f'"{made["sha256"]}"', "Cache-Control": "private, no-cache"},
-    )
+        size = await exports.size(name)
+    except StoreUnavailable as error:
+        logger.error("export store unavailable: %s", error, extra={"taskId": task.id})
+        raise Unavailable(
+            "the exported files cannot be reached just now; try again shortly",
+            code="EXPORT_STORE_UNAVAILABLE",
+            headers={"Retry-After": "5"},
+        ) from None
+    if size is None:
+        raise NotFound("the exported file is gone; export again", code="EXPORT_GONE")
+    ranges = check_range(request.headers["range"], size) if "range" in request.headers else []
+    etag = f'"{made["sha256"]}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    path = exports.path(name)
+    if path is not None:
+        return FileResponse(
+            path, media_type=made["contentType"], filename=made["fileName"], headers=headers
+        )
+    if request.headers.get("if-range", etag) != etag or len(ranges) != 1:
+        ranges = [(0, size)]  # the file changed since the client's part, or several ranges
+    return _object_response(request, exports, name, size, ranges[0], made, headers)
 
 
-def check_range(header: str, size: int) -> None:
-    # FileResponse's own parser, so that what we accept is what it serves
+def _object_response(
+    request: Request,
+    exports: ExportStore,
+    name: str,
+    size: int,
+    span: tuple[int, int],
+    made: dict[str, str],
+    headers: dict[str, str],
+) -> Response:
+    """A bucket's object, or the part of it asked for, passed on as it is read."""
+    start, stop = span
+    partial = (start, stop) != (0, size)
+    headers |= {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(stop - start),
+        "Content-Disposition": _disposition(made["fileName"]),
+    }
+    if partial:
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    status = 206 if partial else 200
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=made["contentType"])
+    body = exports.read(name, start, stop)
+    return StreamingResponse(body, status, headers, media_type=made["contentType"])
+
+
+def _disposition(filename: str) -> str:
+    """As `FileResponse` says it: the UTF-8 form when the name is not plain ASCII."""
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"attachment; filename*=utf-8''{quoted}"
+    return f'attachment; filename="{filename}"'
+
+
+def check_range(header: str, size: int) -> list[tuple[int, int]]:
+    """The ranges asked for ([start, stop)); refused in the envelope when malformed or
+    outside the file. FileResponse's own parser: what we accept is what it serves."""
     try:
-        FileResponse._parse_range_header(header, size)
+        return FileResponse._parse_range_header(header, size)
     except MalformedRangeHeader as exc:
         raise ApiError(f"malformed Range header: {exc.content}", code="BAD_RANGE") from None
     except RangeNotSatisfiable:

@@ -103,7 +103,7 @@ def operations(kinds: Kinds) -> list[Op]:
         Op("post", "/api/v1/projects/{project_id}/export", "Render the project as a document",
            "exports", 202, "Accepted", export.Choice, (404, 409, 429), params=(PROJECT_ID,)),
         Op("get", "/api/v1/exports/{task_id}/download", "The exported file (Range supported)",
-           "exports", errors=(400, 404, 409, 416), params=(TASK_ID,), more={206: ""}),
+           "exports", errors=(400, 404, 409, 416, 503), params=(TASK_ID,), more={206: ""}),
         Op("get", "/healthz", "Liveness", "operations", auth=False),
         Op("get", "/readyz", "Readiness (Redis answers)", "operations", errors=(503,), auth=False),
     ]  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -15,7 +14,8 @@ import pytest
 from docx.oxml.ns import qn
 from pypdf import PdfReader
 
-from jobs.export_files import export_path
+from jobs.config import Settings
+from jobs.export_store import ExportStore, export_store
 from jobs.kinds.export import sweep_exports
 from jobs.office import DOCX_EAST_ASIAN_FONT
 from jobs.record import keys
@@ -32,6 +32,18 @@ SIMULATION = {
     "costs": {"fixedMonthly": 1_500_000},
     "funding": {"initialCash": 10_000_000},
 }
+
+
+@pytest.fixture
+def exports(settings: Settings) -> ExportStore:
+    """Where the web and worker processes keep the files: the suite's directory."""
+    return export_store(settings)
+
+
+async def stored(exports: ExportStore, name: str) -> bytes:
+    size = await exports.size(name)
+    assert size is not None, name
+    return b"".join([chunk async for chunk in exports.read(name, 0, size)])
 
 
 async def finished(http: httpx.AsyncClient, response: httpx.Response) -> dict[str, Any]:
@@ -81,15 +93,15 @@ async def exported(http: httpx.AsyncClient, project_id: str, **body: Any) -> dic
 
 
 async def test_a_pdf_downloads_whole_with_its_headers_and_its_korean_text_extracts(
-    client: httpx.AsyncClient, project: str, env: dict[str, str]
+    client: httpx.AsyncClient, project: str, exports: ExportStore
 ):
     made = await exported(client, project, format="pdf")
     assert made["sections"][-2:] == ["evaluation", "financial"]
     response = await client.get(made["downloadUrl"])
     assert response.status_code == 200
     body = response.content
-    on_disk = export_path(env["TASKSTREAM_EXPORT_DIR"], made["exportId"], "pdf").read_bytes()
-    assert body == on_disk and hashlib.sha256(body).hexdigest() == made["sha256"]
+    kept = await stored(exports, f"{made['exportId']}.pdf")
+    assert body == kept and hashlib.sha256(body).hexdigest() == made["sha256"]
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-length"] == str(len(body)) == str(made["size"])
     assert response.headers["etag"] == f'"{made["sha256"]}"'
@@ -239,12 +251,11 @@ async def test_a_project_without_a_plan_or_without_a_simulation_says_which(
 
 
 async def test_an_expired_exports_file_is_swept_and_its_download_is_gone(
-    client: httpx.AsyncClient, project: str, store: TaskStore, env: dict[str, str]
+    client: httpx.AsyncClient, project: str, store: TaskStore, exports: ExportStore
 ):
     made = await exported(client, project, format="md")
-    path = Path(export_path(env["TASKSTREAM_EXPORT_DIR"], made["exportId"], "md"))
     kept = await exported(client, project, format="md")
-    await store.redis.delete(keys.task(made["exportId"]))  # as its expiry would
-    assert await sweep_exports(store, env["TASKSTREAM_EXPORT_DIR"]) == [made["exportId"]]
-    assert not path.exists()
+    await store.records.delete(keys.task(made["exportId"]))  # as its expiry would
+    assert await sweep_exports(store, exports) == [made["exportId"]]
+    assert await exports.size(f"{made['exportId']}.md") is None
     assert (await client.get(kept["downloadUrl"])).status_code == 200
