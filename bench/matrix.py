@@ -3,12 +3,14 @@
     python -m bench.matrix              # every row, 3 runs each, medians reported
     python -m bench.matrix --repeat 1 --only sse-1k,ws-1k --cpus
 
-Three kinds of row. Load rows start a fresh web process and two workers on one Valkey
+Four kinds of row. Load rows start a fresh web process and two workers on one Valkey
 and drive them with `taskstream loadtest` from a separate process: real jobs, end to end.
 Storm rows run `bench.storm` (N streams opened at once) and stream rows `bench.streams`
 (N streams, events published straight into the task records at a set rate); both measure
 the minimal shared-hub server (`bench/baseline.py`) in the same run, so their figures are
-also ratios. Rows run interleaved run by run, so that rows compared share the machine's
+also ratios. The scale-out row runs `bench.scaleout` (2 web processes and 2 workers, the
+task streams on one primary and then on a 3-primary cluster, the same load). Rows run
+interleaved run by run, so that rows compared share the machine's
 state. With `--cpus`, the web process (and the baseline) get a core of their own, and
 Valkey, the workers and the load generators share the others.
 """
@@ -32,6 +34,7 @@ from typing import Any
 import httpx
 
 from bench.common import pin, server_env
+from bench.scaleout import render as render_scaleout
 from taskstream.embedded import Valkey, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +76,8 @@ ROWS = [
     Row("deliver-10k", "10,000 streams at 5,000 events/s for 20 s",
         ["--streams", "10000", "--rate", "5000", "--seconds", "20", "--ramp", "10",
          "--baseline"], "streams"),
+    Row("scaleout-4k", "2 web + 2 workers, 4,000 SSE clients: one primary, a 3-primary cluster",
+        ["--clients", "4000", *TASK], "scaleout"),
 ]  # fmt: skip
 
 
@@ -271,6 +276,11 @@ def streams_table(results: dict[str, list[dict[str, Any]]]) -> str:
     return _markdown(columns, rows)
 
 
+def scaleout_table(results: dict[str, list[dict[str, Any]]]) -> str:
+    runs = results.get("scaleout-4k") or []
+    return render_scaleout(runs[0]["layouts"]) + "\n" if runs else "(not run)\n"
+
+
 def goals(results: dict[str, list[dict[str, Any]]]) -> str:
     """The performance issue's goals against the storm and stream rows."""
     checks: list[tuple[str, float | None, float, bool]] = []  # (goal, value, limit, at least)
@@ -425,6 +435,13 @@ def main() -> None:
         "from the bench process at the rate given, spread over every task, each task ended "
         "`completed`: what one web process delivers, without the workers' cost.\n\n"
         + streams_table(results)
+        + "\n## Scaling out (`bench.scaleout`)\n\n"
+        "Two web processes and two workers, the clients dealt over both web processes, the "
+        "task streams on one Valkey primary and then on a cluster of three primaries with a "
+        "replica each (ARQ's queue and the accounts stay on one server in both: README, Run "
+        "in production). Redis CPU-s is what each server process spent during the load. "
+        "One run shown.\n\n"
+        + scaleout_table(results)
         + "\n## The performance goals\n\n"
         + goals(results)
         + "\nRaw reports: `docs/benchmarks.json`.\n"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Callable
+
+import httpx
 
 from taskstream.embedded import Valkey
 from tests.support import ROOT, Proc
@@ -39,6 +43,28 @@ def test_a_small_mixed_load_with_a_reconnect_storm_loses_nothing(
     assert server["rss_end_mib"] > 0 and server["redis_connections_web"] >= 1
     assert report["requests"] > 0 and report["bytes_per_s"] > 0
     assert report["latency_over_time"]
+
+
+async def test_clients_are_dealt_over_every_web_process_named(
+    web: Proc, worker: Proc, private: Callable[..., Proc]
+):
+    other = private("web")  # serves streams only: tasks are started through the first
+    done = subprocess.run(
+        [sys.executable, "-m", "taskstream.cli", "loadtest", "--url", f"{web.url},{other.url}",
+         "--clients", "40", "--transport", "mixed", "--seconds", "1", "--step", "0.2",
+         "--ramp", "0.5", "--max-seconds", "60", "--json", "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["finished"] == 40 and report["events"]["lost"] == 0
+    for proc in (web, other):
+        async with httpx.AsyncClient(base_url=proc.url) as http:
+            metrics = (await http.get("/metrics")).text
+        delivered = re.findall(
+            r'^taskstream_events_delivered_total\{transport="(\w+)"\} (\d+)', metrics, re.M
+        )
+        assert {transport for transport, count in delivered if int(count) > 0} >= {"sse", "ws"}
 
 
 def test_loadtest_refuses_nonsense_arguments():

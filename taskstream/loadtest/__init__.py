@@ -2,6 +2,9 @@
 
     taskstream loadtest --url http://127.0.0.1:8000 --clients 1000 --transport sse
 
+`--url` may name several web processes, comma-separated: the clients are dealt out over
+them in turn (tasks are started through the first).
+
 Each client follows its own demo task (or `--share K` clients share one, for fan-out)
 over SSE, WebSocket or polling (`mixed` cycles through the three); tasks are created 50 at
 a time and each batch's clients start right after it, spread over `--ramp` seconds in all.
@@ -48,9 +51,10 @@ class Options:
 
 
 async def run(options: Options) -> Report:
+    urls = options.url.split(",")
     if options.token is None:
-        options = replace(options, token=await sign_up(options.url))
-    target = Target.from_url(options.url, options.token)
+        options = replace(options, token=await sign_up(urls[0]))
+    targets = [(url, Target.from_url(url, options.token)) for url in urls]
     transports = itertools.cycle(
         TRANSPORTS if options.transport == "mixed" else [options.transport]
     )
@@ -71,8 +75,9 @@ async def run(options: Options) -> Report:
             async for task_id in _start_tasks(options, math.ceil(options.clients / options.share)):
                 for _ in range(min(options.share, options.clients - len(tallies))):
                     tally = Tally(next(transports), task_id)
+                    url, target = targets[len(tallies) % len(targets)]
                     tallies.append(tally)
-                    followers.append(asyncio.create_task(_follow(options, target, tally)))
+                    followers.append(asyncio.create_task(_follow(options, url, target, tally)))
                     await asyncio.sleep(pause)
             await asyncio.gather(*followers)
             storm_time = await storm if storm is not None else None
@@ -84,11 +89,11 @@ async def run(options: Options) -> Report:
     return summarize(options, tallies, started, time.time(), storm_time, await probe.finish())
 
 
-async def _follow(options: Options, target: Target, tally: Tally) -> None:
+async def _follow(options: Options, url: str, target: Target, tally: Tally) -> None:
     if tally.transport == "sse":
         await follow_sse(target, tally)
     elif tally.transport == "ws":
-        await follow_ws(options.url, options.token, tally)
+        await follow_ws(url, options.token, tally)
     else:
         await follow_poll(target, tally, options.poll_interval)
 
@@ -110,7 +115,8 @@ async def _start_tasks(options: Options, count: int) -> AsyncIterator[str]:
     body = {"steps": steps, "stepSeconds": options.step}
     headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
     limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(base_url=options.url, headers=headers, limits=limits) as http:
+    first = options.url.split(",")[0]
+    async with httpx.AsyncClient(base_url=first, headers=headers, limits=limits) as http:
 
         async def start() -> str:
             # a busy server may drop a connection: retry, safely, with an Idempotency-Key
