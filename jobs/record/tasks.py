@@ -283,7 +283,12 @@ class TaskStore:
                 keys.channel(f"user:{owner}"),
                 created.message,
             ]
-            await self._owner(self._owner_keys(owner), ["list", task_id, created_ms, *listing])
+            try:
+                await self._owner(self._owner_keys(owner), ["list", task_id, created_ms, *listing])
+            except Exception:  # the task exists and will run: better unlisted than unqueued
+                logger.exception(
+                    "could not list the task among its owner's", extra={"taskId": task_id}
+                )
         await metrics.record_created(self.redis, kind)
         # the event's data is the new task's snapshot: no need to read it back
         return Task(json.loads(created.data), owner, created.id, created.data)
