@@ -80,7 +80,9 @@ def test_the_wheel_carries_its_page_and_scripts_and_leaves_out_tests_and_benches
 ):
     names = zipfile.ZipFile(installed.wheel).namelist()
     for shipped in ("server/static/index.html", "server/static/js/taskstream.js",
-                    "jobs/record/write.lua", "jobs/record/read.lua"):  # fmt: skip
+                    "server/static/js/taskstream.d.ts", "server/static/js/taskstream-react.js",
+                    "server/static/js/taskstream-react.d.ts", "jobs/record/write.lua",
+                    "jobs/record/read.lua", "jobs/record/owner.lua"):  # fmt: skip
         assert shipped in names
     assert not [n for n in names if n.startswith(("bench/", "tests/", "static/"))]
 

@@ -9,7 +9,9 @@
 // SSE follows all of the user's tasks on `/api/v1/events` (resumed by its cursor), the
 // WebSocket carries one subscribe frame per task (resumed by each task's last id), and
 // polling asks each task's status every `pollInterval` with its ETag. "auto" tries SSE,
-// then WebSocket, then polling, moving on after `maxRetries` failed connections.
+// then WebSocket, then polling, moving on after `maxRetries` failed connections. Several
+// subscriptions to one task (two components showing it) share its place on the wire: a
+// later one starts from what the first has seen.
 
 /** @typedef {"pending"|"processing"|"completed"|"failed"|"cancelled"} TaskStatus */
 /** @typedef {"sse"|"ws"|"poll"} Transport */
@@ -95,12 +97,7 @@ export class Subscription {
   unsubscribe() { this.client._drop(this); }
 
   /** Ask the server to cancel the task. @returns {Promise<Task>} */
-  async cancel() {
-    const response = await this.client.request(`/api/v1/tasks/${this.taskId}/cancel`, { method: "POST" });
-    const body = await response.json();
-    if (!body.success) throw new Error(`${body.error.code}: ${body.error.message}`);
-    return body.data;
-  }
+  cancel() { return this.client.cancelTask(this.taskId); }
 
   /** @param {string} type @param {Task & {text?: string, offset?: number}} data @param {string|null} id */
   _deliver(type, data, id) {
@@ -137,7 +134,7 @@ export class TaskstreamClient {
     this.pollInterval = options.pollInterval ?? 2000;
     this.maxRetries = options.maxRetries ?? 5;
     this.retryDelay = options.retryDelay ?? 1000;
-    /** @type {Map<string, Subscription>} */
+    /** @type {Map<string, Subscription[]>} each followed task's subscriptions, first first */
     this.subs = new Map();
     /** @type {Transport|null} */
     this.transport = null;
@@ -152,6 +149,9 @@ export class TaskstreamClient {
     this.cursor = null;
     /** @type {Map<string, {type: string, data: any, id: string, text: string}>} */
     this.seen = new Map(); // the shared SSE stream's latest per task, for late subscribers
+    // +1 at every disconnect: a connect queued or half-opened before it is dropped, so that
+    // subscriptions that come and go at once (React's StrictMode) never open two
+    this.epoch = 0;
   }
 
   /**
@@ -161,15 +161,26 @@ export class TaskstreamClient {
    */
   subscribeTask(taskId, handlers, options = {}) {
     const sub = new Subscription(this, taskId, handlers);
-    this.subs.set(taskId, sub);
+    const peers = this.subs.get(taskId);
+    if (peers) peers.push(sub);
+    else this.subs.set(taskId, [sub]);
     if (options.timeout) {
       sub.timer = setTimeout(() => { handlers.onTimeout?.(); this._drop(sub); }, options.timeout);
     }
     // never call a handler before the caller holds the subscription
-    if (!this.transport) {
+    if (peers) {
+      // the task is on the wire already: start from what its first subscription has seen
+      queueMicrotask(() => {
+        const lead = peers[0];
+        if (lead && lead !== sub && lead.task && !sub.task) {
+          sub._deliver("status", { ...lead.task, text: lead.text }, lead.lastEventId);
+        }
+      });
+    } else if (!this.transport) {
       const first = this._first();
       this.transport = first; // now: the subscriptions made meanwhile share this connection
-      queueMicrotask(() => this._connect(first));
+      const epoch = this.epoch;
+      queueMicrotask(() => { if (this.epoch === epoch) this._connect(first); });
     } else {
       queueMicrotask(() => this._added(sub));
     }
@@ -186,10 +197,29 @@ export class TaskstreamClient {
     return { subscriptions, unsubscribe: () => subscriptions.forEach((s) => s.unsubscribe()) };
   }
 
+  /**
+   * Ask the server to cancel a task (its subscriptions then hear `cancelled`).
+   * @param {string} taskId @returns {Promise<Task>}
+   */
+  async cancelTask(taskId) {
+    const response = await this.request(`/api/v1/tasks/${taskId}/cancel`, { method: "POST" });
+    const body = await response.json();
+    if (!body.success) throw new Error(`${body.error.code}: ${body.error.message}`);
+    return body.data;
+  }
+
   /** Close the connection and every subscription. */
   close() {
-    for (const sub of [...this.subs.values()]) this._drop(sub);
+    for (const sub of this._all()) this._drop(sub);
     this._disconnect();
+  }
+
+  /** Every subscription, a copy (dropping one while going through them is safe). */
+  _all() { return [...this.subs.values()].flat(); }
+
+  /** The task's subscriptions get what the wire said of it. */
+  _deliver(type, data, id) {
+    for (const sub of [...(this.subs.get(data.taskId) ?? [])]) sub._deliver(type, data, id);
   }
 
   // --- transports ------------------------------------------------------------------------
@@ -206,7 +236,7 @@ export class TaskstreamClient {
     this.transport = transport;
     if (this.announced !== transport) {
       this.announced = transport;
-      for (const sub of this.subs.values()) sub.handlers.onTransport?.(transport);
+      for (const sub of this._all()) sub.handlers.onTransport?.(transport);
     }
     if (transport === "sse") this._openSse();
     else if (transport === "ws") this._openWs();
@@ -214,6 +244,7 @@ export class TaskstreamClient {
   }
 
   _disconnect() {
+    this.epoch += 1;
     this.source?.close();
     this.source = null;
     if (this.socket) { this.socket.onclose = null; this.socket.close(); this.socket = null; }
@@ -231,7 +262,7 @@ export class TaskstreamClient {
       const next = ORDER[ORDER.indexOf(current) + 1];
       if (this.wanted !== "auto" || !next) {
         const error = new Error(`could not connect over ${current} after ${this.maxRetries} retries`);
-        for (const sub of [...this.subs.values()]) { sub.handlers.onError?.(error); this._drop(sub); }
+        for (const sub of this._all()) { sub.handlers.onError?.(error); this._drop(sub); }
         return;
       }
       this.failures = 0;
@@ -251,7 +282,7 @@ export class TaskstreamClient {
     try {
       await this.auth.refresh();
     } catch (error) {
-      for (const sub of [...this.subs.values()]) { sub.handlers.onError?.(/** @type {Error} */ (error)); this._drop(sub); }
+      for (const sub of this._all()) { sub.handlers.onError?.(/** @type {Error} */ (error)); this._drop(sub); }
       return;
     }
     if (this.subs.size) this._connect(/** @type {Transport} */ (this.transport));
@@ -261,10 +292,10 @@ export class TaskstreamClient {
   _signedOut() {
     this._disconnect();
     const error = new Error("TOKEN_REVOKED: the session has ended; sign in again");
-    for (const sub of [...this.subs.values()]) { sub.handlers.onError?.(error); this._drop(sub); }
+    for (const sub of this._all()) { sub.handlers.onError?.(error); this._drop(sub); }
   }
 
-  /** @param {Subscription} sub */
+  /** A new task's subscription, while connected. @param {Subscription} sub */
   _added(sub) {
     if (this.transport === "ws" && this.socket?.readyState === WebSocket.OPEN) this._subscribe(sub);
     if (this.transport === "sse") this._fromSeen(sub);
@@ -276,6 +307,8 @@ export class TaskstreamClient {
     if (sub.closed) return;
     sub.closed = true;
     clearTimeout(sub.timer);
+    const peers = (this.subs.get(sub.taskId) ?? []).filter((peer) => peer !== sub);
+    if (peers.length) { this.subs.set(sub.taskId, peers); return; }  // still followed
     this.subs.delete(sub.taskId);
     if (this.transport === "ws" && this.socket?.readyState === WebSocket.OPEN && !ENDED.has(sub.task?.status ?? "")) {
       this.socket.send(JSON.stringify({ type: "unsubscribe", taskId: sub.taskId }));
@@ -290,17 +323,19 @@ export class TaskstreamClient {
   // SSE: one stream of all the user's tasks, resumed by its cursor ------------------------
 
   async _openSse() {
+    const epoch = this.epoch;
     let ticket;
     try {
       ticket = await this._ticket();
-    } catch { this._failed(); return; }
+    } catch { if (this.epoch === epoch) this._failed(); return; }
+    if (this.epoch !== epoch) return;  // dropped, or another connect began, meanwhile
     const query = new URLSearchParams({ ticket });
     if (this.cursor) query.set("lastEventId", this.cursor);
     const source = new EventSource(`${this.baseUrl}/api/v1/events?${query}`);
     this.source = source;
     source.onopen = () => {
       this._opened();
-      for (const sub of this.subs.values()) this._fromSeen(sub);
+      for (const sub of this._all()) this._fromSeen(sub);
     };
     for (const type of TYPES) {
       source.addEventListener(type, (message) => {
@@ -309,7 +344,7 @@ export class TaskstreamClient {
         this.cursor = event.lastEventId || this.cursor;
         const own = this._ownId(event.lastEventId, data.taskId);
         this._remember(type, data, own);
-        this.subs.get(data.taskId)?._deliver(type, data, own);
+        this._deliver(type, data, own);
       });
     }
     source.addEventListener("reauthenticate", () => this._reauthenticate());
@@ -334,26 +369,29 @@ export class TaskstreamClient {
 
   /** A subscriber joins a stream already under way: give it the task as last seen, or ask. */
   async _fromSeen(sub) {
+    const waiting = () => (this.subs.get(sub.taskId) ?? []).filter((peer) => !peer.task);
     const known = this.seen.get(sub.taskId);
     if (known) {
-      if (!sub.task) sub._deliver("status", { ...known.data, text: known.text }, known.id);
+      for (const peer of waiting()) peer._deliver("status", { ...known.data, text: known.text }, known.id);
       return;
     }
     // a task the stream does not follow (finished before it opened): its status says so
     const response = await this.request(`/api/v1/tasks/${sub.taskId}/status`);
-    if (response.ok && !sub.task) {
+    if (response.ok) {
       const data = (await response.json()).data;
-      if (ENDED.has(data.status)) sub._deliver("status", data, null);
+      if (ENDED.has(data.status)) for (const peer of waiting()) peer._deliver("status", data, null);
     }
   }
 
   // WebSocket: one socket, a subscribe frame per task -------------------------------------
 
   async _openWs() {
+    const epoch = this.epoch;
     let ticket;
     try {
       ticket = await this._ticket();
-    } catch { this._failed(); return; }
+    } catch { if (this.epoch === epoch) this._failed(); return; }
+    if (this.epoch !== epoch) return;  // dropped, or another connect began, meanwhile
     const url = new URL(`${this.baseUrl}/api/v1/ws`, location.href);
     url.protocol = url.protocol.replace("http", "ws");
     url.searchParams.set("ticket", ticket);
@@ -361,18 +399,19 @@ export class TaskstreamClient {
     this.socket = socket;
     socket.onopen = () => {
       this._opened();
-      for (const sub of this.subs.values()) this._subscribe(sub);
+      for (const [first] of this.subs.values()) this._subscribe(first);
     };
     socket.onmessage = (message) => {
       const frame = JSON.parse(message.data);
       if (frame.event === "reauthenticate" || frame.event === "revoked") return;  // see onclose
       if (frame.event === "error") {
-        const sub = this.subs.get(frame.taskId);
-        sub?.handlers.onError?.(new Error(`${frame.error.code}: ${frame.error.message}`));
-        if (sub) this._drop(sub);
+        for (const sub of [...(this.subs.get(frame.taskId) ?? [])]) {
+          sub.handlers.onError?.(new Error(`${frame.error.code}: ${frame.error.message}`));
+          this._drop(sub);
+        }
         return;
       }
-      if (frame.data?.taskId) this.subs.get(frame.data.taskId)?._deliver(frame.event, frame.data, frame.id);
+      if (frame.data?.taskId) this._deliver(frame.event, frame.data, frame.id);
     };
     socket.onclose = (close) => {
       if (this.socket !== socket) return;
@@ -393,21 +432,27 @@ export class TaskstreamClient {
   // Polling: each task's status, with its ETag --------------------------------------------
 
   async _poll() {
-    for (const sub of [...this.subs.values()]) {
+    for (const [taskId, [lead]] of [...this.subs]) {
       let response;
       try {
-        response = await this.request(`/api/v1/tasks/${sub.taskId}/status`, {
-          headers: sub.etag ? { "If-None-Match": sub.etag } : {},
+        response = await this.request(`/api/v1/tasks/${taskId}/status`, {
+          headers: lead.etag ? { "If-None-Match": lead.etag } : {},
         });
       } catch { this._failed(); return; }
       if (response.status === 304) continue;
-      if (response.status === 404) { sub.handlers.onError?.(new Error("TASK_NOT_FOUND")); this._drop(sub); continue; }
+      const subs = [...(this.subs.get(taskId) ?? [])];
+      if (response.status === 404) {
+        for (const sub of subs) { sub.handlers.onError?.(new Error("TASK_NOT_FOUND")); this._drop(sub); }
+        continue;
+      }
       if (!response.ok) { this._failed(); return; }
       this._opened();
-      sub.etag = response.headers.get("ETag");
+      const etag = response.headers.get("ETag");
       const data = (await response.json()).data;
-      const type = ENDED.has(data.status) ? data.status : sub.task ? "progress" : "status";
-      sub._deliver(type, data, null);
+      for (const sub of subs) {
+        sub.etag = etag;
+        sub._deliver(ENDED.has(data.status) ? data.status : sub.task ? "progress" : "status", data, null);
+      }
     }
     if (this.subs.size && this.transport === "poll") {
       clearTimeout(this.poller);
