@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.errors import JobError
 from jobs.kind import JobContext, Kind, KindPolicy
+from jobs.korean import particle
 from jobs.model import Model, Prompt
 from jobs.plans import SECTION_KEYS, SECTIONS, section_title
 from jobs.record.tasks import now_iso
@@ -90,8 +91,8 @@ def offline_plan(answers: dict[str, str], language: str) -> str:
     ko = language == "ko"
     body = {
         "executive_summary": (
-            f"{name}은(는) {answers['industry']} 분야에서 {answers['targetCustomers']}을(를) "
-            f"위한 사업입니다. {answers['solution']}"
+            f"{particle(name, '은')} {answers['industry']} 분야에서 "
+            f"{particle(answers['targetCustomers'], '을')} 위한 사업입니다. {answers['solution']}"
             if ko
             else f"{name} serves {answers['targetCustomers']} in {answers['industry']}. "
             f"{answers['solution']}"

@@ -95,9 +95,9 @@ def offline_evaluation(plan: dict[str, Any], language: str) -> dict[str, Any]:
         )
         scores.append({"criterion": criterion, "score": score, "reasons": reasons})
     feedback = (
-        "오프라인 평가입니다. GEMINI_API_KEY를 설정하면 모델이 평가합니다."
+        "각 항목의 분량을 기준으로 한 간이 평가입니다. 항목을 구체적으로 채울수록 점수가 오릅니다."
         if ko
-        else "Offline evaluation; set GEMINI_API_KEY for the model's."
+        else "A quick estimate from how much each section says; fuller sections score higher."
     )
     return {"scores": scores, "overallFeedback": feedback}
 
