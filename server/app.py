@@ -37,11 +37,11 @@ from server.state import Stopping, lifespan_for
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def page(path: str, name: str) -> Route:
+def page(path: str, name: str, media_type: str | None = None) -> Route:
     """A static page at a path of the web app (the links in mails point at some)."""
 
     async def serve(request: Request) -> Response:
-        return FileResponse(STATIC / name)
+        return FileResponse(STATIC / name, media_type=media_type)
 
     return Route(path, serve)
 
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, stopping: Stopping | None = Non
             page("/verify-email", "verify-email.html"),
             page("/reset-password", "reset-password.html"),
             page("/docs", "docs.html"),
+            page("/favicon.ico", "favicon.svg", "image/svg+xml"),  # where browsers look first
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

@@ -18,6 +18,12 @@ const STAGES = {
   sending: ["메일 보내는 중", "sending"],
 };
 
+// the evaluation's criteria, as the founder reads them
+const CRITERIA = {
+  market: "시장성", feasibility: "실현 가능성", differentiation: "차별성",
+  financial_soundness: "재무 건전성", team: "팀 역량",
+};
+
 /** @type {TaskstreamClient} */
 let client;
 /** @type {import("/static/js/taskstream.js").Subscription|null} */
@@ -41,6 +47,39 @@ function newClient() {
   });
 }
 
+/** What went wrong, in words for the founder: the API's message, or the network's. */
+function reason(error) {
+  const message = error?.message ?? String(error);
+  if (/Failed to fetch|NetworkError|Load failed/.test(message)) return "서버에 연결할 수 없습니다. 인터넷 연결을 확인해 주세요";
+  return message;
+}
+
+/** Run a button's action once at a time: disabled and marked busy until it is done; its
+ *  failure is said in a toast, never left uncaught. */
+async function busy(button, failure, action) {
+  if (button.getAttribute("aria-busy") === "true") return;
+  button.setAttribute("aria-busy", "true");
+  button.disabled = true;
+  try {
+    await action();
+  } catch (error) {
+    toast(`${failure}: ${reason(error)}`, true);
+  } finally {
+    button.removeAttribute("aria-busy");
+    button.disabled = false;
+  }
+}
+
+/** The connection banner: shown while the client is trying again, gone when it is back. */
+function connection(state) {
+  const banner = $("connection");
+  banner.hidden = state === "up";
+  banner.classList.toggle("lost", state === "lost");
+  banner.textContent = state === "lost"
+    ? "연결할 수 없습니다. 잠시 뒤 페이지를 새로 고쳐 주세요."
+    : "연결이 끊겼습니다. 다시 연결하는 중…";
+}
+
 function toast(text, bad = false) {
   const note = document.createElement("p");
   note.className = bad ? "toast bad" : "toast";
@@ -56,7 +95,18 @@ function stageLabel(stage) {
   return `· ${ko} (${en}) ·`;
 }
 
+let announced = "";
+
+/** Said to screen readers once per status or stage, not at every percent. */
+function announce(task) {
+  const status = STATUS[task.status] ?? task.status;
+  const said = ["completed", "failed", "cancelled"].includes(task.status)
+    ? status : [status, stageLabel(task.currentStage).replaceAll("·", "").trim()].filter(Boolean).join(", ");
+  if (said !== announced) $("announce").textContent = announced = said;
+}
+
 function render(task) {
+  announce(task);
   $("bar").value = task.progress ?? 0;
   $("percent").textContent = String(task.progress ?? 0);
   $("status").textContent = STATUS[task.status] ?? task.status;
@@ -85,15 +135,28 @@ function follow(taskId, kind) {
   current?.unsubscribe();
   sessionStorage.setItem(CURRENT, JSON.stringify({ taskId, kind }));
   $("progress").hidden = false;
-  $("preview").textContent = "";
+  $("preview").replaceChildren();
   $("events").replaceChildren();
   render({ status: "pending", progress: 0, currentStage: null });
+  // the running task is where the founder looks: brought into view, focus on its heading
+  $("progress").scrollIntoView({ block: "start" });
+  $("progress-title").focus({ preventScroll: true });
+  if (kind === "business_plan") $("generate").disabled = true;  // one plan at a time
+  const ended = () => {
+    sessionStorage.removeItem(CURRENT);
+    $("generate").disabled = false;
+  };
   const sub = client.subscribeTask(taskId, {
-    onStatus: (task) => { $("preview").textContent = sub.text; render(task); },
+    onStatus: (task) => { renderDocument($("preview"), sub.text); follows($("preview")); render(task); },
     onProgress: render,
-    onPartial: (task, text) => { $("preview").textContent += text; },
+    onPartial: (task, text) => {
+      const preview = $("preview");
+      const atEnd = preview.scrollTop + preview.clientHeight >= preview.scrollHeight - 24;
+      renderDocument(preview, sub.text);
+      if (atEnd) follows(preview);  // unless the reader scrolled up to read
+    },
     onCompleted: async (task) => {
-      sessionStorage.removeItem(CURRENT);
+      ended();
       toast(`완료: ${KINDS[kind] ?? kind}`);
       if (kind === "business_plan") {
         const made = await resultOf(taskId);
@@ -102,8 +165,8 @@ function follow(taskId, kind) {
         $("after").hidden = false;
       }
     },
-    onFailed: (task) => { sessionStorage.removeItem(CURRENT); toast(`실패: ${task.errorMessage}`, true); },
-    onCancelled: () => { sessionStorage.removeItem(CURRENT); toast("취소되었습니다"); },
+    onFailed: (task) => { ended(); toast(`실패: ${task.errorMessage}`, true); },
+    onCancelled: () => { ended(); toast("취소되었습니다"); },
     onEvent: (type, task) => {
       const item = document.createElement("li");
       item.dataset.type = type;
@@ -114,20 +177,50 @@ function follow(taskId, kind) {
       render(task);
     },
     onTransport: (name) => { $("transport-now").textContent = name; },
-    onError: (error) => toast(`연결 오류: ${error.message}`, true),
+    onConnection: (up) => connection(up ? "up" : "retrying"),
+    onError: (error) => { ended(); connection("lost"); toast(`연결 오류: ${reason(error)}`, true); },
   });
   current = sub;
   $("transport-now").textContent = client.transport ?? "—";
 }
+
+/** The plan's Markdown as a document: headings without the sections' internal keys
+ *  ("## [market] 시장 분석" → "시장 분석"), paragraphs, lists; text only, never HTML. */
+function renderDocument(box, markdown) {
+  const nodes = [];
+  let list = null;
+  const plain = (text) => text.replace(/\*\*(.+?)\*\*/g, "$1");
+  for (const raw of markdown.split("\n")) {
+    const line = raw.trim();
+    const heading = /^(#{1,4})\s*(?:\[[\w-]+\]\s*)?(.*)$/.exec(line);
+    const item = /^[-*]\s+(.*)$/.exec(line);
+    if (!line) { list = null; continue; }
+    if (heading) {
+      list = null;
+      nodes.push(Object.assign(document.createElement(heading[1].length <= 2 ? "h3" : "h4"), { textContent: plain(heading[2]) }));
+    } else if (item) {
+      if (!list) { list = document.createElement("ul"); nodes.push(list); }
+      list.append(Object.assign(document.createElement("li"), { textContent: plain(item[1]) }));
+    } else {
+      list = null;
+      nodes.push(Object.assign(document.createElement("p"), { textContent: plain(line) }));
+    }
+  }
+  box.replaceChildren(...nodes);
+}
+
+/** Keep the end of a scrolling box in view. */
+function follows(box) { box.scrollTop = box.scrollHeight; }
 
 /** Follow a side task (evaluation, simulation, export) to its result. */
 function whenDone(taskId, label) {
   return new Promise((resolve, reject) => {
     client.subscribeTask(taskId, {
       onCompleted: async () => { toast(`완료: ${label}`); resolve(await resultOf(taskId)); },
-      onFailed: (task) => { toast(`실패: ${label}: ${task.errorMessage}`, true); reject(new Error(task.errorMessage)); },
-      onCancelled: () => reject(new Error("cancelled")),
-      onError: reject,
+      onFailed: (task) => reject(new Error(task.errorMessage)),
+      onCancelled: () => reject(new Error("취소되었습니다")),
+      onConnection: (up) => connection(up ? "up" : "retrying"),
+      onError: (error) => { connection("lost"); reject(error); },
     });
   });
 }
@@ -174,22 +267,23 @@ $("guest").addEventListener("click", async () => {
 $("plan").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
-  try {
-    const started = await api("/api/v1/business-plan/generate", Object.fromEntries(form));
-    follow(started.taskId, "business_plan");
-  } catch (error) { toast(error.message, true); }
+  let started = null;
+  await busy($("generate"), "계획서 생성을 시작하지 못했습니다", async () => {
+    started = await api("/api/v1/business-plan/generate", Object.fromEntries(form));
+  });
+  if (started) follow(started.taskId, "business_plan");
 });
 
 const demoBody = () => ({
   steps: Number(query.get("steps") ?? 30), stepSeconds: Number(query.get("stepSeconds") ?? 0.1),
 });
 
-$("demo").addEventListener("click", async () => {
+$("demo").addEventListener("click", () => busy($("demo"), "데모 작업을 시작하지 못했습니다", async () => {
   const started = await api("/api/v1/demo/tasks", demoBody());
   follow(started.taskId, "demo");
-});
+}));
 
-$("demo-many").addEventListener("click", async () => {
+$("demo-many").addEventListener("click", () => busy($("demo-many"), "데모 작업을 시작하지 못했습니다", async () => {
   $("many").hidden = false;
   const ids = [];
   for (let i = 0; i < 8; i++) ids.push((await api("/api/v1/demo/tasks", demoBody())).taskId);
@@ -207,27 +301,27 @@ $("demo-many").addEventListener("click", async () => {
     row.dataset.updates = String(Number(row.dataset.updates ?? 0) + 1);
   };
   client.subscribeTasks(ids, { onEvent: (type, task) => show(task) });
-});
+}));
 
 $("cancel").addEventListener("click", async () => {
   try { await current?.cancel(); } catch (error) { toast(error.message, true); }
 });
 
-$("evaluate").addEventListener("click", async () => {
+$("evaluate").addEventListener("click", () => busy($("evaluate"), "평가하지 못했습니다", async () => {
   const started = await api("/api/v1/evaluations", { businessPlanId: plan?.businessPlanId });
   const evaluation = await whenDone(started.taskId, "평가");
   $("scores").replaceChildren(...evaluation.scores.map((score) => {
     const row = document.createElement("div");
     row.className = "score";
     row.innerHTML = `<span></span><meter min="0" max="100"></meter><strong></strong>`;
-    row.querySelector("span").textContent = score.criterion;
+    row.querySelector("span").textContent = CRITERIA[score.criterion] ?? score.criterion;
     row.querySelector("meter").value = score.score;
     row.querySelector("strong").textContent = String(score.score);
     return row;
   }), Object.assign(document.createElement("p"), { textContent: `종합 ${evaluation.overallScore}점 · ${evaluation.overallFeedback}` }));
-});
+}));
 
-$("simulate").addEventListener("click", async () => {
+$("simulate").addEventListener("click", () => busy($("simulate"), "재무 시뮬레이션을 하지 못했습니다", async () => {
   const started = await api(`/api/v1/projects/${plan?.projectId}/financial/simulate`, {
     horizonMonths: 36, paths: 5000,
     revenue: { initialUnits: 200, unitPrice: 9900, monthlyGrowth: 0.05 },
@@ -236,20 +330,21 @@ $("simulate").addEventListener("click", async () => {
     uncertainty: { monthlyGrowth: { low: 0, high: 0.1 }, monthlyVolatility: 0.05 },
   });
   drawChart(await whenDone(started.taskId, "재무 시뮬레이션"));
-});
+}));
 
 for (const button of document.querySelectorAll("[data-export]")) {
-  button.addEventListener("click", async () => {
-    const format = /** @type {HTMLElement} */ (button).dataset.export;
+  const format = /** @type {HTMLElement} */ (button).dataset.export;
+  button.addEventListener("click", () => busy(button, `${format?.toUpperCase()} 파일을 만들지 못했습니다`, async () => {
     const started = await api(`/api/v1/projects/${plan?.projectId}/export`, { format });
     const made = await whenDone(started.taskId, `${format} 내보내기`);
     await download(made);
-  });
+  }));
 }
 
 /** Download with progress from Content-Length, then hand the file to the browser. */
 async function download(made) {
   const response = await client.request(made.downloadUrl);
+  if (!response.ok) throw new Error((await response.json()).error?.message ?? `HTTP ${response.status}`);
   const total = Number(response.headers.get("Content-Length") ?? made.size);
   const reader = /** @type {ReadableStream<Uint8Array>} */ (response.body).getReader();
   const chunks = [];

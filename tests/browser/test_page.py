@@ -144,6 +144,9 @@ async def test_a_reload_mid_generation_reattaches_with_the_text_so_far_then_expo
 
     await page.get_by_role("button", name="평가받기").click()
     await expect(page.locator("#scores meter")).to_have_count(5, timeout=TIMEOUT_MS)
+    scores = page.locator("#scores")
+    await expect(scores).to_contain_text("재무 건전성")  # the criteria in Korean, not their keys
+    await expect(scores).not_to_contain_text("financial_soundness")
     await page.get_by_role("button", name="재무 시뮬레이션").click()
     await expect(page.locator("#chart polyline")).to_have_count(3, timeout=TIMEOUT_MS)
     await screenshot(page, "page-after")
@@ -153,6 +156,7 @@ async def test_the_transport_switch_changes_how_the_next_task_is_followed(
     page: Page, web: Proc, worker: Proc
 ):
     await open_page(page, web, steps=5, stepSeconds=0.05, pollInterval=200)
+    await page.get_by_text("개발자 도구").click()  # the switch is a developer's control
     await page.get_by_label("폴링").check()
     await page.get_by_role("button", name="데모 작업", exact=True).click()
     await finished(page)

@@ -42,6 +42,8 @@ export interface Handlers {
   onEvent?: (type: EventType, task: Task) => void;
   /** which transport carries it now */
   onTransport?: (transport: Transport) => void;
+  /** the connection was lost (false: trying again) or is back (true) */
+  onConnection?: (up: boolean) => void;
   /** `timeout` passed before the task ended */
   onTimeout?: () => void;
   /** gave up (no transport left), the task is unknown, or the session ended */

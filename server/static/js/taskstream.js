@@ -43,6 +43,8 @@
  * @property {(task: Task) => void} [onCancelled]
  * @property {(type: string, task: Task) => void} [onEvent]  every event, whatever its type
  * @property {(transport: Transport) => void} [onTransport]  which transport carries it now
+ * @property {(up: boolean) => void} [onConnection]  the connection was lost (false: trying
+ *   again) or is back (true)
  * @property {() => void} [onTimeout]        `timeout` passed before the task ended
  * @property {(error: Error) => void} [onError]  gave up (no transport left), or auth failed
  */
@@ -141,6 +143,7 @@ export class TaskstreamClient {
     /** @type {Transport|null} the transport subscribers were last told of */
     this.announced = null;
     this.failures = 0;
+    this.down = false;  // a connection failed and none has worked since
     /** @type {EventSource|null} */ this.source = null;
     /** @type {WebSocket|null} */ this.socket = null;
     /** @type {ReturnType<typeof setTimeout>|undefined} */ this.poller = undefined;
@@ -257,6 +260,10 @@ export class TaskstreamClient {
     this._disconnect();
     if (!this.subs.size) { this.transport = this.announced = null; return; }
     this.failures += 1;
+    if (!this.down) {
+      this.down = true;
+      for (const sub of this._all()) sub.handlers.onConnection?.(false);
+    }
     const current = /** @type {Transport} */ (this.transport);
     if (this.failures > this.maxRetries) {
       const next = ORDER[ORDER.indexOf(current) + 1];
@@ -274,7 +281,13 @@ export class TaskstreamClient {
   }
 
   /** The connection is fine again. */
-  _opened() { this.failures = 0; }
+  _opened() {
+    this.failures = 0;
+    if (this.down) {
+      this.down = false;
+      for (const sub of this._all()) sub.handlers.onConnection?.(true);
+    }
+  }
 
   /** Told the token expired: refresh it, then reconnect at once. */
   async _reauthenticate() {
@@ -317,6 +330,7 @@ export class TaskstreamClient {
       this._disconnect();
       this.transport = this.announced = null;
       this.failures = 0;
+      this.down = false;
     }
   }
 

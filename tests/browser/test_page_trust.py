@@ -1,0 +1,144 @@
+"""The demo page as a founder meets it, on a desktop (1280×800) and a phone (390×844): the
+running task comes into view, its text follows itself, a double click starts one task, a
+failed action and a lost connection are said in Korean, the status is announced once per
+stage, Korean wraps between words, and the developer's controls stay out of the way."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+import httpx
+import pytest
+from playwright.async_api import Page, ViewportSize, expect
+
+from tests.browser.test_page import TIMEOUT_MS, finished, open_page
+from tests.support import WAIT, Proc
+
+VIEWPORTS: dict[str, ViewportSize] = {
+    "desktop": {"width": 1280, "height": 800},
+    "phone": {"width": 390, "height": 844},
+}
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+async def sized(page: Page, request: pytest.FixtureRequest) -> Page:
+    await page.set_viewport_size(VIEWPORTS[request.param])
+    uncaught: list[str] = []
+    page.on("pageerror", lambda error: uncaught.append(str(error)))
+    page.uncaught = uncaught  # type: ignore[attr-defined]
+    return page
+
+
+async def my_tasks(page: Page) -> list[dict[str, str]]:
+    """The signed-in user's tasks, asked by the page with its own token."""
+    tasks: list[dict[str, str]] = await page.evaluate(
+        """async () => {
+          const { accessToken } = JSON.parse(sessionStorage.getItem("taskstream.tokens"));
+          const headers = { Authorization: `Bearer ${accessToken}` };
+          const answer = await fetch("/api/v1/tasks", { headers });
+          return (await answer.json()).data.tasks;
+        }"""
+    )
+    return tasks
+
+
+async def test_a_plan_started_comes_into_view_and_its_text_follows_itself(
+    sized: Page, web: Proc, worker: Proc
+):
+    await open_page(sized, web)
+    await sized.get_by_role("button", name="계획서 생성").click()
+    await expect(sized.locator("#progress")).to_be_in_viewport()
+    assert await sized.evaluate("document.activeElement.id") == "progress-title"
+    await finished(sized)
+    preview = sized.locator("#preview")
+    overflow = await preview.evaluate("p => p.scrollHeight - p.clientHeight")
+    assert overflow > 0  # the plan is longer than its box: following it means scrolling
+    assert await preview.evaluate("p => p.scrollHeight - p.clientHeight - p.scrollTop") <= 2
+    # a Korean document: headings without the sections' keys, no Markdown marks
+    await expect(preview.locator("h3").first).to_have_text("요약")
+    await expect(preview.locator("h3", has_text="시장 분석")).to_have_count(1)
+    text = await preview.inner_text()
+    assert "[market]" not in text and "##" not in text
+    assert sized.uncaught == []  # type: ignore[attr-defined]
+
+
+async def test_a_double_click_starts_one_plan_and_the_button_says_it_is_busy(
+    sized: Page, web: Proc, worker: Proc
+):
+    await open_page(sized, web)
+    generate = sized.get_by_role("button", name="계획서 생성")
+    await generate.dblclick()
+    await expect(generate).to_be_disabled()  # while its plan is written
+    await finished(sized)
+    await expect(generate).to_be_enabled()
+    plans = [t for t in await my_tasks(sized) if t["kind"] == "business_plan"]
+    assert len(plans) == 1
+
+
+async def test_a_failed_action_is_said_in_korean_and_nothing_goes_uncaught(
+    sized: Page, web: Proc, worker: Proc
+):
+    await open_page(sized, web)
+    await sized.route("**/api/v1/demo/tasks", lambda route: route.abort())
+    await sized.get_by_role("button", name="데모 작업", exact=True).click()
+    await expect(sized.locator(".toast.bad")).to_have_text(
+        "데모 작업을 시작하지 못했습니다: 서버에 연결할 수 없습니다. 인터넷 연결을 확인해 주세요"
+    )
+    await expect(sized.get_by_role("button", name="데모 작업", exact=True)).to_be_enabled()
+    assert sized.uncaught == []  # type: ignore[attr-defined]
+
+
+async def test_a_lost_connection_shows_a_banner_until_it_is_back(
+    sized: Page, private: Callable[..., Proc]
+):
+    web = private("web", TASKSTREAM_TIMEOUT_DEMO="60")
+    private("worker", TASKSTREAM_TIMEOUT_DEMO="60")
+    await open_page(sized, web, transport="sse", steps=60, stepSeconds=0.1, retryDelay=200)
+    banner = sized.locator("#connection")
+    await sized.get_by_role("button", name="데모 작업", exact=True).click()
+    await expect(sized.locator("#events li").nth(2)).to_be_attached(timeout=TIMEOUT_MS)
+    await expect(banner).to_be_hidden()
+    web.stop(signal.SIGKILL)  # the server gone without a word
+    await expect(banner).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(banner).to_have_text("연결이 끊겼습니다. 다시 연결하는 중…")
+    web.start()  # back on the same port
+    await expect(banner).to_be_hidden(timeout=TIMEOUT_MS)
+    await finished(sized)
+
+
+async def test_the_status_is_announced_once_per_stage_not_at_every_event(
+    sized: Page, web: Proc, worker: Proc
+):
+    await open_page(sized, web, transport="sse", steps=30, stepSeconds=0.05)
+    await sized.evaluate(
+        """() => { window.said = [];
+          const live = [...document.querySelectorAll('#progress [aria-live]')];
+          new MutationObserver(() => window.said.push(live.map(n => n.textContent).join('|')))
+            .observe(document.getElementById('progress'), { subtree: true, childList: true,
+                                                           characterData: true }); }"""
+    )
+    await sized.get_by_role("button", name="데모 작업", exact=True).click()
+    await finished(sized)
+    events = await sized.locator("#events li").count()
+    said = await sized.evaluate("[...new Set(window.said)]")
+    assert events >= 10 and len(said) <= 6, said  # pending, three stages, completed
+    assert said[-1] == "완료"
+
+
+async def test_korean_wraps_between_words_and_developer_controls_wait_behind_a_toggle(
+    sized: Page, web: Proc
+):
+    await open_page(sized, web)
+    assert await sized.evaluate("getComputedStyle(document.body).wordBreak") == "keep-all"
+    radio = sized.get_by_label("폴링")
+    await expect(radio).to_be_hidden()
+    await sized.get_by_text("개발자 도구").click()
+    await expect(radio).to_be_visible()
+
+
+async def test_the_site_has_an_icon(web: Proc):
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        icon = await http.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.text.startswith("<svg")
