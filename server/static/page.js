@@ -116,13 +116,57 @@ function render(task) {
   $("cancel").disabled = ["completed", "failed", "cancelled"].includes(task.status);
 }
 
+/** The API's refusal as an Error carrying its code and its per-field details. */
+function refusal(error) {
+  return Object.assign(new Error(error.message), { code: error.code, details: error.details });
+}
+
 async function api(path, body) {
   const response = await client.request(path, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}),
   });
   const answer = await response.json();
-  if (!answer.success) throw new Error(answer.error.message);
+  if (!answer.success) throw refusal(answer.error);
   return answer.data;
+}
+
+// what each field's refusal says to the founder (the API's details name the field)
+const FIELD_ERRORS = {
+  email: "올바른 이메일 주소를 입력해 주세요",
+  password: "비밀번호는 8자 이상이어야 합니다",
+  name: "이름을 입력해 주세요",
+};
+// refusals that belong to one field though the API names none
+const CODE_FIELDS = {
+  EMAIL_TAKEN: ["email", "이미 가입된 이메일입니다. 로그인해 주세요"],
+  INVALID_CREDENTIALS: ["password", "이메일 또는 비밀번호가 맞지 않습니다"],
+};
+
+/** Clear a form's field errors. */
+function clearErrors(form) {
+  for (const note of form.querySelectorAll(".field-error")) note.remove();
+  for (const field of form.querySelectorAll("[aria-invalid]")) {
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-describedby");
+  }
+}
+
+/** Each refused field says why, under itself; the first is focused. True when any was shown. */
+function showErrors(form, error) {
+  const found = (error.details ?? []).map((d) => [d.field.split(".").pop(), FIELD_ERRORS[d.field] ?? "이 항목을 확인해 주세요 (비어 있거나 너무 깁니다)"]);
+  if (CODE_FIELDS[error.code]) found.push(CODE_FIELDS[error.code]);
+  let first = null;
+  for (const [name, message] of found) {
+    const field = form.elements.namedItem(name);
+    if (!(field instanceof HTMLElement)) continue;
+    const note = Object.assign(document.createElement("p"), { className: "field-error", id: `${name}-error`, textContent: message });
+    field.after(note);
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", note.id);
+    first ??= field;
+  }
+  first?.focus();
+  return first !== null;
 }
 
 async function resultOf(taskId) {
@@ -229,7 +273,10 @@ function signedIn(user) {
   $("account").hidden = true;
   $("wizard").hidden = false;
   $("who").hidden = false;
-  $("who").textContent = user ? `${user.name} (${user.email})` : "";
+  if (user) $("who-name").textContent = `${user.name} 님`;
+  else client.request("/api/v1/auth/me").then((r) => r.json()).then((answer) => {
+    if (answer.success) $("who-name").textContent = `${answer.data.name} 님`;
+  }).catch(() => {});
   if (plan) $("after").hidden = false;
   const resumed = JSON.parse(sessionStorage.getItem(CURRENT) ?? "null");
   if (resumed) follow(resumed.taskId, resumed.kind);  // a reload mid-task picks it up again
@@ -239,22 +286,63 @@ function signedIn(user) {
 
 /** Sign in or up: the session keeps the tokens, the page opens. */
 async function enter(action, body) {
+  const form = /** @type {HTMLFormElement} */ ($("signin"));
+  clearErrors(form);
   const response = await fetch(`/api/v1/auth/${action}`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
   });
   const answer = await response.json();
-  if (!answer.success) { toast(answer.error.message, true); return; }
+  if (!answer.success) {
+    if (!showErrors(form, refusal(answer.error))) toast(reason(refusal(answer.error)), true);
+    return;
+  }
   session.save(answer.data.tokens);
   signedIn(answer.data.user);
 }
 
-$("signin").addEventListener("submit", async (event) => {
+/** Log in, or sign up: one form, one submit button, so Enter does what the form says. */
+function mode(name) {
+  $("signin").dataset.mode = name;
+  $("mode-login").setAttribute("aria-pressed", String(name === "login"));
+  $("mode-signup").setAttribute("aria-pressed", String(name === "signup"));
+  $("enter").textContent = name === "login" ? "로그인" : "가입";
+  $("password").autocomplete = name === "login" ? "current-password" : "new-password";
+  clearErrors($("signin"));
+}
+$("mode-login").addEventListener("click", () => mode("login"));
+$("mode-signup").addEventListener("click", () => { mode("signup"); $("name").focus(); });
+
+$("signin").addEventListener("submit", (event) => {
   event.preventDefault();
   const form = /** @type {HTMLFormElement} */ (event.target);
-  const action = /** @type {HTMLButtonElement} */ (/** @type {SubmitEvent} */ (event).submitter).value;
+  const action = form.dataset.mode;
   const body = { email: form.email.value, password: form.password.value };
-  if (action === "signup") body.name = form.name.value || "사용자";
-  await enter(action, body);
+  if (action === "signup") body.name = form.name.value;
+  return busy($("enter"), action === "signup" ? "가입하지 못했습니다" : "로그인하지 못했습니다",
+              () => enter(action, body));
+});
+
+$("logout").addEventListener("click", () => busy($("logout"), "로그아웃하지 못했습니다", async () => {
+  const tokens = JSON.parse(sessionStorage.getItem("taskstream.tokens") ?? "null");
+  await client.request("/api/v1/auth/logout", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refreshToken: tokens?.refreshToken }),
+  });
+  client.close();
+  session.forget();
+  sessionStorage.removeItem(CURRENT);
+  location.reload();
+}));
+
+// the wizard's answers, kept across reloads (on this browser only)
+const ANSWERS = "taskstream.answers";
+const kept = JSON.parse(localStorage.getItem(ANSWERS) ?? "null");
+for (const [name, value] of Object.entries(kept ?? {})) {
+  const field = /** @type {HTMLFormElement} */ ($("plan")).elements.namedItem(name);
+  if (field && "value" in field) field.value = String(value);
+}
+$("plan").addEventListener("input", () => {
+  localStorage.setItem(ANSWERS, JSON.stringify(Object.fromEntries(new FormData(/** @type {HTMLFormElement} */ ($("plan"))))));
 });
 
 $("guest").addEventListener("click", async () => {
@@ -266,10 +354,17 @@ $("guest").addEventListener("click", async () => {
 
 $("plan").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
+  const element = /** @type {HTMLFormElement} */ (event.target);
+  const form = new FormData(element);
   let started = null;
   await busy($("generate"), "계획서 생성을 시작하지 못했습니다", async () => {
-    started = await api("/api/v1/business-plan/generate", Object.fromEntries(form));
+    clearErrors(element);
+    try {
+      started = await api("/api/v1/business-plan/generate", Object.fromEntries(form));
+    } catch (error) {
+      if (showErrors(element, error)) throw new Error("표시한 항목을 확인해 주세요");
+      throw error;
+    }
   });
   if (started) follow(started.taskId, "business_plan");
 });

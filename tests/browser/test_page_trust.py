@@ -6,6 +6,7 @@ stage, Korean wraps between words, and the developer's controls stay out of the 
 from __future__ import annotations
 
 import signal
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 from playwright.async_api import Page, ViewportSize, expect
 
 from tests.browser.test_page import TIMEOUT_MS, finished, open_page
-from tests.support import WAIT, Proc
+from tests.support import WAIT, Proc, signup
 
 VIEWPORTS: dict[str, ViewportSize] = {
     "desktop": {"width": 1280, "height": 800},
@@ -142,3 +143,58 @@ async def test_the_site_has_an_icon(web: Proc):
         icon = await http.get("/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
     assert icon.text.startswith("<svg")
+
+
+async def test_enter_in_the_signup_form_signs_up_and_the_page_says_who_is_signed_in(
+    sized: Page, web: Proc
+):
+    await sized.goto(web.url)
+    await sized.get_by_role("button", name="가입", exact=True).click()
+    await sized.get_by_label("이름", exact=True).fill("김민지")
+    await sized.get_by_label("이메일").fill(f"minji-{uuid.uuid4().hex[:8]}@example.com")
+    await sized.get_by_label("비밀번호 (8자 이상)").fill("correct horse")
+    await sized.get_by_label("비밀번호 (8자 이상)").press("Enter")
+    await expect(sized.locator("#wizard")).to_be_visible()
+    await expect(sized.locator("#who-name")).to_have_text("김민지 님")
+    await sized.reload()  # who it is, still, after a reload
+    await expect(sized.locator("#who-name")).to_have_text("김민지 님")
+    await sized.get_by_role("button", name="로그아웃").click()
+    await expect(sized.locator("#account")).to_be_visible()
+    await expect(sized.locator("#who")).to_be_hidden()
+
+
+async def test_a_refused_sign_up_or_login_says_why_under_the_field(sized: Page, web: Proc):
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        taken = await signup(http)
+    await sized.goto(web.url)
+    password = sized.get_by_label("비밀번호 (8자 이상)")
+    await sized.get_by_role("button", name="가입", exact=True).click()
+    await sized.get_by_label("이름", exact=True).fill("김민지")
+    await sized.get_by_label("이메일").fill(f"short-{uuid.uuid4().hex[:8]}@example.com")
+    await password.fill("short")
+    await password.press("Enter")
+    await expect(sized.locator("#password-error")).to_have_text("비밀번호는 8자 이상이어야 합니다")
+    await expect(password).to_have_attribute("aria-invalid", "true")
+    await sized.get_by_label("이메일").fill(taken.email)
+    await password.fill("long enough password")
+    await password.press("Enter")
+    await expect(sized.locator("#email-error")).to_have_text(
+        "이미 가입된 이메일입니다. 로그인해 주세요"
+    )
+    await expect(sized.locator("#password-error")).to_have_count(0)  # the old one is gone
+    await sized.get_by_role("button", name="로그인", exact=True).click()
+    await password.fill("not the password")
+    await password.press("Enter")
+    await expect(sized.locator("#password-error")).to_have_text(
+        "이메일 또는 비밀번호가 맞지 않습니다"
+    )
+    await expect(sized.locator(".toast")).to_have_count(0)  # said where it belongs
+
+
+async def test_the_wizards_answers_survive_a_reload(sized: Page, web: Proc):
+    await open_page(sized, web)
+    await sized.get_by_label("사업 이름").fill("동네카페")
+    await sized.get_by_label("해결할 문제").fill("동네에 조용한 카페가 없다")
+    await sized.reload()
+    await expect(sized.get_by_label("사업 이름")).to_have_value("동네카페")
+    await expect(sized.get_by_label("해결할 문제")).to_have_value("동네에 조용한 카페가 없다")
