@@ -206,6 +206,7 @@ function follow(taskId, kind) {
         const made = await resultOf(taskId);
         plan = { businessPlanId: made.businessPlanId, projectId: made.projectId };
         sessionStorage.setItem("taskstream.plan", JSON.stringify(plan));
+        prefillSimulation();
         $("after").hidden = false;
       }
     },
@@ -258,13 +259,21 @@ function follows(box) { box.scrollTop = box.scrollHeight; }
 
 /** Follow a side task (evaluation, simulation, export) to its result. */
 function whenDone(taskId, label) {
+  $("side").hidden = false;
+  $("side-label").textContent = `${label} 진행 중`;
+  $("side-bar").value = 0;
+  const settle = () => { $("side").hidden = true; };
   return new Promise((resolve, reject) => {
     client.subscribeTask(taskId, {
-      onCompleted: async () => { toast(`완료: ${label}`); resolve(await resultOf(taskId)); },
-      onFailed: (task) => reject(new Error(task.errorMessage)),
-      onCancelled: () => reject(new Error("취소되었습니다")),
+      onProgress: (task) => {
+        $("side-bar").value = task.progress;
+        $("side-label").textContent = `${label} 진행 중 · ${stageLabel(task.currentStage).replaceAll("·", "").trim()}`;
+      },
+      onCompleted: async () => { settle(); toast(`완료: ${label}`); resolve(await resultOf(taskId)); },
+      onFailed: (task) => { settle(); reject(new Error(task.errorMessage)); },
+      onCancelled: () => { settle(); reject(new Error("취소되었습니다")); },
       onConnection: (up) => connection(up ? "up" : "retrying"),
-      onError: (error) => { connection("lost"); reject(error); },
+      onError: (error) => { settle(); connection("lost"); reject(error); },
     });
   });
 }
@@ -277,7 +286,7 @@ function signedIn(user) {
   else client.request("/api/v1/auth/me").then((r) => r.json()).then((answer) => {
     if (answer.success) $("who-name").textContent = `${answer.data.name} 님`;
   }).catch(() => {});
-  if (plan) $("after").hidden = false;
+  if (plan) { prefillSimulation(); $("after").hidden = false; }
   const resumed = JSON.parse(sessionStorage.getItem(CURRENT) ?? "null");
   if (resumed) follow(resumed.taskId, resumed.kind);  // a reload mid-task picks it up again
 }
@@ -416,16 +425,51 @@ $("evaluate").addEventListener("click", () => busy($("evaluate"), "평가하지 
   }), Object.assign(document.createElement("p"), { textContent: `종합 ${evaluation.overallScore}점 · ${evaluation.overallFeedback}` }));
 }));
 
-$("simulate").addEventListener("click", () => busy($("simulate"), "재무 시뮬레이션을 하지 못했습니다", async () => {
-  const started = await api(`/api/v1/projects/${plan?.projectId}/financial/simulate`, {
-    horizonMonths: 36, paths: 5000,
-    revenue: { initialUnits: 200, unitPrice: 9900, monthlyGrowth: 0.05 },
-    costs: { fixedMonthly: 2500000, variableCostPerUnit: 3000 },
-    funding: { initialCash: 30000000 },
-    uncertainty: { monthlyGrowth: { low: 0, high: 0.1 }, monthlyVolatility: 0.05 },
+/** An amount of won written in the founder's words: "9,900원", "1만 2천원", "1억 5천만원". */
+function won(text) {
+  const match = /((?:\d[\d,]*(?:\.\d+)?\s*(?:억|천만|만|천)?\s*)+)원/.exec(text ?? "");
+  if (!match) return null;
+  const units = { 억: 1e8, 천만: 1e7, 만: 1e4, 천: 1e3 };
+  let total = 0;
+  for (const [, digits, unit] of match[1].matchAll(/(\d[\d,]*(?:\.\d+)?)\s*(억|천만|만|천)?/g)) {
+    total += Number(digits.replaceAll(",", "")) * (units[unit] ?? 1);
+  }
+  return Math.round(total);
+}
+
+/** The simulation's form, from the plan's answers where they say something. */
+function prefillSimulation() {
+  const answers = JSON.parse(localStorage.getItem(ANSWERS) ?? "null")
+    ?? Object.fromEntries(new FormData(/** @type {HTMLFormElement} */ ($("plan"))));
+  const price = won(answers.businessModel);
+  const form = /** @type {HTMLFormElement} */ ($("simulation"));
+  if (price) /** @type {HTMLInputElement} */ (form.elements.namedItem("unitPrice")).value = String(price);
+}
+
+$("simulation").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  const value = (name) => Number(/** @type {HTMLInputElement} */ (form.elements.namedItem(name)).value);
+  const body = {
+    horizonMonths: value("horizonMonths"), paths: 5000,
+    revenue: { initialUnits: value("initialUnits"), unitPrice: value("unitPrice"), monthlyGrowth: value("monthlyGrowth") / 100 },
+    costs: { fixedMonthly: value("fixedMonthly"), variableCostPerUnit: value("variableCostPerUnit") },
+    funding: { initialCash: value("initialCash") },
+    uncertainty: { monthlyGrowth: { low: 0, high: Math.max(0.1, 2 * value("monthlyGrowth") / 100) }, monthlyVolatility: 0.05 },
+  };
+  return busy($("simulate"), "재무 시뮬레이션을 하지 못했습니다", async () => {
+    clearErrors(form);
+    let started;
+    try {
+      started = await api(`/api/v1/projects/${plan?.projectId}/financial/simulate`, body);
+    } catch (error) {
+      // the API names nested fields ("revenue.unitPrice"): the form's are the last part
+      if (showErrors(form, error)) throw new Error("표시한 항목을 확인해 주세요");
+      throw error;
+    }
+    drawChart(await whenDone(started.taskId, "재무 시뮬레이션"));
   });
-  drawChart(await whenDone(started.taskId, "재무 시뮬레이션"));
-}));
+});
 
 for (const button of document.querySelectorAll("[data-export]")) {
   const format = /** @type {HTMLElement} */ (button).dataset.export;
@@ -459,19 +503,69 @@ async function download(made) {
   URL.revokeObjectURL(link.href);
 }
 
-/** Monthly cash flow, p10/p50/p90, as SVG polylines. */
+/** 12,345,678 → "1,235만", 123,456,789 → "1.23억": amounts as Korean readers read them. */
+function short(amount) {
+  const size = Math.abs(amount);
+  if (size >= 1e8) return `${(amount / 1e8).toLocaleString("ko-KR", { maximumFractionDigits: 2 })}억`;
+  if (size >= 1e4) return `${Math.round(amount / 1e4).toLocaleString("ko-KR")}만`;
+  return amount.toLocaleString("ko-KR");
+}
+
+/** Round steps for an axis from low to high: about `count` of them. */
+function ticks(low, high, count = 5) {
+  const rough = (high - low) / count || 1;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((m) => m >= rough) ?? rough;
+  const out = [];
+  for (let v = Math.ceil(low / step) * step; v <= high; v += step) out.push(v);
+  return out;
+}
+
+/** Month-end cash: the P10–P90 band, the median, zero; axes with units; and the figures
+ *  that matter as cards: break-even, the chance of running out of cash, NPV, IRR. */
 function drawChart(result) {
-  const bands = result.cashFlow;
+  const bands = result.cashBalance;
+  const months = result.months;
   const values = [...bands.p10, ...bands.p90, 0];
   const low = Math.min(...values), high = Math.max(...values);
-  const x = (i) => 40 + (i / (result.months.length - 1)) * 550;
-  const y = (v) => 240 - ((v - low) / (high - low || 1)) * 220;
-  const line = (series, color, name) =>
-    `<polyline data-band="${name}" fill="none" stroke="${color}" stroke-width="2" points="${series.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ")}"/>`;
-  $("chart-svg").innerHTML =
-    `<line x1="40" x2="590" y1="${y(0)}" y2="${y(0)}" stroke="#999" stroke-dasharray="4"/>` +
-    line(bands.p10, "#c0392b", "p10") + line(bands.p50, "#1f3b57", "p50") + line(bands.p90, "#27ae60", "p90") +
-    `<text x="44" y="14" font-size="12">P90 초록 · P50 남색 · P10 빨강 · 현금 소진 확률 ${(result.probabilityOutOfCash * 100).toFixed(1)}%</text>`;
+  const left = 70, right = 620, top = 14, bottom = 260;
+  const x = (i) => left + (i / Math.max(1, months.length - 1)) * (right - left);
+  const y = (v) => bottom - ((v - low) / (high - low || 1)) * (bottom - top);
+  const points = (series) => series.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`);
+  const svg = [];
+  for (const v of ticks(low, high)) {
+    svg.push(`<line x1="${left}" x2="${right}" y1="${y(v)}" y2="${y(v)}" stroke="${v === 0 ? "#777" : "#e3e3e3"}"${v === 0 ? ' stroke-dasharray="4"' : ""}/>`,
+             `<text data-axis="y" x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${short(v)}</text>`);
+  }
+  const every = months.length > 36 ? 12 : 6;
+  for (const [i, month] of months.entries()) {
+    if (month % every === 0 || i === 0) svg.push(`<text data-axis="x" x="${x(i)}" y="${bottom + 16}" text-anchor="middle">${month}</text>`);
+  }
+  svg.push(
+    `<polygon data-band="p10-p90" fill="#2a6fdb" fill-opacity=".18" stroke="none" points="${[...points(bands.p90), ...points(bands.p10).reverse()].join(" ")}"/>`,
+    `<polyline data-band="p50" fill="none" stroke="#1f3b57" stroke-width="2.5" points="${points(bands.p50).join(" ")}"/>`,
+    `<line x1="${left}" x2="${left}" y1="${top}" y2="${bottom}" stroke="#777"/>`,
+    `<line x1="${left}" x2="${right}" y1="${bottom}" y2="${bottom}" stroke="#777"/>`,
+    `<text x="${(left + right) / 2}" y="${bottom + 34}" text-anchor="middle">개월</text>`,
+    `<text x="14" y="${(top + bottom) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(top + bottom) / 2})">현금 잔고 (원)</text>`,
+  );
+  $("chart-svg").setAttribute("viewBox", "0 0 640 300");
+  $("chart-svg").innerHTML = svg.join("");
+  const median = result.median;
+  const cards = [
+    ["손익분기", median.breakEvenMonth ? `${median.breakEvenMonth}개월` : "기간 내 없음"],
+    ["현금 소진 확률", `${(result.probabilityOutOfCash * 100).toFixed(1)}%`],
+    ["NPV (중앙값)", `${short(median.npv)}원`],
+    ["IRR (연, 중앙값)", median.irrAnnual === null ? "—" : `${(median.irrAnnual * 100).toFixed(1)}%`],
+  ];
+  $("cards").replaceChildren(...cards.map(([name, figure]) => {
+    const card = document.createElement("dl");
+    card.className = "card";
+    card.append(Object.assign(document.createElement("dt"), { textContent: name }),
+                Object.assign(document.createElement("dd"), { textContent: figure }));
+    return card;
+  }));
+  $("cards").hidden = false;
   $("chart").hidden = false;
 }
 

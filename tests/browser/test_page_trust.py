@@ -198,3 +198,46 @@ async def test_the_wizards_answers_survive_a_reload(sized: Page, web: Proc):
     await sized.reload()
     await expect(sized.get_by_label("사업 이름")).to_have_value("동네카페")
     await expect(sized.get_by_label("해결할 문제")).to_have_value("동네에 조용한 카페가 없다")
+
+
+async def test_the_simulation_starts_from_the_plan_and_its_chart_has_axes_a_band_and_cards(
+    sized: Page, web: Proc, worker: Proc
+):
+    await open_page(sized, web)
+    await sized.get_by_label("수익 모델").fill("월 구독료 1만 2천원, 첫 달 200명")
+    await sized.get_by_role("button", name="계획서 생성").click()
+    await finished(sized)
+    price = sized.get_by_label("단가 (원)")
+    await expect(price).to_have_value("12000")  # from the plan's business model
+    await price.fill("15000")
+    async with sized.expect_request("**/financial/simulate") as asked:
+        await sized.get_by_role("button", name="재무 시뮬레이션").click()
+    body = (await asked.value).post_data_json
+    assert (
+        body is not None
+        and body["revenue"]["unitPrice"] == 15000
+        and body["revenue"]["monthlyGrowth"] == 0.05
+    )
+    chart = sized.locator("#chart")
+    await expect(chart).to_be_visible(timeout=TIMEOUT_MS)
+    assert await chart.locator("[data-band=p10-p90]").count() == 1
+    assert await chart.locator("[data-axis=y]").count() >= 3
+    assert await chart.locator("[data-axis=x]").count() >= 3
+    await expect(chart).to_contain_text("개월")
+    await expect(chart).to_contain_text("현금 잔고 (원)")
+    names = await sized.locator("#cards dt").all_inner_texts()
+    assert names == ["손익분기", "현금 소진 확률", "NPV (중앙값)", "IRR (연, 중앙값)"]
+    assert all(await sized.locator("#cards dd").all_inner_texts())
+    await expect(sized.locator("#side")).to_be_hidden()  # the side task's bar, gone once done
+
+
+async def test_a_refused_simulation_field_says_why_under_it(sized: Page, web: Proc, worker: Proc):
+    await open_page(sized, web)
+    await sized.get_by_role("button", name="계획서 생성").click()
+    await finished(sized)
+    months = sized.get_by_label("기간 (개월)")
+    await months.fill("500")  # the API takes 1–120
+    await sized.get_by_role("button", name="재무 시뮬레이션").click()
+    await expect(sized.locator("#horizonMonths-error")).to_be_visible()
+    await expect(months).to_have_attribute("aria-invalid", "true")
+    await expect(sized.locator(".toast.bad")).to_contain_text("표시한 항목을 확인해 주세요")
