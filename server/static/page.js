@@ -441,9 +441,11 @@ function won(text) {
 function prefillSimulation() {
   const answers = JSON.parse(localStorage.getItem(ANSWERS) ?? "null")
     ?? Object.fromEntries(new FormData(/** @type {HTMLFormElement} */ ($("plan"))));
-  const price = won(answers.businessModel);
   const form = /** @type {HTMLFormElement} */ ($("simulation"));
-  if (price) /** @type {HTMLInputElement} */ (form.elements.namedItem("unitPrice")).value = String(price);
+  for (const [field, answer] of [["unitPrice", answers.businessModel], ["initialCash", answers.fundingNeed]]) {
+    const amount = won(answer);
+    if (amount) /** @type {HTMLInputElement} */ (form.elements.namedItem(field)).value = String(amount);
+  }
 }
 
 $("simulation").addEventListener("submit", (event) => {

@@ -205,10 +205,13 @@ async def test_the_simulation_starts_from_the_plan_and_its_chart_has_axes_a_band
 ):
     await open_page(sized, web)
     await sized.get_by_label("수익 모델").fill("월 구독료 1만 2천원, 첫 달 200명")
+    await sized.get_by_label("필요 자금 (선택)").fill("5천만 원")
     await sized.get_by_role("button", name="계획서 생성").click()
     await finished(sized)
+    await expect(sized.locator("#preview")).to_contain_text("필요 자금: 5천만 원")
     price = sized.get_by_label("단가 (원)")
     await expect(price).to_have_value("12000")  # from the plan's business model
+    await expect(sized.get_by_label("초기 자금 (원)")).to_have_value("50000000")
     await price.fill("15000")
     async with sized.expect_request("**/financial/simulate") as asked:
         await sized.get_by_role("button", name="재무 시뮬레이션").click()
