@@ -7,7 +7,10 @@ const session = storedSession();
 const query = new URLSearchParams(location.search);
 const CURRENT = "taskstream.current";
 
-const KINDS = { business_plan: "사업계획서", demo: "데모 작업" };
+const KINDS = {
+  business_plan: "사업계획서", demo: "데모 작업", evaluation: "평가", financial: "재무 시뮬레이션",
+  export: "내보내기", email: "메일",
+};
 const STATUS = { pending: "대기", processing: "진행 중", completed: "완료", failed: "실패", cancelled: "취소됨" };
 const STAGES = {
   starting: ["시작", "starting"], analyzing: ["분석 중", "analyzing"],
@@ -189,6 +192,7 @@ function follow(taskId, kind) {
   const ended = () => {
     sessionStorage.removeItem(CURRENT);
     $("generate").disabled = false;
+    loadHistory().catch(() => {});
   };
   const sub = client.subscribeTask(taskId, {
     onStatus: (task) => { renderDocument($("preview"), sub.text); follows($("preview")); render(task); },
@@ -278,6 +282,30 @@ function whenDone(taskId, label) {
   });
 }
 
+/** The founder's recent tasks; a running plan or demo can be followed again from here. */
+async function loadHistory() {
+  const response = await client.request("/api/v1/tasks?limit=10");
+  if (!response.ok) return;
+  const tasks = (await response.json()).data.tasks;
+  $("history").hidden = tasks.length === 0;
+  $("history-list").replaceChildren(...tasks.map((task) => {
+    const row = document.createElement("li");
+    row.dataset.task = task.taskId;
+    row.dataset.status = task.status;
+    const when = new Date(task.createdAt).toLocaleString("ko-KR", { dateStyle: "short", timeStyle: "short" });
+    row.append(Object.assign(document.createElement("span"), {
+      textContent: `${KINDS[task.kind] ?? task.kind} · ${STATUS[task.status] ?? task.status} · ${task.progress}% · ${when}`,
+    }));
+    const running = !["completed", "failed", "cancelled"].includes(task.status);
+    if (running && (task.kind === "business_plan" || task.kind === "demo")) {
+      const button = Object.assign(document.createElement("button"), { type: "button", textContent: "이어 보기" });
+      button.addEventListener("click", () => follow(task.taskId, task.kind));
+      row.append(button);
+    }
+    return row;
+  }));
+}
+
 function signedIn(user) {
   $("account").hidden = true;
   $("wizard").hidden = false;
@@ -287,6 +315,7 @@ function signedIn(user) {
     if (answer.success) $("who-name").textContent = `${answer.data.name} 님`;
   }).catch(() => {});
   if (plan) { prefillSimulation(); $("after").hidden = false; }
+  loadHistory().catch(() => {});
   const resumed = JSON.parse(sessionStorage.getItem(CURRENT) ?? "null");
   if (resumed) follow(resumed.taskId, resumed.kind);  // a reload mid-task picks it up again
 }
@@ -375,7 +404,7 @@ $("plan").addEventListener("submit", async (event) => {
       throw error;
     }
   });
-  if (started) follow(started.taskId, "business_plan");
+  if (started) { follow(started.taskId, "business_plan"); loadHistory().catch(() => {}); }
 });
 
 const demoBody = () => ({
@@ -385,6 +414,7 @@ const demoBody = () => ({
 $("demo").addEventListener("click", () => busy($("demo"), "데모 작업을 시작하지 못했습니다", async () => {
   const started = await api("/api/v1/demo/tasks", demoBody());
   follow(started.taskId, "demo");
+  loadHistory().catch(() => {});
 }));
 
 $("demo-many").addEventListener("click", () => busy($("demo-many"), "데모 작업을 시작하지 못했습니다", async () => {
@@ -586,3 +616,5 @@ for (const radio of document.querySelectorAll("input[name=transport]")) {
 
 client = newClient();
 if (session.signedIn()) signedIn(null);
+
+$("history-refresh").addEventListener("click", () => busy($("history-refresh"), "목록을 불러오지 못했습니다", loadHistory));

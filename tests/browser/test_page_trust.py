@@ -244,3 +244,25 @@ async def test_a_refused_simulation_field_says_why_under_it(sized: Page, web: Pr
     await expect(sized.locator("#horizonMonths-error")).to_be_visible()
     await expect(months).to_have_attribute("aria-invalid", "true")
     await expect(sized.locator(".toast.bad")).to_contain_text("표시한 항목을 확인해 주세요")
+
+
+async def test_my_tasks_lists_them_and_a_running_one_can_be_followed_again(
+    sized: Page, web: Proc, worker: Proc
+):
+    await open_page(sized, web, steps=30, stepSeconds=0.1)
+    demo = sized.get_by_role("button", name="데모 작업", exact=True)
+    current = "JSON.parse(sessionStorage.getItem('taskstream.current')).taskId"
+    await demo.click()
+    await expect(demo).to_be_enabled()
+    first = await sized.evaluate(current)
+    await demo.click()
+    await expect(demo).to_be_enabled()
+    assert await sized.evaluate(current) != first  # the page follows the second now
+    row = sized.locator(f"#history-list li[data-task='{first}']")
+    await expect(row).to_contain_text("데모 작업")
+    await expect(sized.locator("#history-list li", has_text="데모 작업")).to_have_count(2)
+    await expect(sized.locator("#history-list li", has_text="메일")).to_have_count(1)  # sign-up
+    await row.get_by_role("button", name="이어 보기").click()
+    assert await sized.evaluate(current) == first
+    await finished(sized)
+    await expect(row).to_contain_text("완료")  # the list follows the ends too
