@@ -91,8 +91,12 @@ async def _attempt(
     deadline = asyncio.timeout(policy.timeout_s)
     try:
         params = _params(kind, queued)
-        async with deadline:
-            result = await kind.run(job, params)
+        try:
+            async with deadline:
+                result = await kind.run(job, params)
+        except Exception:
+            await progress.stop()  # its last update never lands after its retry or failure
+            raise
         await progress.flush()
         await _end(store.finish(task_id, attempt, result, kind.result_url(task_id)))
     except TimeoutError:

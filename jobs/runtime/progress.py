@@ -29,6 +29,7 @@ class Progress:
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._gone = False
+        self._stopped = False
 
     async def update(
         self,
@@ -51,6 +52,18 @@ class Progress:
         if text:
             self._text.append(text)
             await self._submit()
+
+    async def stop(self) -> None:
+        """The attempt is over without finishing: what is pending is dropped, and nothing is
+        written after this (a coalesced update must not land after the attempt's retry or
+        failure, where it would show the failed attempt's progress under `retrying`)."""
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._lock:  # a write already under way lands first
+            self._pending.clear()
+            self._text.clear()
 
     async def flush(self) -> None:
         """Write whatever is pending now (before a terminal event)."""
@@ -76,7 +89,7 @@ class Progress:
 
     async def _write(self) -> None:
         async with self._lock:
-            if not self._pending and not self._text:
+            if self._stopped or (not self._pending and not self._text):
                 return
             patch, self._pending = self._pending, {}
             text, self._text = "".join(self._text), []

@@ -85,3 +85,19 @@ async def test_a_cancelled_task_stops_its_job_at_its_report(store: TaskStore):
     with pytest.raises(TaskGone):
         await progress.update(progress=10)
     assert [k for k, _ in await events(store, task_id)] == ["status", "status", "cancelled"]
+
+
+async def test_a_stopped_reporter_drops_what_is_pending_and_writes_nothing_more(store: TaskStore):
+    task_id = await started(store)
+    progress = Progress(store, task_id, attempt=1, interval=30)
+    await progress.update(progress=10)  # written at once
+    await progress.update(progress=20, stage="generating")  # pending, for the timer
+    await progress.partial("쓰다 만 글")
+    await progress.stop()  # the attempt failed: its retry is the next event, nothing after
+    retried = await store.retry(task_id, 1, "UPSTREAM_UNAVAILABLE", "try again")
+    await progress.update(progress=30)  # a job that goes on reporting: not written
+    await progress.flush()
+    written = await events(store, task_id)
+    assert written[-1] == ("status", json.loads(retried.data))
+    assert [d["progress"] for kind, d in written if kind == "progress"] == [10]
+    assert not [d for kind, d in written if kind == "partial"]
