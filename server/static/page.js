@@ -560,7 +560,7 @@ function drawChart(result) {
   const months = result.months;
   const values = [...bands.p10, ...bands.p90, 0];
   const low = Math.min(...values), high = Math.max(...values);
-  const left = 70, right = 620, top = 14, bottom = 260;
+  const left = 78, right = 620, top = 14, bottom = 256;
   const x = (i) => left + (i / Math.max(1, months.length - 1)) * (right - left);
   const y = (v) => bottom - ((v - low) / (high - low || 1)) * (bottom - top);
   const points = (series) => series.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`);
@@ -588,7 +588,9 @@ function drawChart(result) {
     ["손익분기", median.breakEvenMonth ? `${median.breakEvenMonth}개월` : "기간 내 없음"],
     ["현금 소진 확률", `${(result.probabilityOutOfCash * 100).toFixed(1)}%`],
     ["NPV (중앙값)", `${short(median.npv)}원`],
-    ["IRR (연, 중앙값)", median.irrAnnual === null ? "—" : `${(median.irrAnnual * 100).toFixed(1)}%`],
+    // with little or nothing invested up front, IRR runs to millions of percent: not a figure
+    ["IRR (연, 중앙값)", median.irrAnnual === null ? "—"
+      : median.irrAnnual > 10 ? "1,000% 이상" : `${(median.irrAnnual * 100).toFixed(1)}%`],
   ];
   $("cards").replaceChildren(...cards.map(([name, figure]) => {
     const card = document.createElement("dl");

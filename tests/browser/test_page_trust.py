@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, ViewportSize, expect
 
+from tests.browser.conftest import screenshot
 from tests.browser.test_page import TIMEOUT_MS, finished, open_page
 from tests.support import WAIT, Proc, signup
 
@@ -232,6 +233,8 @@ async def test_the_simulation_starts_from_the_plan_and_its_chart_has_axes_a_band
     assert names == ["손익분기", "현금 소진 확률", "NPV (중앙값)", "IRR (연, 중앙값)"]
     assert all(await sized.locator("#cards dd").all_inner_texts())
     await expect(sized.locator("#side")).to_be_hidden()  # the side task's bar, gone once done
+    size = sized.viewport_size or VIEWPORTS["desktop"]
+    await screenshot(sized, f"page-simulation-{size['width']}x{size['height']}")
 
 
 async def test_a_refused_simulation_field_says_why_under_it(sized: Page, web: Proc, worker: Proc):
