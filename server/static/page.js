@@ -11,7 +11,10 @@ const KINDS = {
   business_plan: "사업계획서", demo: "데모 작업", evaluation: "평가", financial: "재무 시뮬레이션",
   export: "내보내기", email: "메일",
 };
-const STATUS = { pending: "대기", processing: "진행 중", completed: "완료", failed: "실패", cancelled: "취소됨" };
+const STATUS = {
+  pending: "대기", processing: "진행 중", completed: "완료", failed: "실패", cancelled: "취소됨",
+  unknown: "알 수 없음",  // the client gave up: the page cannot tell
+};
 const STAGES = {
   starting: ["시작", "starting"], analyzing: ["분석 중", "analyzing"],
   generating: ["작성 중", "writing"], formatting: ["정리 중", "formatting"],
@@ -47,13 +50,14 @@ function newClient() {
     transport: chosenTransport(),
     pollInterval: Number(query.get("pollInterval") ?? 2000),
     retryDelay: Number(query.get("retryDelay") ?? 1000),
+    maxRetries: Number(query.get("maxRetries") ?? 5),
   });
 }
 
 /** What went wrong, in words for the founder: the API's message, or the network's. */
 function reason(error) {
   const message = error?.message ?? String(error);
-  if (/Failed to fetch|NetworkError|Load failed/.test(message)) return "서버에 연결할 수 없습니다. 인터넷 연결을 확인해 주세요";
+  if (/Failed to fetch|NetworkError|Load failed|could not connect/.test(message)) return "서버에 연결할 수 없습니다. 인터넷 연결을 확인해 주세요";
   return message;
 }
 
@@ -78,8 +82,9 @@ function connection(state) {
   const banner = $("connection");
   banner.hidden = state === "up";
   banner.classList.toggle("lost", state === "lost");
-  banner.textContent = state === "lost"
-    ? "연결할 수 없습니다. 잠시 뒤 페이지를 새로 고쳐 주세요."
+  $("reconnect").hidden = state !== "lost";
+  $("connection-text").textContent = state === "lost"
+    ? "서버에 연결할 수 없어 진행 상황을 알 수 없습니다. 작업은 서버에서 계속됩니다."
     : "연결이 끊겼습니다. 다시 연결하는 중…";
 }
 
@@ -227,11 +232,43 @@ function follow(taskId, kind) {
     },
     onTransport: (name) => { $("transport-now").textContent = name; },
     onConnection: (up) => connection(up ? "up" : "retrying"),
-    onError: (error) => { ended(); connection("lost"); toast(`연결 오류: ${reason(error)}`, true); },
+    onError: (error) => lost(taskId, kind, error),
   });
   current = sub;
   $("transport-now").textContent = client.transport ?? "—";
 }
+
+/** What the reconnect button follows again: the page's task when the client gave up on it. */
+let again = () => {};
+
+/** The client gave up on the page's task: its state is unknown, not the last percent seen.
+ *  The task goes on at the server; it is kept for the reconnect button and a reload. */
+function lost(taskId, kind, error) {
+  $("generate").disabled = false;
+  if (/^(TOKEN_REVOKED|TOKEN_EXPIRED|INVALID_TOKEN|INVALID_REFRESH_TOKEN|REFRESH_TOKEN_REUSED)\b/.test(error.message)) {
+    signedOut();
+    return;
+  }
+  render({ status: "unknown", progress: Number($("bar").value), currentStage: null });
+  $("stage").textContent = "· 연결이 끊겼습니다 ·";
+  connection("lost");
+  again = () => follow(taskId, kind);
+}
+
+/** The session ended elsewhere (logout, password reset) or cannot be renewed. */
+function signedOut() {
+  client.close();
+  session.forget();
+  sessionStorage.removeItem(CURRENT);
+  $("account").hidden = false;
+  for (const part of ["wizard", "who", "progress", "after", "history", "connection"]) $(part).hidden = true;
+  toast("로그인이 끝났습니다. 다시 로그인해 주세요", true);
+}
+
+$("reconnect").addEventListener("click", () => {
+  connection("up");  // a failure again shows the banner again
+  again();
+});
 
 /** The plan's Markdown as a document: headings without the sections' internal keys
  *  ("## [market] 시장 분석" → "시장 분석"), paragraphs, lists; text only, never HTML. */

@@ -103,10 +103,58 @@ async def test_a_lost_connection_shows_a_banner_until_it_is_back(
     await expect(banner).to_be_hidden()
     web.stop(signal.SIGKILL)  # the server gone without a word
     await expect(banner).to_be_visible(timeout=TIMEOUT_MS)
-    await expect(banner).to_have_text("연결이 끊겼습니다. 다시 연결하는 중…")
+    await expect(banner.locator("#connection-text")).to_have_text(
+        "연결이 끊겼습니다. 다시 연결하는 중…"
+    )
+    await expect(banner.get_by_role("button")).to_be_hidden()
     web.start()  # back on the same port
     await expect(banner).to_be_hidden(timeout=TIMEOUT_MS)
     await finished(sized)
+
+
+async def test_when_the_client_gives_up_the_status_is_unknown_until_it_reconnects(
+    sized: Page, private: Callable[..., Proc]
+):
+    web = private("web", TASKSTREAM_TIMEOUT_DEMO="60")
+    private("worker", TASKSTREAM_TIMEOUT_DEMO="60")
+    await open_page(
+        sized, web, transport="sse", steps=60, stepSeconds=0.1, retryDelay=100, maxRetries=1
+    )
+    await sized.get_by_role("button", name="데모 작업", exact=True).click()
+    await expect(sized.locator("#events li").nth(2)).to_be_attached(timeout=TIMEOUT_MS)
+    web.stop(signal.SIGKILL)
+    await finished(sized, "unknown")  # not the last percent, as if it were current
+    await expect(sized.locator("#status")).to_have_text("알 수 없음")
+    await expect(sized.locator("#connection")).to_contain_text("진행 상황을 알 수 없습니다")
+    # the task is kept: a reload would follow it again, and so does the button
+    assert await sized.evaluate("sessionStorage.getItem('taskstream.current')") is not None
+    web.start()
+    await sized.get_by_role("button", name="다시 연결").click()
+    await finished(sized)
+    await expect(sized.locator("#connection")).to_be_hidden()
+    assert sized.uncaught == []  # type: ignore[attr-defined]
+
+
+async def test_a_session_ended_elsewhere_asks_to_sign_in_again(
+    sized: Page, web: Proc, worker: Proc
+):
+    await open_page(sized, web, transport="sse", steps=60, stepSeconds=0.1)
+    await sized.get_by_role("button", name="데모 작업", exact=True).click()
+    await expect(sized.locator("#events li").nth(1)).to_be_attached(timeout=TIMEOUT_MS)
+    tokens = await sized.evaluate("JSON.parse(sessionStorage.getItem('taskstream.tokens'))")
+    async with httpx.AsyncClient(base_url=web.url) as http:  # logged out in another tab
+        answer = await http.post(
+            "/api/v1/auth/logout",
+            json={"refreshToken": tokens["refreshToken"]},
+            headers={"Authorization": f"Bearer {tokens['accessToken']}"},
+        )
+        assert answer.status_code == 200, answer.text
+    await expect(sized.locator(".toast.bad")).to_have_text(
+        "로그인이 끝났습니다. 다시 로그인해 주세요", timeout=TIMEOUT_MS
+    )
+    await expect(sized.locator("#signin")).to_be_visible()
+    await expect(sized.locator("#wizard")).to_be_hidden()
+    assert await sized.evaluate("sessionStorage.getItem('taskstream.tokens')") is None
 
 
 async def test_the_status_is_announced_once_per_stage_not_at_every_event(
