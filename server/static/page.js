@@ -159,9 +159,22 @@ function clearErrors(form) {
   }
 }
 
+/** A field's refusal in Korean, from the API's (pydantic's) English words. */
+function fieldError(detail) {
+  if (FIELD_ERRORS[detail.field]) return FIELD_ERRORS[detail.field];
+  const [, rule, limit] = /(at least|at most|greater than or equal to|less than or equal to|greater than|less than) (-?[\d.]+)/.exec(detail.message) ?? [];
+  if (rule === "at least") return limit === "1" ? "이 항목을 채워 주세요" : `${limit}자 이상 입력해 주세요`;
+  if (rule === "at most") return `${Number(limit).toLocaleString("ko-KR")}자 이내로 줄여 주세요`;
+  if (rule) {
+    const words = { "greater than or equal to": "이상", "less than or equal to": "이하", "greater than": "초과", "less than": "미만" };
+    return `${Number(limit).toLocaleString("ko-KR")} ${words[rule]}의 값을 입력해 주세요`;
+  }
+  return "이 항목을 확인해 주세요";
+}
+
 /** Each refused field says why, under itself; the first is focused. True when any was shown. */
 function showErrors(form, error) {
-  const found = (error.details ?? []).map((d) => [d.field.split(".").pop(), FIELD_ERRORS[d.field] ?? "이 항목을 확인해 주세요 (비어 있거나 너무 깁니다)"]);
+  const found = (error.details ?? []).map((d) => [d.field.split(".").pop(), fieldError(d)]);
   if (CODE_FIELDS[error.code]) found.push(CODE_FIELDS[error.code]);
   let first = null;
   for (const [name, message] of found) {
@@ -544,7 +557,7 @@ for (const button of document.querySelectorAll("[data-export]")) {
   const format = /** @type {HTMLElement} */ (button).dataset.export;
   button.addEventListener("click", () => busy(button, `${format?.toUpperCase()} 파일을 만들지 못했습니다`, async () => {
     const started = await api(`/api/v1/projects/${plan?.projectId}/export`, { format });
-    const made = await whenDone(started.taskId, `${format} 내보내기`);
+    const made = await whenDone(started.taskId, `${format?.toUpperCase()} 내보내기`);
     await download(made);
   }));
 }

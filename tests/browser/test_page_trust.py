@@ -240,6 +240,60 @@ async def test_a_refused_sign_up_or_login_says_why_under_the_field(sized: Page, 
     await expect(sized.locator(".toast")).to_have_count(0)  # said where it belongs
 
 
+async def test_a_refused_answer_in_the_wizard_says_why_under_it_and_starts_nothing(
+    sized: Page, web: Proc, worker: Proc
+):
+    await open_page(sized, web)
+    name, problem = sized.get_by_label("사업 이름"), sized.get_by_label("해결할 문제")
+    await name.fill("   ")  # blank once trimmed, as the API reads it
+    await problem.fill("")
+    generate = sized.get_by_role("button", name="계획서 생성")
+    await generate.click()
+    await expect(sized.locator("#projectName-error")).to_have_text("이 항목을 채워 주세요")
+    await expect(sized.locator("#problem-error")).to_have_text("이 항목을 채워 주세요")
+    await expect(problem).to_have_attribute("aria-invalid", "true")
+    await expect(name).to_be_focused()
+    await expect(sized.locator(".toast.bad")).to_contain_text("표시한 항목을 확인해 주세요")
+    await expect(generate).to_be_enabled()
+    assert [t for t in await my_tasks(sized) if t["kind"] == "business_plan"] == []
+    await name.fill("동네카페")
+    await problem.fill("동네에 조용한 카페가 없다")
+    await generate.click()
+    await finished(sized)
+    assert await sized.locator(".field-error").count() == 0  # mended: the notes are gone
+    await expect(problem).not_to_have_attribute("aria-invalid", "true")
+
+
+@pytest.mark.parametrize("action", ["평가받기", "PDF 내보내기"])
+async def test_a_side_task_shows_its_own_progress_while_it_runs(
+    sized: Page, web: Proc, worker: Proc, action: str
+):
+    await open_page(sized, web)
+    await sized.get_by_role("button", name="계획서 생성").click()
+    await finished(sized)
+    await sized.evaluate(
+        """() => { window.sides = [];
+          const side = document.getElementById('side');
+          new MutationObserver(() => window.sides.push(
+              { shown: !side.hidden, label: document.getElementById('side-label').textContent }))
+            .observe(side, { attributes: true, subtree: true, childList: true,
+                             characterData: true }); }"""
+    )
+    button = sized.get_by_role("button", name=action)
+    if action == "평가받기":
+        await button.click()
+        await expect(sized.locator("#scores")).to_contain_text("종합", timeout=TIMEOUT_MS)
+    else:
+        async with sized.expect_download(timeout=TIMEOUT_MS) as download:
+            await button.click()
+        assert (await download.value).suggested_filename.endswith(".pdf")
+    await expect(button).to_be_enabled()
+    await expect(sized.locator("#side")).to_be_hidden()
+    sides = await sized.evaluate("window.sides")
+    label = "평가" if action == "평가받기" else "PDF 내보내기"
+    assert any(s["shown"] and s["label"].startswith(f"{label} 진행 중") for s in sides), sides
+
+
 async def test_the_wizards_answers_survive_a_reload(sized: Page, web: Proc):
     await open_page(sized, web)
     await sized.get_by_label("사업 이름").fill("동네카페")
@@ -292,7 +346,9 @@ async def test_a_refused_simulation_field_says_why_under_it(sized: Page, web: Pr
     months = sized.get_by_label("기간 (개월)")
     await months.fill("500")  # the API takes 1–120
     await sized.get_by_role("button", name="재무 시뮬레이션").click()
-    await expect(sized.locator("#horizonMonths-error")).to_be_visible()
+    await expect(sized.locator("#horizonMonths-error")).to_have_text(
+        "120 이하의 값을 입력해 주세요"
+    )
     await expect(months).to_have_attribute("aria-invalid", "true")
     await expect(sized.locator(".toast.bad")).to_contain_text("표시한 항목을 확인해 주세요")
 
