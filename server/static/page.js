@@ -200,6 +200,8 @@ function follow(taskId, kind) {
   current?.unsubscribe();
   sessionStorage.setItem(CURRENT, JSON.stringify({ taskId, kind }));
   $("progress").hidden = false;
+  $("writing").hidden = kind !== "business_plan";  // only a plan has text to show
+  $("preview-title").textContent = "작성 중인 내용";
   $("preview").replaceChildren();
   $("events").replaceChildren();
   render({ status: "pending", progress: 0, currentStage: null });
@@ -225,6 +227,7 @@ function follow(taskId, kind) {
       ended();
       toast(`완료: ${KINDS[kind] ?? kind}`);
       if (kind === "business_plan") {
+        $("preview-title").textContent = "완성된 계획서";
         const made = await resultOf(taskId);
         plan = { businessPlanId: made.businessPlanId, projectId: made.projectId };
         sessionStorage.setItem("taskstream.plan", JSON.stringify(plan));
@@ -332,28 +335,47 @@ function whenDone(taskId, label) {
   });
 }
 
-/** The founder's recent tasks; a running plan or demo can be followed again from here. */
+/** A row of 내 작업: kind, status, progress, when. */
+function describe(task) {
+  const when = new Date(task.createdAt).toLocaleString("ko-KR", { dateStyle: "short", timeStyle: "short" });
+  return `${KINDS[task.kind] ?? task.kind} · ${STATUS[task.status] ?? task.status} · ${task.progress}% · ${when}`;
+}
+
+/** The running tasks 내 작업 follows, so that their rows stay current. */
+let watching = { unsubscribe: () => {} };
+
+/** The founder's recent tasks, each running one followed to its end; a running plan or demo
+ *  can be followed again from its row. */
 async function loadHistory() {
   const response = await client.request("/api/v1/tasks?limit=10");
   if (!response.ok) return;
   const tasks = (await response.json()).data.tasks;
+  const ended = (task) => ["completed", "failed", "cancelled"].includes(task.status);
   $("history").hidden = tasks.length === 0;
   $("history-list").replaceChildren(...tasks.map((task) => {
     const row = document.createElement("li");
     row.dataset.task = task.taskId;
     row.dataset.status = task.status;
-    const when = new Date(task.createdAt).toLocaleString("ko-KR", { dateStyle: "short", timeStyle: "short" });
-    row.append(Object.assign(document.createElement("span"), {
-      textContent: `${KINDS[task.kind] ?? task.kind} · ${STATUS[task.status] ?? task.status} · ${task.progress}% · ${when}`,
-    }));
-    const running = !["completed", "failed", "cancelled"].includes(task.status);
-    if (running && (task.kind === "business_plan" || task.kind === "demo")) {
+    row.append(Object.assign(document.createElement("span"), { textContent: describe(task) }));
+    if (!ended(task) && (task.kind === "business_plan" || task.kind === "demo")) {
       const button = Object.assign(document.createElement("button"), { type: "button", textContent: "이어 보기" });
       button.addEventListener("click", () => follow(task.taskId, task.kind));
       row.append(button);
     }
     return row;
   }));
+  watching.unsubscribe();
+  const running = tasks.filter((task) => !ended(task));
+  const listed = new Map(running.map((task) => [task.taskId, task]));
+  watching = client.subscribeTasks(running.map((task) => task.taskId), {
+    onEvent: (type, update) => {
+      const row = $("history-list").querySelector(`[data-task="${update.taskId}"]`);
+      if (!row) return;
+      row.dataset.status = update.status;
+      row.querySelector("span").textContent = describe({ ...listed.get(update.taskId), ...update });
+      if (ended(update)) row.querySelector("button")?.remove();
+    },
+  });
 }
 
 function signedIn(user) {
@@ -663,6 +685,7 @@ for (const radio of document.querySelectorAll("input[name=transport]")) {
     client.close();
     client = newClient();
     if (resumed) follow(resumed.taskId, resumed.kind);
+    loadHistory().catch(() => {});
   });
 }
 

@@ -32,6 +32,12 @@ async def sized(page: Page, request: pytest.FixtureRequest) -> Page:
     return page
 
 
+async def shot(page: Page, name: str) -> None:
+    """The page as it looks now, for docs/: named by its viewport."""
+    size = page.viewport_size or VIEWPORTS["desktop"]
+    await screenshot(page, f"page-{name}-{size['width']}x{size['height']}")
+
+
 async def my_tasks(page: Page) -> list[dict[str, str]]:
     """The signed-in user's tasks, asked by the page with its own token."""
     tasks: list[dict[str, str]] = await page.evaluate(
@@ -58,11 +64,13 @@ async def test_a_plan_started_comes_into_view_and_its_text_follows_itself(
     assert overflow > 0  # the plan is longer than its box: following it means scrolling
     assert await preview.evaluate("p => p.scrollHeight - p.clientHeight - p.scrollTop") <= 2
     # a Korean document: headings without the sections' keys, no Markdown marks
+    await expect(sized.locator("#preview-title")).to_have_text("완성된 계획서")
     await expect(preview.locator("h3").first).to_have_text("요약")
     await expect(preview.locator("h3", has_text="시장 분석")).to_have_count(1)
     text = await preview.inner_text()
     assert "[market]" not in text and "##" not in text
     assert sized.uncaught == []  # type: ignore[attr-defined]
+    await shot(sized, "plan")
 
 
 async def test_a_double_click_starts_one_plan_and_the_button_says_it_is_busy(
@@ -128,6 +136,7 @@ async def test_when_the_client_gives_up_the_status_is_unknown_until_it_reconnect
     await expect(sized.locator("#connection")).to_contain_text("진행 상황을 알 수 없습니다")
     # the task is kept: a reload would follow it again, and so does the button
     assert await sized.evaluate("sessionStorage.getItem('taskstream.current')") is not None
+    await shot(sized, "connection-lost")
     web.start()
     await sized.get_by_role("button", name="다시 연결").click()
     await finished(sized)
@@ -256,6 +265,7 @@ async def test_a_refused_answer_in_the_wizard_says_why_under_it_and_starts_nothi
     await expect(sized.locator(".toast.bad")).to_contain_text("표시한 항목을 확인해 주세요")
     await expect(generate).to_be_enabled()
     assert [t for t in await my_tasks(sized) if t["kind"] == "business_plan"] == []
+    await shot(sized, "wizard-errors")
     await name.fill("동네카페")
     await problem.fill("동네에 조용한 카페가 없다")
     await generate.click()
@@ -335,8 +345,7 @@ async def test_the_simulation_starts_from_the_plan_and_its_chart_has_axes_a_band
     assert names == ["손익분기", "현금 소진 확률", "NPV (중앙값)", "IRR (연, 중앙값)"]
     assert all(await sized.locator("#cards dd").all_inner_texts())
     await expect(sized.locator("#side")).to_be_hidden()  # the side task's bar, gone once done
-    size = sized.viewport_size or VIEWPORTS["desktop"]
-    await screenshot(sized, f"page-simulation-{size['width']}x{size['height']}")
+    await shot(sized, "simulation")
 
 
 async def test_a_refused_simulation_field_says_why_under_it(sized: Page, web: Proc, worker: Proc):
@@ -364,7 +373,9 @@ async def test_my_tasks_lists_them_and_a_running_one_can_be_followed_again(
     first = await sized.evaluate(current)
     await demo.click()
     await expect(demo).to_be_enabled()
-    assert await sized.evaluate(current) != first  # the page follows the second now
+    await expect(sized.locator("#writing")).to_be_hidden()  # a demo writes no text
+    second = await sized.evaluate(current)
+    assert second != first  # the page follows the second now
     row = sized.locator(f"#history-list li[data-task='{first}']")
     await expect(row).to_contain_text("데모 작업")
     await expect(sized.locator("#history-list li", has_text="데모 작업")).to_have_count(2)
@@ -373,3 +384,9 @@ async def test_my_tasks_lists_them_and_a_running_one_can_be_followed_again(
     assert await sized.evaluate(current) == first
     await finished(sized)
     await expect(row).to_contain_text("완료")  # the list follows the ends too
+    # and the one the page left: its row follows it to its end on its own
+    left = sized.locator(f"#history-list li[data-task='{second}']")
+    await expect(left).to_have_attribute("data-status", "completed", timeout=TIMEOUT_MS)
+    await expect(left).to_contain_text("완료 · 100%")
+    await expect(left.get_by_role("button")).to_have_count(0)
+    await shot(sized, "history")
