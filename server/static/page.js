@@ -1,5 +1,6 @@
 // The demo page: a founder's business plan, written live, then evaluated, simulated and
 // exported. Everything it follows goes through the client library.
+import { stageLabel } from "/static/js/stages.js";
 import { TaskstreamClient, storedSession } from "/static/js/taskstream.js";
 
 const $ = (id) => /** @type {HTMLElement & Record<string, any>} */ (document.getElementById(id));
@@ -15,15 +16,6 @@ const STATUS = {
   pending: "대기", processing: "진행 중", completed: "완료", failed: "실패", cancelled: "취소됨",
   unknown: "알 수 없음",  // the client gave up: the page cannot tell
 };
-const STAGES = {
-  starting: ["시작", "starting"], analyzing: ["분석 중", "analyzing"],
-  generating: ["작성 중", "writing"], formatting: ["정리 중", "formatting"],
-  retrying: ["재시도 대기", "waiting to retry"], collecting: ["자료 모으는 중", "collecting"],
-  saving: ["저장 중", "saving"], simulating: ["시뮬레이션 중", "simulating"],
-  summarizing: ["요약 중", "summarizing"], composing: ["메일 작성 중", "composing"],
-  sending: ["메일 보내는 중", "sending"],
-};
-
 // the evaluation's criteria, as the founder reads them
 const CRITERIA = {
   market: "시장성", feasibility: "실현 가능성", differentiation: "차별성",
@@ -96,20 +88,13 @@ function toast(text, bad = false) {
   setTimeout(() => note.remove(), 6000);
 }
 
-function stageLabel(stage) {
-  if (!stage) return "";
-  if (stage.startsWith("rendering:")) return `· 문서 만드는 중: ${stage.slice(10)} (rendering) ·`;
-  const [ko, en] = STAGES[stage] ?? [stage, stage];
-  return `· ${ko} (${en}) ·`;
-}
-
 let announced = "";
 
 /** Said to screen readers once per status or stage, not at every percent. */
 function announce(task) {
   const status = STATUS[task.status] ?? task.status;
   const said = ["completed", "failed", "cancelled"].includes(task.status)
-    ? status : [status, stageLabel(task.currentStage).replaceAll("·", "").trim()].filter(Boolean).join(", ");
+    ? status : [status, stageLabel(task.currentStage)].filter(Boolean).join(", ");
   if (said !== announced) $("announce").textContent = announced = said;
 }
 
@@ -119,7 +104,7 @@ function render(task) {
   $("percent").textContent = String(task.progress ?? 0);
   $("status").textContent = STATUS[task.status] ?? task.status;
   $("status").dataset.status = task.status;
-  $("stage").textContent = stageLabel(task.currentStage);
+  $("stage").textContent = task.currentStage ? `· ${stageLabel(task.currentStage)} ·` : "";
   $("eta").textContent = task.estimatedRemaining ? `· 약 ${Math.ceil(task.estimatedRemaining)}초 남음` : "";
   $("cancel").disabled = ["completed", "failed", "cancelled"].includes(task.status);
 }
@@ -324,7 +309,7 @@ function whenDone(taskId, label) {
     client.subscribeTask(taskId, {
       onProgress: (task) => {
         $("side-bar").value = task.progress;
-        $("side-label").textContent = `${label} 진행 중 · ${stageLabel(task.currentStage).replaceAll("·", "").trim()}`;
+        $("side-label").textContent = [`${label} 진행 중`, stageLabel(task.currentStage)].filter(Boolean).join(" · ");
       },
       onCompleted: async () => { settle(); toast(`완료: ${label}`); resolve(await resultOf(taskId)); },
       onFailed: (task) => { settle(); reject(new Error(task.errorMessage)); },

@@ -39,8 +39,7 @@ export interface TaskState {
 
 export function useTask(taskId: string | null | undefined, options?: UseTaskOptions): TaskState;
 
-/** The stage in the reader's language (`rendering:<part>` names the part). */
-export function stageLabel(stage: string | null, language?: "ko" | "en"): string;
+export { stageLabel } from "./stages.js";
 
 export function TaskProgress(props: {
   taskId: string | null | undefined;

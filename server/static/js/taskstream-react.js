@@ -15,6 +15,9 @@
 // `maxRetries` times, before it reports the error).
 
 import { createContext, createElement as h, useCallback, useContext, useEffect, useState } from "react";
+import { stageLabel } from "./stages.js";
+
+export { stageLabel };
 
 /** @typedef {import("./taskstream.js").Task} Task */
 /** @typedef {import("./taskstream.js").TaskstreamClient} TaskstreamClient */
@@ -121,29 +124,6 @@ const WORDS = {
     failed: "The task failed", timeout: "It did not end in time",
   },
 };
-
-// what each kind's stages say, in Korean and English
-const STAGES = {
-  starting: ["시작하는 중", "Starting"], analyzing: ["분석하는 중", "Analyzing"],
-  generating: ["작성하는 중", "Writing"], formatting: ["정리하는 중", "Formatting"],
-  evaluating: ["평가하는 중", "Evaluating"], retrying: ["다시 시도하기 전 대기 중", "Waiting to retry"],
-  collecting: ["자료를 모으는 중", "Collecting"], saving: ["파일로 저장하는 중", "Saving"],
-  storing: ["파일을 보관하는 중", "Storing"], simulating: ["시뮬레이션하는 중", "Simulating"],
-  summarizing: ["결과를 요약하는 중", "Summarizing"], composing: ["메일을 쓰는 중", "Composing the mail"],
-  sending: ["메일을 보내는 중", "Sending the mail"], rendering: ["문서를 만드는 중", "Rendering"],
-};
-
-/**
- * The stage in the reader's language (`rendering:<part>` names the part).
- * @param {string|null} stage @param {"ko"|"en"} [language]
- */
-export function stageLabel(stage, language = "ko") {
-  if (!stage) return "";
-  const [name, part] = stage.split(":");
-  const words = STAGES[/** @type {keyof typeof STAGES} */ (name)];
-  const label = words ? words[language === "ko" ? 0 : 1] : name;
-  return part ? `${label} (${part})` : label;
-}
 
 /** @param {number|null} seconds @param {typeof WORDS.ko} words */
 function timeLeft(seconds, words) {
