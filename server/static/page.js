@@ -533,7 +533,23 @@ function prefillSimulation() {
     const amount = won(answer);
     if (amount) /** @type {HTMLInputElement} */ (form.elements.namedItem(field)).value = String(amount);
   }
+  amounts();
 }
+
+/** An amount exactly, as it is said: 15000 → "1만 5,000원", 250000000 → "2억 5,000만원". */
+function spoken(amount) {
+  const parts = [[Math.floor(amount / 1e8), "억"], [Math.floor((amount % 1e8) / 1e4), "만"], [amount % 1e4, ""]];
+  return `${parts.filter(([n]) => n).map(([n, unit]) => `${n.toLocaleString("ko-KR")}${unit}`).join(" ")}원`;
+}
+
+/** Each amount of won under its field, in words, once it is past 만. */
+function amounts() {
+  for (const output of document.querySelectorAll("output.amount")) {
+    const amount = Number(/** @type {HTMLInputElement} */ (output.previousElementSibling).value);
+    output.textContent = Number.isInteger(amount) && amount >= 1e4 ? spoken(amount) : "";
+  }
+}
+$("simulation").addEventListener("input", amounts);
 
 $("simulation").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -569,10 +585,18 @@ for (const button of document.querySelectorAll("[data-export]")) {
   }));
 }
 
+/** 48,213 → "47 KB", 1,234,567 → "1.2 MB". */
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+}
+
 /** Download with progress from Content-Length, then hand the file to the browser. */
 async function download(made) {
   const response = await client.request(made.downloadUrl);
   if (!response.ok) throw new Error((await response.json()).error?.message ?? `HTTP ${response.status}`);
+  $("downloading").hidden = false;
   const total = Number(response.headers.get("Content-Length") ?? made.size);
   const reader = /** @type {ReadableStream<Uint8Array>} */ (response.body).getReader();
   const chunks = [];
@@ -583,7 +607,7 @@ async function download(made) {
     chunks.push(value);
     received += value.length;
     $("download").value = Math.round((received / total) * 100);
-    $("download-text").textContent = `${received.toLocaleString()} / ${total.toLocaleString()} B`;
+    $("download-text").textContent = `${size(received)} / ${size(total)}`;
   }
   const link = document.createElement("a");
   link.href = URL.createObjectURL(new Blob(chunks, { type: made.contentType }));
@@ -617,7 +641,10 @@ function drawChart(result) {
   const months = result.months;
   const values = [...bands.p10, ...bands.p90, 0];
   const low = Math.min(...values), high = Math.max(...values);
-  const left = 78, right = 620, top = 14, bottom = 256;
+  // drawn at the figure's own width (a phone's is half a desktop's), so labels keep their size
+  $("chart").hidden = false;
+  const width = Math.round(Math.min(640, Math.max(320, $("chart").clientWidth)));
+  const left = 78, right = width - 20, top = 14, bottom = 256;
   const x = (i) => left + (i / Math.max(1, months.length - 1)) * (right - left);
   const y = (v) => bottom - ((v - low) / (high - low || 1)) * (bottom - top);
   const points = (series) => series.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`);
@@ -626,7 +653,7 @@ function drawChart(result) {
     svg.push(`<line x1="${left}" x2="${right}" y1="${y(v)}" y2="${y(v)}" stroke="${v === 0 ? "#777" : "#e3e3e3"}"${v === 0 ? ' stroke-dasharray="4"' : ""}/>`,
              `<text data-axis="y" x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${short(v)}</text>`);
   }
-  const every = months.length > 36 ? 12 : 6;
+  const every = months.length > 36 || width < 480 ? 12 : 6;
   for (const [i, month] of months.entries()) {
     if (month % every === 0 || i === 0) svg.push(`<text data-axis="x" x="${x(i)}" y="${bottom + 16}" text-anchor="middle">${month}</text>`);
   }
@@ -638,7 +665,7 @@ function drawChart(result) {
     `<text x="${(left + right) / 2}" y="${bottom + 34}" text-anchor="middle">개월</text>`,
     `<text x="14" y="${(top + bottom) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(top + bottom) / 2})">현금 잔고 (원)</text>`,
   );
-  $("chart-svg").setAttribute("viewBox", "0 0 640 300");
+  $("chart-svg").setAttribute("viewBox", `0 0 ${width} 300`);
   $("chart-svg").innerHTML = svg.join("");
   const median = result.median;
   const cards = [

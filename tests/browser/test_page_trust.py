@@ -326,6 +326,9 @@ async def test_the_simulation_starts_from_the_plan_and_its_chart_has_axes_a_band
     await expect(price).to_have_value("12000")  # from the plan's business model
     await expect(sized.get_by_label("초기 자금 (원)")).to_have_value("50000000")
     await price.fill("15000")
+    # each amount also said in words under its field
+    await expect(sized.locator("output[data-for=unitPrice]")).to_have_text("1만 5,000원")
+    await expect(sized.locator("output[data-for=initialCash]")).to_have_text("5,000만원")
     async with sized.expect_request("**/financial/simulate") as asked:
         await sized.get_by_role("button", name="재무 시뮬레이션").click()
     body = (await asked.value).post_data_json
@@ -345,6 +348,9 @@ async def test_the_simulation_starts_from_the_plan_and_its_chart_has_axes_a_band
     assert names == ["손익분기", "현금 소진 확률", "NPV (중앙값)", "IRR (연, 중앙값)"]
     assert all(await sized.locator("#cards dd").all_inner_texts())
     await expect(sized.locator("#side")).to_be_hidden()  # the side task's bar, gone once done
+    # drawn at the figure's width: its labels are as large on a phone as on a desktop
+    label = await chart.locator("[data-axis=y]").first.bounding_box()
+    assert label is not None and label["height"] >= 14, label
     await shot(sized, "simulation")
 
 
