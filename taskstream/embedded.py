@@ -66,36 +66,26 @@ class Valkey:
 
     def wait_in_sync(self, timeout: float = 15.0) -> None:
         """A replica: wait until its link to the primary is up and the data is loaded."""
-        deadline = time.monotonic() + timeout
         with Redis(host=self.host, port=self.port, decode_responses=True) as client:
-            while client.info("replication").get("master_link_status") != "up":
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"replica on port {self.port} did not sync")
-                time.sleep(0.05)
+            _until(
+                lambda: client.info("replication").get("master_link_status") == "up",
+                timeout,
+                f"replica on port {self.port} did not sync",
+            )
 
     def start(self, timeout: float = 15.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        client = Redis(host=self.host, port=self.port, socket_timeout=1)
-        try:
-            while True:
-                if self.process.poll() is not None:
-                    log = self.data_dir / "valkey.log"
-                    tail = log.read_text()[-2000:] if log.exists() else ""
-                    raise RuntimeError(
-                        f"valkey-server exited with {self.process.returncode}\n{tail}"
-                    )
-                try:
-                    if client.ping():
-                        return
-                except RedisError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"valkey-server did not answer on port {self.port}")
-                time.sleep(0.05)
-        finally:
-            client.close()
+        process = self.process = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL)
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                log = self.data_dir / "valkey.log"
+                tail = log.read_text()[-2000:] if log.exists() else ""
+                raise RuntimeError(f"valkey-server exited with {process.returncode}\n{tail}")
+            return bool(client.ping())
+
+        with Redis(host=self.host, port=self.port, socket_timeout=1) as client:
+            _until(answers, timeout, f"valkey-server did not answer on port {self.port}")
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -208,7 +198,11 @@ class Cluster:
         first, primaries = self.nodes[0], self.nodes[: self.primaries]
         for node in self.nodes[1:]:
             first.call("CLUSTER", "MEET", node.host, node.port, node.bus_port)
-        _until(lambda: all(_known(n) == len(self.nodes) for n in self.nodes), timeout, "meet")
+        _until(
+            lambda: all(_known(n) == len(self.nodes) for n in self.nodes),
+            timeout,
+            f"the local cluster's nodes did not meet in {timeout} s",
+        )
         for i, node in enumerate(primaries):
             low, high = i * SLOTS // self.primaries, (i + 1) * SLOTS // self.primaries - 1
             node.call("CLUSTER", "ADDSLOTSRANGE", low, high)
@@ -228,7 +222,7 @@ class Cluster:
                     return False
             return sum(node.is_primary for node in self.live()) == self.primaries
 
-        _until(healthy, timeout, "a healthy cluster")
+        _until(healthy, timeout, f"the local cluster was not healthy in {timeout} s")
 
     def live(self) -> list[ClusterNode]:
         return [n for n in self.nodes if n.process is not None and n.process.poll() is None]
@@ -278,7 +272,8 @@ def _ranges(node: ClusterNode) -> list[tuple[int, int]]:
     return []
 
 
-def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
+def _until(check: Callable[[], bool], timeout: float, failure: str) -> None:
+    """Wait until `check()` is true (a Redis error counts as not yet); else raise `failure`."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -287,5 +282,5 @@ def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
         except RedisError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the local cluster did not reach {what} in {timeout} s")
+            raise RuntimeError(failure)
         time.sleep(0.05)
