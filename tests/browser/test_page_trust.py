@@ -69,6 +69,7 @@ async def test_a_plan_started_comes_into_view_and_its_text_follows_itself(
     await expect(preview.locator("h3", has_text="시장 분석")).to_have_count(1)
     text = await preview.inner_text()
     assert "[market]" not in text and "##" not in text
+    assert not any(mark in text for mark in ("을(를)", "이(가)", "은(는)", "와(과)"))  # particles
     assert sized.uncaught == []  # type: ignore[attr-defined]
     await shot(sized, "plan")
 
@@ -292,7 +293,11 @@ async def test_a_side_task_shows_its_own_progress_while_it_runs(
     button = sized.get_by_role("button", name=action)
     if action == "평가받기":
         await button.click()
-        await expect(sized.locator("#scores")).to_contain_text("종합", timeout=TIMEOUT_MS)
+        scores = sized.locator("#scores")
+        await expect(scores).to_contain_text("종합", timeout=TIMEOUT_MS)
+        await expect(scores).to_contain_text("재무 건전성")  # criteria in Korean, not their keys
+        assert "financial_soundness" not in await scores.inner_text()
+        assert "GEMINI" not in await scores.inner_text()  # no note for developers
     else:
         async with sized.expect_download(timeout=TIMEOUT_MS) as download:
             await button.click()
