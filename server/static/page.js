@@ -46,11 +46,36 @@ function newClient() {
   });
 }
 
-/** What went wrong, in words for the founder: the API's message, or the network's. */
+// the API's refusals a founder meets, in their words (others keep the API's message)
+const REASONS = {
+  RATE_LIMITED: "요청이 너무 잦습니다. 잠시 뒤 다시 해 주세요",
+  TOO_MANY_TASKS: "진행 중인 작업이 너무 많습니다. 하나가 끝난 뒤 다시 해 주세요",
+  PLAN_NOT_FOUND: "계획서를 찾을 수 없습니다. 계획서를 다시 만들어 주세요",
+  PROJECT_NOT_FOUND: "프로젝트를 찾을 수 없습니다. 계획서를 다시 만들어 주세요",
+  EXPORT_GONE: "파일이 만료되었습니다. 다시 내보내 주세요",
+  EXPORT_STORE_UNAVAILABLE: "파일 저장소에 닿지 않습니다. 잠시 뒤 다시 해 주세요",
+  UNAVAILABLE: "서버가 잠시 바쁩니다. 잠시 뒤 다시 해 주세요",
+  // how a task ended, when it failed
+  TIMEOUT: "시간 안에 끝나지 않았습니다. 다시 해 주세요",
+  WORKER_LOST: "작업하던 서버가 멈췄습니다. 다시 해 주세요",
+  UPSTREAM: "AI 서비스가 응답하지 않았습니다. 잠시 뒤 다시 해 주세요",
+  UPSTREAM_REJECTED: "AI 서비스가 요청을 받지 않았습니다",
+  SMTP: "메일을 보내지 못했습니다. 잠시 뒤 다시 해 주세요",
+  NOTHING_TO_EXPORT: "내보낼 내용이 없습니다. 계획서를 먼저 만들어 주세요",
+  DEMO_FAILURE: "데모 작업이 요청한 대로 실패했습니다",
+};
+
+/** What went wrong, in words for the founder: the API's refusal, or the network's. */
 function reason(error) {
   const message = error?.message ?? String(error);
   if (/Failed to fetch|NetworkError|Load failed|could not connect/.test(message)) return "서버에 연결할 수 없습니다. 인터넷 연결을 확인해 주세요";
-  return message;
+  const code = error?.code ?? "";
+  return REASONS[code] ?? REASONS[code.split("_")[0]] ?? message;  // UPSTREAM_TIMEOUT → UPSTREAM
+}
+
+/** A failed task's end as an Error: its code and its message. */
+function failure(task) {
+  return Object.assign(new Error(task.errorMessage), { code: task.errorCode });
 }
 
 /** Run a button's action once at a time: disabled and marked busy until it is done; its
@@ -220,7 +245,7 @@ function follow(taskId, kind) {
         $("after").hidden = false;
       }
     },
-    onFailed: (task) => { ended(); toast(`실패: ${task.errorMessage}`, true); },
+    onFailed: (task) => { ended(); toast(`실패: ${reason(failure(task))}`, true); },
     onCancelled: () => { ended(); toast("취소되었습니다"); },
     onEvent: (type, task) => {
       const item = document.createElement("li");
@@ -312,7 +337,7 @@ function whenDone(taskId, label) {
         $("side-label").textContent = [`${label} 진행 중`, stageLabel(task.currentStage)].filter(Boolean).join(" · ");
       },
       onCompleted: async () => { settle(); toast(`완료: ${label}`); resolve(await resultOf(taskId)); },
-      onFailed: (task) => { settle(); reject(new Error(task.errorMessage)); },
+      onFailed: (task) => { settle(); reject(failure(task)); },
       onCancelled: () => { settle(); reject(new Error("취소되었습니다")); },
       onConnection: (up) => connection(up ? "up" : "retrying"),
       onError: (error) => { settle(); connection("lost"); reject(error); },
@@ -417,6 +442,22 @@ $("signin").addEventListener("submit", (event) => {
               () => enter(action, body));
 });
 
+// a forgotten password: a reset link by mail (the answer is the same whether or not the
+// address has an account, so the page cannot tell, and says so)
+$("forgot").addEventListener("click", () => busy($("forgot"), "재설정 메일을 보내지 못했습니다", async () => {
+  const form = /** @type {HTMLFormElement} */ ($("signin"));
+  clearErrors(form);
+  const response = await fetch("/api/v1/auth/password/reset-request", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: form.email.value }),
+  });
+  const answer = await response.json();
+  if (!answer.success) {
+    if (showErrors(form, refusal(answer.error))) return;
+    throw refusal(answer.error);
+  }
+  toast(`가입된 주소라면 ${form.email.value} 앞으로 재설정 메일을 보냈습니다. 메일함을 확인해 주세요`);
+}));
+
 $("logout").addEventListener("click", () => busy($("logout"), "로그아웃하지 못했습니다", async () => {
   const tokens = JSON.parse(sessionStorage.getItem("taskstream.tokens") ?? "null");
   await client.request("/api/v1/auth/logout", {
@@ -466,6 +507,7 @@ $("plan").addEventListener("submit", async (event) => {
 
 const demoBody = () => ({
   steps: Number(query.get("steps") ?? 30), stepSeconds: Number(query.get("stepSeconds") ?? 0.1),
+  ...(query.has("failAtStep") ? { failAtStep: Number(query.get("failAtStep")) } : {}),
 });
 
 $("demo").addEventListener("click", () => busy($("demo"), "데모 작업을 시작하지 못했습니다", async () => {

@@ -5,6 +5,7 @@ stage, Korean wraps between words, and the developer's controls stay out of the 
 
 from __future__ import annotations
 
+import re
 import signal
 import uuid
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from playwright.async_api import Page, ViewportSize, expect
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_page import TIMEOUT_MS, finished, open_page
+from tests.smtp import MailServer
 from tests.support import WAIT, Proc, signup
 
 VIEWPORTS: dict[str, ViewportSize] = {
@@ -248,6 +250,68 @@ async def test_a_refused_sign_up_or_login_says_why_under_the_field(sized: Page, 
         "이메일 또는 비밀번호가 맞지 않습니다"
     )
     await expect(sized.locator(".toast")).to_have_count(0)  # said where it belongs
+    await shot(sized, "signin-errors")
+
+
+async def test_a_forgotten_password_is_reset_by_mail_and_the_new_one_signs_in(
+    sized: Page, web: Proc, worker: Proc, smtp: MailServer
+):
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+    await sized.goto(web.url)
+    forgot = sized.get_by_role("button", name="비밀번호를 잊으셨나요?")
+    await forgot.click()  # no address yet: said under the field, nothing sent
+    await expect(sized.locator("#email-error")).to_have_text("올바른 이메일 주소를 입력해 주세요")
+    await sized.get_by_label("이메일").fill(user.email)
+    await forgot.click()
+    await expect(sized.locator(".toast")).to_have_text(
+        f"가입된 주소라면 {user.email} 앞으로 재설정 메일을 보냈습니다. 메일함을 확인해 주세요"
+    )
+    await expect(sized.locator("#email-error")).to_have_count(0)
+    mail = await smtp.mail_for(user.email, about="비밀번호 재설정")
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None
+    link = re.search(r"http://app\.test(/reset-password\?token=[\w-]+)", body.get_content())
+    assert link, body.get_content()
+    await sized.goto(f"{web.url}{link.group(1)}")
+    new = sized.get_by_label("새 비밀번호 (8자 이상)")
+    await new.fill("short")
+    await sized.get_by_role("button", name="재설정").click()
+    await expect(sized.locator("#result")).to_have_text("비밀번호는 8자 이상이어야 합니다")
+    await expect(new).to_have_attribute("aria-invalid", "true")
+    await new.fill("a brand new password")
+    await sized.get_by_role("button", name="재설정").click()
+    await expect(sized.locator("#result")).to_have_text(
+        "비밀번호가 바뀌었습니다. 새 비밀번호로 로그인해 주세요.", timeout=TIMEOUT_MS
+    )
+    await sized.get_by_role("link", name="로그인하러 가기").click()
+    await sized.get_by_label("이메일").fill(user.email)
+    await sized.get_by_label("비밀번호 (8자 이상)").fill("a brand new password")
+    await sized.get_by_role("button", name="로그인", exact=True).last.click()
+    await expect(sized.locator("#wizard")).to_be_visible()
+    await expect(sized.locator("#who-name")).to_have_text("김민지 님")  # signup()'s name
+
+
+async def test_the_apis_refusals_and_a_tasks_failure_are_said_in_korean(
+    sized: Page, private: Callable[..., Proc]
+):
+    # no worker yet: the sign-up's mail and the first demo wait, in flight, at the limit
+    web = private("web", TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER="2")
+    await open_page(sized, web, steps=5, stepSeconds=0.1, failAtStep=3)
+    demo = sized.get_by_role("button", name="데모 작업", exact=True)
+    await demo.click()
+    await expect(sized.locator("#status")).to_have_text("대기")
+    await demo.click()
+    too_many = "진행 중인 작업이 너무 많습니다. 하나가 끝난 뒤 다시 해 주세요"
+    await expect(sized.locator(".toast.bad")).to_have_text(
+        f"데모 작업을 시작하지 못했습니다: {too_many}"
+    )
+    private("worker")
+    await finished(sized, "failed")  # the first fails at its third step, as asked
+    await expect(sized.locator(".toast.bad", has_text="실패:")).to_have_text(
+        "실패: 데모 작업이 요청한 대로 실패했습니다"
+    )
+    assert sized.uncaught == []  # type: ignore[attr-defined]
 
 
 async def test_a_refused_answer_in_the_wizard_says_why_under_it_and_starts_nothing(
