@@ -174,9 +174,17 @@ async def test_the_pages_that_mails_and_the_readme_link_to_run_under_the_policy(
     await expect(page.locator("#result")).to_have_attribute(
         "data-outcome", "INVALID_OR_EXPIRED_TOKEN", timeout=TIMEOUT_MS
     )
+    await expect(page.locator("#result")).to_have_text(
+        "확인하지 못했습니다: 링크가 만료되었거나 이미 쓰였습니다"
+    )
     await page.goto(f"{web.url}/docs")
     await expect(page.locator("#operations details").first).to_be_visible(timeout=TIMEOUT_MS)
     await page.goto(f"{web.url}/reset-password?token=not-a-token")
     await page.locator("#password").fill("a new password")
     await page.get_by_role("button", name="재설정").click()
-    await expect(page.locator("#result")).to_contain_text("바꾸지 못했습니다", timeout=TIMEOUT_MS)
+    await expect(page.locator("#result")).to_have_text(
+        "바꾸지 못했습니다: 링크가 만료되었거나 이미 쓰였습니다. "
+        "로그인 화면에서 재설정 메일을 다시 받아 주세요",
+        timeout=TIMEOUT_MS,
+    )
+    await expect(page.get_by_role("link", name="로그인하러 가기")).to_be_visible()
