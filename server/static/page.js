@@ -7,6 +7,7 @@ const $ = (id) => /** @type {HTMLElement & Record<string, any>} */ (document.get
 const session = storedSession();
 const query = new URLSearchParams(location.search);
 const CURRENT = "taskstream.current";
+const GUEST = "taskstream.guest";  // signed in as a made-up guest
 
 const KINDS = {
   business_plan: "사업계획서", demo: "데모 작업", evaluation: "평가", financial: "재무 시뮬레이션",
@@ -52,6 +53,7 @@ const REASONS = {
   TOO_MANY_TASKS: "진행 중인 작업이 너무 많습니다. 하나가 끝난 뒤 다시 해 주세요",
   PLAN_NOT_FOUND: "계획서를 찾을 수 없습니다. 계획서를 다시 만들어 주세요",
   PROJECT_NOT_FOUND: "프로젝트를 찾을 수 없습니다. 계획서를 다시 만들어 주세요",
+  ALREADY_VERIFIED: "이미 확인된 주소입니다",
   EXPORT_GONE: "파일이 만료되었습니다. 다시 내보내 주세요",
   EXPORT_STORE_UNAVAILABLE: "파일 저장소에 닿지 않습니다. 잠시 뒤 다시 해 주세요",
   UNAVAILABLE: "서버가 잠시 바쁩니다. 잠시 뒤 다시 해 주세요",
@@ -285,7 +287,7 @@ function lost(taskId, kind, error) {
 function signedOut() {
   client.close();
   session.forget();
-  sessionStorage.removeItem(CURRENT);
+  for (const key of [CURRENT, GUEST]) sessionStorage.removeItem(key);
   $("account").hidden = false;
   for (const part of ["wizard", "who", "progress", "after", "history", "connection"]) $(part).hidden = true;
   toast("로그인이 끝났습니다. 다시 로그인해 주세요", true);
@@ -388,13 +390,21 @@ async function loadHistory() {
   });
 }
 
+/** The header: who is signed in, and whether their address is still to be confirmed (a
+ *  guest's made-up address never is, so a guest is not asked). */
+function account(user) {
+  $("who-name").textContent = `${user.name} 님`;
+  $("unverified").hidden = user.emailVerified || sessionStorage.getItem(GUEST) === "1";
+  $("resend").dataset.email = user.email;
+}
+
 function signedIn(user) {
   $("account").hidden = true;
   $("wizard").hidden = false;
   $("who").hidden = false;
-  if (user) $("who-name").textContent = `${user.name} 님`;
+  if (user) account(user);
   else client.request("/api/v1/auth/me").then((r) => r.json()).then((answer) => {
-    if (answer.success) $("who-name").textContent = `${answer.data.name} 님`;
+    if (answer.success) account(answer.data);
   }).catch(() => {});
   if (plan) { prefillSimulation(); $("after").hidden = false; }
   loadHistory().catch(() => {});
@@ -438,6 +448,7 @@ $("signin").addEventListener("submit", (event) => {
   const action = form.dataset.mode;
   const body = { email: form.email.value, password: form.password.value };
   if (action === "signup") body.name = form.name.value;
+  sessionStorage.removeItem(GUEST);
   return busy($("enter"), action === "signup" ? "가입하지 못했습니다" : "로그인하지 못했습니다",
               () => enter(action, body));
 });
@@ -458,6 +469,16 @@ $("forgot").addEventListener("click", () => busy($("forgot"), "재설정 메일�
   toast(`가입된 주소라면 ${form.email.value} 앞으로 재설정 메일을 보냈습니다. 메일함을 확인해 주세요`);
 }));
 
+$("resend").addEventListener("click", () => busy($("resend"), "인증 메일을 보내지 못했습니다", async () => {
+  try {
+    await api("/api/v1/auth/verify-email/resend");
+  } catch (error) {
+    if (error.code === "ALREADY_VERIFIED") $("unverified").hidden = true;
+    throw error;
+  }
+  toast(`${$("resend").dataset.email} 앞으로 인증 메일을 다시 보냈습니다. 메일함을 확인해 주세요`);
+}));
+
 $("logout").addEventListener("click", () => busy($("logout"), "로그아웃하지 못했습니다", async () => {
   const tokens = JSON.parse(sessionStorage.getItem("taskstream.tokens") ?? "null");
   await client.request("/api/v1/auth/logout", {
@@ -466,7 +487,7 @@ $("logout").addEventListener("click", () => busy($("logout"), "로그아웃하�
   });
   client.close();
   session.forget();
-  sessionStorage.removeItem(CURRENT);
+  for (const key of [CURRENT, GUEST]) sessionStorage.removeItem(key);
   location.reload();
 }));
 
@@ -482,6 +503,7 @@ $("plan").addEventListener("input", () => {
 });
 
 $("guest").addEventListener("click", async () => {
+  sessionStorage.setItem(GUEST, "1");
   const id = crypto.randomUUID();
   await enter("signup", { email: `guest-${id.slice(0, 8)}@example.com`, password: id, name: "게스트" });
 });

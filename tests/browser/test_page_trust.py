@@ -292,6 +292,45 @@ async def test_a_forgotten_password_is_reset_by_mail_and_the_new_one_signs_in(
     await expect(sized.locator("#who-name")).to_have_text("김민지 님")  # signup()'s name
 
 
+async def test_an_unconfirmed_address_is_shown_and_its_mail_can_be_sent_again(
+    sized: Page, web: Proc, worker: Proc, smtp: MailServer
+):
+    email = f"founder-{uuid.uuid4().hex[:8]}@example.com"
+    await sized.goto(web.url)
+    await sized.get_by_role("button", name="가입", exact=True).click()
+    await sized.get_by_label("이름", exact=True).fill("김민지")
+    await sized.get_by_label("이메일").fill(email)
+    await sized.get_by_label("비밀번호 (8자 이상)").fill("long enough password")
+    await sized.get_by_label("비밀번호 (8자 이상)").press("Enter")
+    unverified = sized.locator("#unverified")
+    await expect(unverified).to_be_visible()
+    await expect(unverified).to_contain_text("이메일 미확인")
+    await sized.get_by_role("button", name="인증 메일 다시 보내기").click()
+    await expect(sized.locator(".toast")).to_have_text(
+        f"{email} 앞으로 인증 메일을 다시 보냈습니다. 메일함을 확인해 주세요"
+    )
+    mail = await smtp.mail_for(email, count=2, about="이메일 주소를 확인해 주세요")
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None
+    link = re.search(r"http://app\.test(/verify-email\?token=[\w-]+)", body.get_content())
+    assert link, body.get_content()
+    await sized.goto(f"{web.url}{link.group(1)}")
+    await expect(sized.locator("#result")).to_have_text(f"{email} 주소가 확인되었습니다.")
+    await sized.get_by_role("link", name="Taskstream으로 가기").click()
+    await expect(sized.locator("#who-name")).to_have_text("김민지 님")
+    await expect(unverified).to_be_hidden()  # confirmed: nothing to ask any more
+
+
+async def test_a_guest_is_not_asked_to_confirm_a_made_up_address(sized: Page, web: Proc):
+    await open_page(sized, web)
+    await expect(sized.locator("#who-name")).to_have_text("게스트 님")
+    await expect(sized.locator("#unverified")).to_be_attached()  # there, for others
+    await expect(sized.locator("#unverified")).to_be_hidden()
+    await sized.reload()  # still a guest after a reload
+    await expect(sized.locator("#who-name")).to_have_text("게스트 님")
+    await expect(sized.locator("#unverified")).to_be_hidden()
+
+
 async def test_the_apis_refusals_and_a_tasks_failure_are_said_in_korean(
     sized: Page, private: Callable[..., Proc]
 ):
