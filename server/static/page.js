@@ -58,6 +58,7 @@ const REASONS = {
   EXPORT_STORE_UNAVAILABLE: "파일 저장소에 닿지 않습니다. 잠시 뒤 다시 해 주세요",
   UNAVAILABLE: "서버가 잠시 바쁩니다. 잠시 뒤 다시 해 주세요",
   // how a task ended, when it failed
+  INTERNAL_ERROR: "서버에서 뜻밖의 오류가 났습니다. 다시 해 보시고, 계속되면 알려 주세요",
   TIMEOUT: "시간 안에 끝나지 않았습니다. 다시 해 주세요",
   WORKER_LOST: "작업하던 서버가 멈췄습니다. 다시 해 주세요",
   UPSTREAM: "AI 서비스가 응답하지 않았습니다. 잠시 뒤 다시 해 주세요",
