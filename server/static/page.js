@@ -1,7 +1,7 @@
 // The demo page: a founder's business plan, written live, then evaluated, simulated and
 // exported. Everything it follows goes through the client library.
 import { stageLabel } from "/static/js/stages.js";
-import { TaskstreamClient, storedSession } from "/static/js/taskstream.js";
+import { ENDED, TaskstreamClient, storedSession } from "/static/js/taskstream.js";
 
 const $ = (id) => /** @type {HTMLElement & Record<string, any>} */ (document.getElementById(id));
 const session = storedSession();
@@ -83,14 +83,14 @@ function failure(task) {
 
 /** Run a button's action once at a time: disabled and marked busy until it is done; its
  *  failure is said in a toast, never left uncaught. */
-async function busy(button, failure, action) {
+async function busy(button, what, action) {
   if (button.getAttribute("aria-busy") === "true") return;
   button.setAttribute("aria-busy", "true");
   button.disabled = true;
   try {
     await action();
   } catch (error) {
-    toast(`${failure}: ${reason(error)}`, true);
+    toast(`${what}: ${reason(error)}`, true);
   } finally {
     button.removeAttribute("aria-busy");
     button.disabled = false;
@@ -121,7 +121,7 @@ let announced = "";
 /** Said to screen readers once per status or stage, not at every percent. */
 function announce(task) {
   const status = STATUS[task.status] ?? task.status;
-  const said = ["completed", "failed", "cancelled"].includes(task.status)
+  const said = ENDED.has(task.status)
     ? status : [status, stageLabel(task.currentStage)].filter(Boolean).join(", ");
   if (said !== announced) $("announce").textContent = announced = said;
 }
@@ -134,7 +134,7 @@ function render(task) {
   $("status").dataset.status = task.status;
   $("stage").textContent = task.currentStage ? `· ${stageLabel(task.currentStage)} ·` : "";
   $("eta").textContent = task.estimatedRemaining ? `· 약 ${Math.ceil(task.estimatedRemaining)}초 남음` : "";
-  $("cancel").disabled = ["completed", "failed", "cancelled"].includes(task.status);
+  $("cancel").disabled = ENDED.has(task.status);
 }
 
 /** The API's refusal as an Error carrying its code and its per-field details. */
@@ -142,13 +142,25 @@ function refusal(error) {
   return Object.assign(new Error(error.message), { code: error.code, details: error.details });
 }
 
-async function api(path, body) {
-  const response = await client.request(path, {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}),
-  });
+/** POST a JSON body as the signed-in founder (`signedIn: false`: before signing in); the
+ *  answer's data, or its refusal thrown. */
+async function api(path, body, { signedIn = true } = {}) {
+  const init = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) };
+  const response = await (signedIn ? client.request(path, init) : fetch(path, init));
   const answer = await response.json();
   if (!answer.success) throw refusal(answer.error);
   return answer.data;
+}
+
+/** `api`, for a form: a refusal that names its fields is said under them. */
+async function sendForm(form, path, body) {
+  clearErrors(form);
+  try {
+    return await api(path, body);
+  } catch (error) {
+    if (showErrors(form, error)) throw new Error("표시한 항목을 확인해 주세요");
+    throw error;
+  }
 }
 
 // what each field's refusal says to the founder (the API's details name the field)
@@ -286,12 +298,17 @@ function lost(taskId, kind, error) {
 
 /** The session ended elsewhere (logout, password reset) or cannot be renewed. */
 function signedOut() {
-  client.close();
-  session.forget();
-  for (const key of [CURRENT, GUEST]) sessionStorage.removeItem(key);
+  forget();
   $("account").hidden = false;
   for (const part of ["wizard", "who", "progress", "after", "history", "connection"]) $(part).hidden = true;
   toast("로그인이 끝났습니다. 다시 로그인해 주세요", true);
+}
+
+/** Nothing of the session is kept: its tokens, its connection, the task it followed. */
+function forget() {
+  client.close();
+  session.forget();
+  for (const key of [CURRENT, GUEST]) sessionStorage.removeItem(key);
 }
 
 $("reconnect").addEventListener("click", () => {
@@ -363,7 +380,7 @@ async function loadHistory() {
   const response = await client.request("/api/v1/tasks?limit=10");
   if (!response.ok) return;
   const tasks = (await response.json()).data.tasks;
-  const ended = (task) => ["completed", "failed", "cancelled"].includes(task.status);
+  const ended = (task) => ENDED.has(task.status);
   $("history").hidden = tasks.length === 0;
   $("history-list").replaceChildren(...tasks.map((task) => {
     const row = document.createElement("li");
@@ -419,16 +436,16 @@ function signedIn(user) {
 async function enter(action, body) {
   const form = /** @type {HTMLFormElement} */ ($("signin"));
   clearErrors(form);
-  const response = await fetch(`/api/v1/auth/${action}`, {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
-  });
-  const answer = await response.json();
-  if (!answer.success) {
-    if (!showErrors(form, refusal(answer.error))) toast(reason(refusal(answer.error)), true);
+  let entered;
+  try {
+    entered = await api(`/api/v1/auth/${action}`, body, { signedIn: false });
+  } catch (error) {
+    if (!error.code) throw error;  // not a refusal: the network's
+    if (!showErrors(form, error)) toast(reason(error), true);
     return;
   }
-  session.save(answer.data.tokens);
-  signedIn(answer.data.user);
+  session.save(entered.tokens);
+  signedIn(entered.user);
 }
 
 /** Log in, or sign up: one form, one submit button, so Enter does what the form says. */
@@ -459,13 +476,11 @@ $("signin").addEventListener("submit", (event) => {
 $("forgot").addEventListener("click", () => busy($("forgot"), "재설정 메일을 보내지 못했습니다", async () => {
   const form = /** @type {HTMLFormElement} */ ($("signin"));
   clearErrors(form);
-  const response = await fetch("/api/v1/auth/password/reset-request", {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: form.email.value }),
-  });
-  const answer = await response.json();
-  if (!answer.success) {
-    if (showErrors(form, refusal(answer.error))) return;
-    throw refusal(answer.error);
+  try {
+    await api("/api/v1/auth/password/reset-request", { email: form.email.value }, { signedIn: false });
+  } catch (error) {
+    if (showErrors(form, error)) return;
+    throw error;
   }
   toast(`가입된 주소라면 ${form.email.value} 앞으로 재설정 메일을 보냈습니다. 메일함을 확인해 주세요`);
 }));
@@ -486,9 +501,7 @@ $("logout").addEventListener("click", () => busy($("logout"), "로그아웃하�
     method: "POST", headers: { "content-type": "application/json" },
     body: JSON.stringify({ refreshToken: tokens?.refreshToken }),
   });
-  client.close();
-  session.forget();
-  for (const key of [CURRENT, GUEST]) sessionStorage.removeItem(key);
+  forget();
   location.reload();
 }));
 
@@ -517,13 +530,7 @@ $("plan").addEventListener("submit", async (event) => {
   const form = new FormData(element);
   let started = null;
   await busy($("generate"), "계획서 생성을 시작하지 못했습니다", async () => {
-    clearErrors(element);
-    try {
-      started = await api("/api/v1/business-plan/generate", Object.fromEntries(form));
-    } catch (error) {
-      if (showErrors(element, error)) throw new Error("표시한 항목을 확인해 주세요");
-      throw error;
-    }
+    started = await sendForm(element, "/api/v1/business-plan/generate", Object.fromEntries(form));
   });
   if (started) { follow(started.taskId, "business_plan"); loadHistory().catch(() => {}); }
 });
@@ -628,15 +635,8 @@ $("simulation").addEventListener("submit", (event) => {
     uncertainty: { monthlyGrowth: { low: 0, high: Math.max(0.1, 2 * value("monthlyGrowth") / 100) }, monthlyVolatility: 0.05 },
   };
   return busy($("simulate"), "재무 시뮬레이션을 하지 못했습니다", async () => {
-    clearErrors(form);
-    let started;
-    try {
-      started = await api(`/api/v1/projects/${plan?.projectId}/financial/simulate`, body);
-    } catch (error) {
-      // the API names nested fields ("revenue.unitPrice"): the form's are the last part
-      if (showErrors(form, error)) throw new Error("표시한 항목을 확인해 주세요");
-      throw error;
-    }
+    // the API names nested fields ("revenue.unitPrice"): the form's are the last part
+    const started = await sendForm(form, `/api/v1/projects/${plan?.projectId}/financial/simulate`, body);
     drawChart(await whenDone(started.taskId, "재무 시뮬레이션"));
   });
 });
@@ -683,9 +683,9 @@ async function download(made) {
 
 /** 12,345,678 → "1,235만", 123,456,789 → "1.23억": amounts as Korean readers read them. */
 function short(amount) {
-  const size = Math.abs(amount);
-  if (size >= 1e8) return `${(amount / 1e8).toLocaleString("ko-KR", { maximumFractionDigits: 2 })}억`;
-  if (size >= 1e4) return `${Math.round(amount / 1e4).toLocaleString("ko-KR")}만`;
+  const magnitude = Math.abs(amount);
+  if (magnitude >= 1e8) return `${(amount / 1e8).toLocaleString("ko-KR", { maximumFractionDigits: 2 })}억`;
+  if (magnitude >= 1e4) return `${Math.round(amount / 1e4).toLocaleString("ko-KR")}만`;
   return amount.toLocaleString("ko-KR");
 }
 

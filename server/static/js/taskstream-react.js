@@ -16,13 +16,13 @@
 
 import { createContext, createElement as h, useCallback, useContext, useEffect, useState } from "react";
 import { stageLabel } from "./stages.js";
+import { ENDED } from "./taskstream.js";
 
 export { stageLabel };
 
 /** @typedef {import("./taskstream.js").Task} Task */
 /** @typedef {import("./taskstream.js").TaskstreamClient} TaskstreamClient */
 
-const ENDED = new Set(["completed", "failed", "cancelled"]);
 // errors that another try cannot mend
 const FINAL = /^(TOKEN_REVOKED|TASK_NOT_FOUND)/;
 

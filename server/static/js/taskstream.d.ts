@@ -1,7 +1,9 @@
 // Types of Taskstream's browser client (taskstream.js), for TypeScript code that imports it.
-// Checked with `tsc --noEmit` against a typed example (tests/browser/js/example.ts).
+// Checked with `tsc --noEmit` against a typed example (tests/browser/js/example.tsx).
 
 export type TaskStatus = "pending" | "processing" | "completed" | "failed" | "cancelled";
+/** The statuses a task ends in. */
+export const ENDED: ReadonlySet<TaskStatus>;
 export type Transport = "sse" | "ws" | "poll";
 export type EventType = "status" | "progress" | "partial" | "completed" | "failed" | "cancelled";
 

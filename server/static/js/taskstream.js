@@ -65,7 +65,8 @@
  * @property {number} [retryDelay=1000]  first reconnect delay (ms); doubles, with jitter, to 30 s
  */
 
-const ENDED = new Set(["completed", "failed", "cancelled"]);
+/** The statuses a task ends in. */
+export const ENDED = new Set(["completed", "failed", "cancelled"]);
 const TYPES = ["status", "progress", "partial", "completed", "failed", "cancelled"];
 const ORDER = /** @type {Transport[]} */ (["sse", "ws", "poll"]);
 const HANDLER = /** @type {const} */ ({
@@ -268,8 +269,7 @@ export class TaskstreamClient {
     if (this.failures > this.maxRetries) {
       const next = ORDER[ORDER.indexOf(current) + 1];
       if (this.wanted !== "auto" || !next) {
-        const error = new Error(`could not connect over ${current} after ${this.maxRetries} retries`);
-        for (const sub of this._all()) { sub.handlers.onError?.(error); this._drop(sub); }
+        this._giveUp(new Error(`could not connect over ${current} after ${this.maxRetries} retries`));
         return;
       }
       this.failures = 0;
@@ -295,7 +295,7 @@ export class TaskstreamClient {
     try {
       await this.auth.refresh();
     } catch (error) {
-      for (const sub of this._all()) { sub.handlers.onError?.(/** @type {Error} */ (error)); this._drop(sub); }
+      this._giveUp(/** @type {Error} */ (error));
       return;
     }
     if (this.subs.size) this._connect(/** @type {Transport} */ (this.transport));
@@ -304,8 +304,12 @@ export class TaskstreamClient {
   /** Told the session was ended (logout, password reset): stop, and say why. */
   _signedOut() {
     this._disconnect();
-    const error = new Error("TOKEN_REVOKED: the session has ended; sign in again");
-    for (const sub of this._all()) { sub.handlers.onError?.(error); this._drop(sub); }
+    this._giveUp(new Error("TOKEN_REVOKED: the session has ended; sign in again"));
+  }
+
+  /** These subscriptions (by default every one) end with `error`. @param {Error} error */
+  _giveUp(error, subs = this._all()) {
+    for (const sub of subs) { sub.handlers.onError?.(error); this._drop(sub); }
   }
 
   /** A new task's subscription, while connected. @param {Subscription} sub */
@@ -419,10 +423,7 @@ export class TaskstreamClient {
       const frame = JSON.parse(message.data);
       if (frame.event === "reauthenticate" || frame.event === "revoked") return;  // see onclose
       if (frame.event === "error") {
-        for (const sub of [...(this.subs.get(frame.taskId) ?? [])]) {
-          sub.handlers.onError?.(new Error(`${frame.error.code}: ${frame.error.message}`));
-          this._drop(sub);
-        }
+        this._giveUp(new Error(`${frame.error.code}: ${frame.error.message}`), [...(this.subs.get(frame.taskId) ?? [])]);
         return;
       }
       if (frame.data?.taskId) this._deliver(frame.event, frame.data, frame.id);
@@ -455,10 +456,7 @@ export class TaskstreamClient {
       } catch { this._failed(); return; }
       if (response.status === 304) continue;
       const subs = [...(this.subs.get(taskId) ?? [])];
-      if (response.status === 404) {
-        for (const sub of subs) { sub.handlers.onError?.(new Error("TASK_NOT_FOUND")); this._drop(sub); }
-        continue;
-      }
+      if (response.status === 404) { this._giveUp(new Error("TASK_NOT_FOUND"), subs); continue; }
       if (!response.ok) { this._failed(); return; }
       this._opened();
       const etag = response.headers.get("ETag");
