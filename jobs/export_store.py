@@ -46,7 +46,7 @@ class ExportStore(Protocol):
         """A local file for an attempt to render `name` into, before `put`."""
 
     async def put(self, scratch: Path, name: str, content_type: str) -> None:
-        """The rendered file stored as `name`, whole (the scratch file is gone after)."""
+        """The rendered file stored as `name`, whole (the caller removes the scratch file)."""
 
     async def size(self, name: str) -> int | None:
         """The stored file's size; None when there is none."""
@@ -132,26 +132,23 @@ class Bucket:
         """Uploaded from the file: in parts past boto3's threshold (8 MiB), so a large file
         is never read whole; an object appears only once every part is in."""
         extra = {"ContentType": content_type}
-        try:
-            async with self._errors("store the file"):
-                await asyncio.to_thread(
-                    self._s3.upload_file, str(scratch), self.bucket, self._key(name), extra
-                )
-        finally:
-            scratch.unlink(missing_ok=True)
+        async with self._errors("store the file"):
+            await asyncio.to_thread(
+                self._s3.upload_file, str(scratch), self.bucket, self._key(name), extra
+            )
 
     async def size(self, name: str) -> int | None:
         from botocore.exceptions import ClientError
 
-        try:
-            async with self._errors("read the file"):
+        async with self._errors("read the file"):
+            try:
                 head = await asyncio.to_thread(
                     self._s3.head_object, Bucket=self.bucket, Key=self._key(name)
                 )
-        except StoreUnavailable as error:
-            if isinstance(error.__cause__, ClientError) and _code(error.__cause__) in MISSING:
-                return None
-            raise
+            except ClientError as error:
+                if _code(error) in MISSING:
+                    return None
+                raise
         size: int = head["ContentLength"]
         return size
 
@@ -185,8 +182,8 @@ class Bucket:
             ]
 
         async with self._errors("list the files"):
-            return await asyncio.to_thread(listed)
-        return []  # not reached: the errors are raised
+            found = await asyncio.to_thread(listed)
+        return found
 
     async def delete(self, name: str) -> None:
         async with self._errors("remove the file"):

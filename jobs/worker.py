@@ -26,7 +26,7 @@ from arq.worker import Worker
 from jobs import kinds, logs, metrics
 from jobs.accounts import UserStore
 from jobs.config import Settings
-from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect, connect_streams
+from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect
 from jobs.documents import find_font
 from jobs.export_store import export_store
 from jobs.kinds.export import sweep_exports
@@ -79,18 +79,14 @@ async def mail_shutdown(ctx: dict[str, Any]) -> None:
 def _open_clients(ctx: dict[str, Any], name: str) -> None:
     """The worker's Redis client and the stores over it, for its jobs (`JobContext`)."""
     settings: Settings = ctx["settings"]
-    url, streams_url = settings.require_redis_url(), settings.require_streams_url()
-    ctx["redis"] = redis = connect(url, name)
-    records = redis if streams_url == url else connect_streams(streams_url, f"{name}:streams")
-    ctx["store"] = TaskStore(redis, settings, records)
+    ctx["redis"] = redis = connect(settings.require_redis_url(), name)
+    ctx["store"] = TaskStore.connected(redis, settings, name)
     ctx["plans"] = PlanStore(redis)
     ctx["users"] = UserStore(redis)
 
 
 async def _close_clients(ctx: dict[str, Any]) -> None:
-    store: TaskStore = ctx["store"]
-    if store.records is not store.redis:
-        await store.records.aclose()
+    await ctx["store"].aclose()
     await ctx["redis"].aclose()
 
 

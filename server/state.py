@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 
 from jobs.accounts import UserStore
 from jobs.config import Settings
-from jobs.connections import arq_pool, connect, connect_streams
+from jobs.connections import arq_pool, connect
 from jobs.export_store import ExportStore, export_store
 from jobs.kinds import Kinds
 from jobs.plans import PlanStore
@@ -72,7 +72,7 @@ def lifespan_for(
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         name = f"taskstream:web:{os.getpid()}"  # CLIENT LIST tells each process's connections
         redis = connect(url, name)
-        records = redis if streams_url == url else connect_streams(streams_url, f"{name}:streams")
+        store = TaskStore.connected(redis, settings, name)
         queue = arq_pool(url, settings.queue_name)
         hub = Hub(streams_url, settings.listener_queue, name=f"{name}:hub")
         await hub.start()
@@ -85,7 +85,7 @@ def lifespan_for(
                 "settings": settings,
                 "kinds": kinds,
                 "redis": redis,
-                "store": TaskStore(redis, settings, records),
+                "store": store,
                 "plans": PlanStore(redis),
                 "users": UserStore(redis),
                 "queue": queue,
@@ -102,7 +102,6 @@ def lifespan_for(
             await hub.stop()
             await queue.aclose(close_connection_pool=True)
             await redis.aclose()
-            if records is not redis:
-                await records.aclose()
+            await store.aclose()
 
     return lifespan

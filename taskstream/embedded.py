@@ -213,6 +213,7 @@ class Cluster:
         """Every live node sees every slot served, and every live replica is in sync."""
 
         def healthy() -> bool:
+            primaries = 0
             for node in self.live():
                 if "cluster_state:ok" not in str(node.call("CLUSTER", "INFO")):
                     return False
@@ -220,7 +221,8 @@ class Cluster:
                     info = client.info("replication")
                 if info["role"] == "slave" and info.get("master_link_status") != "up":
                     return False
-            return sum(node.is_primary for node in self.live()) == self.primaries
+                primaries += info["role"] == "master"
+            return primaries == self.primaries
 
         _until(healthy, timeout, f"the local cluster was not healthy in {timeout} s")
 

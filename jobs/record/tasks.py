@@ -29,7 +29,7 @@ from redis.commands.core import AsyncScript
 
 from jobs import metrics
 from jobs.config import Settings
-from jobs.connections import Client
+from jobs.connections import Client, connect_streams
 from jobs.record import keys
 from jobs.record.batch import Batched
 
@@ -239,6 +239,21 @@ class TaskStore:
         self._owner = _register(self.records, "owner.lua")
         # reads are many and small (every stream's start, every status poll): batched
         self._read = Batched(_register(self.records, "read.lua"))
+
+    @classmethod
+    def connected(cls, redis: Redis, settings: Settings, name: str) -> TaskStore:
+        """The store over `redis`, its records on the streams store's own client when that
+        is another server (`TASKSTREAM_STREAMS_URL`)."""
+        url, streams_url = settings.require_redis_url(), settings.require_streams_url()
+        same = streams_url == url
+        return cls(
+            redis, settings, None if same else connect_streams(streams_url, f"{name}:streams")
+        )
+
+    async def aclose(self) -> None:
+        """Close the streams store's client, when it is the store's own (not `redis`)."""
+        if self.records is not self.redis:
+            await self.records.aclose()
 
     async def create(
         self,

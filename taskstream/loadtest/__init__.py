@@ -72,7 +72,8 @@ async def run(options: Options) -> Report:
     try:
         async with asyncio.timeout(options.max_seconds):
             # each batch of tasks gets its clients at once, so every client sees its task whole
-            async for task_id in _start_tasks(options, math.ceil(options.clients / options.share)):
+            count = math.ceil(options.clients / options.share)
+            async for task_id in _start_tasks(options, urls[0], count):
                 for _ in range(min(options.share, options.clients - len(tallies))):
                     tally = Tally(next(transports), task_id)
                     url, target = targets[len(tallies) % len(targets)]
@@ -109,14 +110,13 @@ async def sign_up(url: str) -> str:
         return token
 
 
-async def _start_tasks(options: Options, count: int) -> AsyncIterator[str]:
+async def _start_tasks(options: Options, url: str, count: int) -> AsyncIterator[str]:
     """Create `count` demo tasks, 50 at a time, yielding each id as soon as it exists."""
     steps = max(1, round(options.seconds / options.step))
     body = {"steps": steps, "stepSeconds": options.step}
     headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
     limits = httpx.Limits(max_connections=50)
-    first = options.url.split(",")[0]
-    async with httpx.AsyncClient(base_url=first, headers=headers, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as http:
 
         async def start() -> str:
             # a busy server may drop a connection: retry, safely, with an Idempotency-Key
