@@ -5,7 +5,6 @@ stage, Korean wraps between words, and the developer's controls stay out of the 
 
 from __future__ import annotations
 
-import re
 import signal
 import uuid
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from playwright.async_api import Page, ViewportSize, expect
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_page import TIMEOUT_MS, finished, open_page
+from tests.server.test_auth import RESET, link_in
 from tests.smtp import MailServer
 from tests.support import WAIT, Proc, signup
 
@@ -268,12 +268,9 @@ async def test_a_forgotten_password_is_reset_by_mail_and_the_new_one_signs_in(
         f"가입된 주소라면 {user.email} 앞으로 재설정 메일을 보냈습니다. 메일함을 확인해 주세요"
     )
     await expect(sized.locator("#email-error")).to_have_count(0)
-    mail = await smtp.mail_for(user.email, about="비밀번호 재설정")
-    body = mail.get_body(preferencelist=("plain",))
-    assert body is not None
-    link = re.search(r"http://app\.test(/reset-password\?token=[\w-]+)", body.get_content())
-    assert link, body.get_content()
-    await sized.goto(f"{web.url}{link.group(1)}")
+    path, token = link_in(await smtp.mail_for(user.email, about=RESET))
+    assert path == "/reset-password"
+    await sized.goto(f"{web.url}{path}?token={token}")
     new = sized.get_by_label("새 비밀번호 (8자 이상)")
     await new.fill("short")
     await sized.get_by_role("button", name="재설정").click()
@@ -309,12 +306,9 @@ async def test_an_unconfirmed_address_is_shown_and_its_mail_can_be_sent_again(
     await expect(sized.locator(".toast")).to_have_text(
         f"{email} 앞으로 인증 메일을 다시 보냈습니다. 메일함을 확인해 주세요"
     )
-    mail = await smtp.mail_for(email, count=2, about="이메일 주소를 확인해 주세요")
-    body = mail.get_body(preferencelist=("plain",))
-    assert body is not None
-    link = re.search(r"http://app\.test(/verify-email\?token=[\w-]+)", body.get_content())
-    assert link, body.get_content()
-    await sized.goto(f"{web.url}{link.group(1)}")
+    path, token = link_in(await smtp.mail_for(email, count=2, about="이메일 주소를 확인해 주세요"))
+    assert path == "/verify-email"
+    await sized.goto(f"{web.url}{path}?token={token}")
     await expect(sized.locator("#result")).to_have_text(f"{email} 주소가 확인되었습니다.")
     await sized.get_by_role("link", name="Taskstream으로 가기").click()
     await expect(sized.locator("#who-name")).to_have_text("김민지 님")
