@@ -9,6 +9,7 @@ taskstream worker   an ARQ worker only
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import secrets
 import signal
@@ -92,6 +93,9 @@ def loadtest(args: argparse.Namespace) -> None:
 
     if not 1 <= args.clients <= 50_000 or args.share < 1 or args.step <= 0:
         sys.exit("taskstream loadtest: --clients 1..50000, --share ≥ 1, --step > 0")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        # said now, not after the load, when its report would be lost with the exit
+        sys.exit("taskstream loadtest: --plot needs matplotlib: pip install matplotlib")
     try:
         import uvloop
 

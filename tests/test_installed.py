@@ -174,3 +174,18 @@ async def test_the_installed_loadtest_drives_it_and_accounts_for_every_event(
     events = report["events"]
     assert events["expected"] > 0 and events["received"] == events["expected"]
     assert (events["lost"], events["duplicated"]) == (0, 0)
+
+
+def test_the_installed_loadtest_asks_for_matplotlib_before_the_load_not_after(
+    installed: Installed, tmp_path: Path
+):
+    lacking = subprocess.run(
+        [str(installed.bin / "python"), "-c", "import matplotlib"], capture_output=True
+    )
+    assert lacking.returncode != 0  # not installed without the dev extra
+    chart = tmp_path / "latency.png"
+    # no server at this URL: the load would fail, so the refusal must come before it
+    done = installed.run("loadtest", "--url", "http://127.0.0.1:9", "--plot", str(chart))
+    assert done.returncode != 0
+    assert "--plot needs matplotlib: pip install matplotlib" in done.stderr, done.stderr[-2000:]
+    assert not chart.exists()
