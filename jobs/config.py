@@ -90,6 +90,9 @@ class Settings:
     heartbeat_s: float = 15.0
     listener_queue: int = 256
     lease_s: float = 15.0
+    # how long a worker's command waits out a Redis outage before its attempt is given back
+    # to the queue (run again later; `jobs/runtime/lifecycle.py`)
+    redis_patience_s: float = 30.0
     coalesce_s: float = 0.1
     worker_max_jobs: int = 200
     mail_worker_max_jobs: int = 20
@@ -136,6 +139,9 @@ class Settings:
             heartbeat_s=reader.number("TASKSTREAM_HEARTBEAT_SECONDS", cls.heartbeat_s),
             listener_queue=int(reader.number("TASKSTREAM_LISTENER_QUEUE", cls.listener_queue)),
             lease_s=reader.number("TASKSTREAM_LEASE_SECONDS", cls.lease_s),
+            redis_patience_s=reader.number(
+                "TASKSTREAM_REDIS_PATIENCE_SECONDS", cls.redis_patience_s
+            ),
             coalesce_s=reader.number("TASKSTREAM_COALESCE_MS", cls.coalesce_s * 1000) / 1000,
             worker_max_jobs=int(reader.number("TASKSTREAM_WORKER_MAX_JOBS", cls.worker_max_jobs)),
             mail_worker_max_jobs=int(

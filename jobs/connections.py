@@ -1,7 +1,11 @@
 """Redis clients that ride out a short outage (a restart, a fail-over) instead of failing.
 
-Commands that hit a dropped connection are retried with exponential backoff for about
-half a minute. A retried task write may, rarely, append its event twice (the first try
+A command that meets an error meaning "wait" (`WAIT_ERRORS`: no connection, a server still
+loading its data, a cluster down or a slot moving during a fail-over, a demoted primary) is
+tried again with exponential backoff, for as long as its client's `Patience` allows: about
+half a minute in a worker (`PATIENT`), about two seconds for a web process's requests
+(`PROMPT`; a cluster's, long enough for a fail-over), which then answer 503 rather than keep
+a client waiting. A retried task write may, rarely, append its event twice (the first try
 ran, its reply was lost); readers drop nothing for it, and terminal states stay final.
 
 `REDIS_URL` names one server (`redis://host:6379/0`), or a primary watched by Sentinel:
@@ -28,18 +32,82 @@ from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, RedisClusterException, TimeoutError
+from redis.exceptions import (
+    ClusterError,
+    ConnectionError,
+    ReadOnlyError,
+    RedisClusterException,
+    TimeoutError,
+    TryAgainError,
+)
 
-RETRY_ON = [ConnectionError, TimeoutError, OSError]
+# Errors that mean "the store is not there yet, wait": no connection or no answer (and
+# LOADING, a `ConnectionError`), CLUSTERDOWN and MASTERDOWN and a MOVED storm (cluster
+# errors), TRYAGAIN during a resharding, READONLY from a primary demoted under a client
+# that has not yet learned of it, and no cluster node answering at all. The command did
+# not run (or, timed out, may have: see above); none of them is a fault of the caller.
+# (Redis's own `ConnectionError` and `TimeoutError`, not the built-in ones.)
+WAIT_ERRORS: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    ClusterError,
+    TryAgainError,
+    ReadOnlyError,
+    RedisClusterException,
+)
+
+
+# and a socket's own errors, which redis-py does not always wrap
+RETRY_ON = [*WAIT_ERRORS, OSError]
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` is Redis saying it is unreachable or not ready, rather than a bug."""
+    return isinstance(error, WAIT_ERRORS)
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How long a client keeps trying a command through an outage.
+
+    No socket timeout: a server that answers nothing (stopped, not gone) keeps a command
+    waiting until it answers. redis-py's read timeout, set on the cluster client, let a
+    cancelled stream's read swallow the cancel now and then (the stream stayed open after
+    its client left); `/readyz` bounds its own wait instead."""
+
+    retries: int
+    cap_s: float  # the longest wait between two tries
+
+    @classmethod
+    def within(cls, seconds: float, cap_s: float = 2.0) -> Patience:
+        """As many tries as the backoff fits in `seconds` (at least one retry)."""
+        retries, waited = 1, 0.05
+        while waited < seconds:
+            waited += min(cap_s, 0.05 * 2**retries)
+            retries += 1
+        return cls(retries, cap_s)
+
+    def retry(self, sentinel: bool = False) -> Retry:
+        # through Sentinel, a connection retries inside each of its own retries (redis-py
+        # asks the sentinels again only between outer tries): a short inner budget, or a
+        # dead primary would be tried for half a minute before anyone asks for the new one
+        retries = min(self.retries, 6) if sentinel else self.retries
+        return Retry(ExponentialBackoff(cap=self.cap_s, base=0.05), retries=retries)
+
+    def options(self, sentinel: bool = False) -> dict[str, Any]:
+        """A client's or pool's keyword arguments for this patience."""
+        return {"retry": self.retry(sentinel), "retry_on_error": RETRY_ON}
+
+
+# a worker's commands: about half a minute of tries (`TASKSTREAM_REDIS_PATIENCE_SECONDS`)
+PATIENT = Patience(retries=20, cap_s=2.0)
+# a web process's requests: about two seconds, then `REDIS_UNAVAILABLE` (503). On a cluster
+# (the task streams), long enough to ride out a fail-over (about 8 s): a stream's catch-up
+# read must not fail while a replica is promoted
+PROMPT = Patience(retries=6, cap_s=0.5)
+PROMPT_CLUSTER = Patience(retries=10, cap_s=1.0)
 
 Client = Redis | RedisCluster  # a store's client: one server (or Sentinel's primary), a cluster
-
-
-def _retry(sentinel: bool = False) -> Retry:
-    # through Sentinel, a connection retries inside each of its own retries (redis-py asks
-    # the sentinels again only between outer tries): a short inner budget, or a dead
-    # primary would be tried for half a minute before anyone asks where the new one is
-    return Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=6 if sentinel else 20)
 
 
 def _hosts(netloc: str, default_port: int) -> tuple[list[tuple[str, int]], str | None]:
@@ -88,9 +156,10 @@ class ClusterTarget:
             return None
         return cls(*_hosts(parts.netloc, 6379))
 
-    def client(self, **kwargs: Any) -> RedisCluster:
+    def client(self, patience: Patience = PATIENT, **kwargs: Any) -> RedisCluster:
         """A cluster client that rides out a fail-over (`_Cluster`)."""
-        return _Cluster(  # type: ignore[no-any-return]
+        return _Cluster(  # type: ignore[abstract]
+            patience,
             startup_nodes=[ClusterNode(host, port) for host, port in self.nodes],
             password=self.password,
             socket_connect_timeout=5,
@@ -100,25 +169,28 @@ class ClusterTarget:
 
 class _Cluster(RedisCluster):
     """redis-py's cluster client, riding out a fail-over as `connect`'s clients ride out an
-    outage: about half a minute of tries with backoff. redis-py 5 retries a command at once,
-    a few times, which all meet the dead primary before its replica is promoted (seconds
-    later), and learns the cluster's commands outside its retries."""
+    outage, for as long as its `Patience` allows. redis-py 5 retries a command at once, a
+    few times, which all meet the dead primary (or CLUSTERDOWN from the others) before its
+    replica is promoted, seconds later; and learns the cluster's commands outside its
+    retries."""
 
-    _OUTAGE = Retry(
-        ExponentialBackoff(cap=1.0, base=0.05),
-        retries=40,
-        # not only RedisErrors: no node answering is a RedisClusterException
-        supported_errors=(ConnectionError, TimeoutError, RedisClusterException),  # type: ignore[arg-type]
-    )
+    def __init__(self, patience: Patience, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # tries twice as often as a server's client: a fail-over is over in seconds
+        self._outage = Retry(
+            ExponentialBackoff(cap=patience.cap_s / 2, base=0.05),
+            retries=patience.retries * 2,
+            supported_errors=tuple(RETRY_ON),
+        )
 
     async def initialize(self) -> RedisCluster:
         learn = super().initialize
-        learned: RedisCluster = await self._OUTAGE.call_with_retry(learn, _ignore)
+        learned: RedisCluster = await self._outage.call_with_retry(learn, _ignore)
         return learned
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         run = super().execute_command
-        return await self._OUTAGE.call_with_retry(lambda: run(*args, **kwargs), _ignore)
+        return await self._outage.call_with_retry(lambda: run(*args, **kwargs), _ignore)
 
 
 async def _ignore(error: Exception) -> None:
@@ -129,7 +201,7 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """Sentinel's pool, waiting at its size as `BlockingConnectionPool` does."""
 
 
-def connect(url: str, name: str, max_connections: int = 32) -> Redis:
+def connect(url: str, name: str, max_connections: int = 32, patience: Patience = PATIENT) -> Redis:
     """A client with `decode_responses` and a bounded pool, named for `CLIENT LIST`.
 
     The pool blocks rather than grows: thousands of streams opening at once share
@@ -143,22 +215,25 @@ def connect(url: str, name: str, max_connections: int = 32) -> Redis:
         "timeout": 30,
         "decode_responses": True,
         "client_name": name,
-        "retry": _retry(sentinel=target is not None),
-        "retry_on_error": RETRY_ON,
+        **patience.options(sentinel=target is not None),
     }
     if target is not None:
         return Redis(connection_pool=target.pool(_BlockingSentinelPool, **options))
     return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
 
 
-def connect_streams(url: str, name: str, max_connections: int = 32) -> Client:
+def connect_streams(
+    url: str, name: str, max_connections: int = 32, patience: Patience = PATIENT
+) -> Client:
     """The task records' client: `connect`'s, or a cluster's. A cluster node's pool does not
     wait at its size but fails, so it is larger; reads are batched, few are in flight."""
     target = ClusterTarget.parse(url)
     if target is None:
-        return connect(url, name, max_connections)
+        return connect(url, name, max_connections, patience)
+    if patience is PROMPT:
+        patience = PROMPT_CLUSTER
     return target.client(
-        decode_responses=True, client_name=name, max_connections=max_connections * 8
+        patience, decode_responses=True, client_name=name, max_connections=max_connections * 8
     )
 
 
@@ -230,10 +305,10 @@ def load_job(raw: bytes) -> dict[str, Any]:
 SERIALIZERS: dict[str, Any] = {"job_serializer": dump_job, "job_deserializer": load_job}
 
 
-def arq_pool(url: str, queue_name: str) -> ArqRedis:
+def arq_pool(url: str, queue_name: str, patience: Patience = PATIENT) -> ArqRedis:
     """ARQ's client, with our retry policy (ARQ's own Sentinel pool drops it)."""
     target = SentinelTarget.parse(url)
-    retry: dict[str, Any] = {"retry": _retry(target is not None), "retry_on_error": RETRY_ON}
+    retry = patience.options(sentinel=target is not None)
     if target is not None:
         pool = target.pool(SentinelConnectionPool, **retry)
     else:
@@ -241,7 +316,7 @@ def arq_pool(url: str, queue_name: str) -> ArqRedis:
     return ArqRedis(pool, default_queue_name=queue_name, **SERIALIZERS)
 
 
-def arq_settings(url: str) -> RedisSettings:
+def arq_settings(url: str, patience: Patience = PATIENT) -> RedisSettings:
     target = SentinelTarget.parse(url)
     if target is None:
         settings = RedisSettings.from_dsn(url)
@@ -253,5 +328,5 @@ def arq_settings(url: str) -> RedisSettings:
             database=target.db,
             password=target.password,
         )
-    retry = _retry(sentinel=target is not None)
-    return dataclasses.replace(settings, retry=retry, retry_on_error=list(RETRY_ON))
+    retry = patience.retry(sentinel=target is not None)
+    return dataclasses.replace(settings, retry=retry, retry_on_error=RETRY_ON)

@@ -9,6 +9,9 @@ built from the environment when ARQ looks it up.
 
 The main worker also runs the reaper (lapsed leases), the export sweeper and the gauges
 it publishes for `/metrics`.
+
+A Redis outage of any length is waited out (`OutageProofWorker`): ARQ's poll loop would
+raise out of the worker at the first command that fails after the client's retries.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from arq.worker import Worker
 from jobs import kinds, logs, metrics
 from jobs.accounts import UserStore
 from jobs.config import Settings
-from jobs.connections import SERIALIZERS, arq_pool, arq_settings, connect
+from jobs.connections import SERIALIZERS, Patience, arq_pool, arq_settings, connect, is_outage
 from jobs.documents import find_font
 from jobs.export_store import export_store
 from jobs.kinds.export import sweep_exports
@@ -34,11 +37,48 @@ from jobs.llm import model_from
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
 from jobs.runtime.lifecycle import marker_lifetime, task_function
-from jobs.runtime.reaper import reap_once
+from jobs.runtime.reaper import Reaper
 
 logger = logging.getLogger(__name__)
 
 METRICS_EVERY_S = 5.0
+OUTAGE_POLL_S = 1.0  # how often a worker asks again whether Redis is back
+
+
+class OutageProofWorker(Worker):
+    """ARQ's worker, waiting out a Redis outage instead of exiting: a poll that cannot reach
+    Redis is logged (once per outage) and tried again. A job whose ARQ bookkeeping failed
+    meanwhile keeps its in-progress marker until it lapses; then ARQ runs it again."""
+
+    _down = False
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            if not self._down:
+                logger.warning("Redis unreachable; waiting for it", extra={"error": repr(error)})
+            self._down = True
+            await asyncio.sleep(OUTAGE_POLL_S)
+            return
+        if self._down:
+            logger.warning("Redis is back")
+            self._down = False
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        # ARQ counts a job and takes a slot before it asks Redis about it: given back when
+        # the asking fails, or an outage would leak one slot per failed poll
+        for job_id in job_ids:
+            counted = self.job_counter
+            try:
+                await super().start_jobs([job_id])
+            except Exception:
+                if self.job_counter > counted and job_id.decode() not in self.tasks:
+                    self.job_counter -= 1
+                    self.sem.release()
+                raise
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -48,7 +88,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["exports"] = export_store(settings)
     store, redis = ctx["store"], ctx["redis"]
     passes: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
-        ("reaper pass", settings.lease_s / 3, partial(reap_once, store, redis, ctx["markers"])),
+        ("reaper pass", settings.lease_s / 3, Reaper(store, redis, ctx["markers"])),
         ("sweeping exports", settings.sweep_s, partial(sweep_exports, store, ctx["exports"])),
         ("publishing metrics", METRICS_EVERY_S, partial(_publish_gauges, ctx)),
     ]
@@ -79,8 +119,9 @@ async def mail_shutdown(ctx: dict[str, Any]) -> None:
 def _open_clients(ctx: dict[str, Any], name: str) -> None:
     """The worker's Redis client and the stores over it, for its jobs (`JobContext`)."""
     settings: Settings = ctx["settings"]
-    ctx["redis"] = redis = connect(settings.require_redis_url(), name)
-    ctx["store"] = TaskStore.connected(redis, settings, name)
+    patience = Patience.within(settings.redis_patience_s)
+    ctx["redis"] = redis = connect(settings.require_redis_url(), name, patience=patience)
+    ctx["store"] = TaskStore.connected(redis, settings, name, patience)
     ctx["plans"] = PlanStore(redis)
     ctx["users"] = UserStore(redis)
 
@@ -119,10 +160,11 @@ def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]
         k.name: marker_lifetime([q for q in every.values() if q.mail == k.mail], settings)
         for k in every.values()
     }
+    patience = Patience.within(settings.redis_patience_s)
     return {
         "functions": [task_function(kind, settings) for kind in mine],
-        "redis_settings": arq_settings(settings.require_redis_url()),
-        "redis_pool": arq_pool(settings.require_redis_url(), queue_name),
+        "redis_settings": arq_settings(settings.require_redis_url(), patience),
+        "redis_pool": arq_pool(settings.require_redis_url(), queue_name, patience),
         "queue_name": queue_name,
         "on_startup": mail_startup if mail else startup,
         "on_shutdown": mail_shutdown if mail else shutdown,
@@ -143,8 +185,8 @@ def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]
 
 def run(settings: Settings) -> None:
     """Run both workers until SIGINT/SIGTERM (ARQ finishes or re-queues running jobs)."""
-    worker = Worker(**worker_settings(settings))
-    mail = Worker(**worker_settings(settings, mail=True))
+    worker = OutageProofWorker(**worker_settings(settings))
+    mail = OutageProofWorker(**worker_settings(settings, mail=True))
     worker.on_stop = mail.handle_sig
     mail.main_task = mail.loop.create_task(mail.main())
     try:

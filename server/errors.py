@@ -9,18 +9,24 @@
     ├── Unprocessable        422 (body is not JSON, or fails validation; `details` lists fields)
     └── TooManyRequests      429 (a rate limit; `Retry-After`)
 
-Endpoints raise; `EXCEPTION_HANDLERS` answers `{"success": false, "error": {...}}`.
+Endpoints raise; `EXCEPTION_HANDLERS` answers `{"success": false, "error": {...}}`. A Redis
+error that means the store is unreachable or not ready (`jobs.connections.is_outage`) is
+`503 REDIS_UNAVAILABLE` with a jittered `Retry-After`, never a 500: the clients retry.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Mapping
 from typing import Any
 
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from jobs.connections import is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +136,25 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "INTERNAL_ERROR", "something went wrong on our side")
 
 
+def store_unavailable() -> JSONResponse:
+    """503 while Redis is unreachable or not ready: come back in a second or three
+    (jittered, so that a crowd of clients does not come back at once)."""
+    retry_after = {"Retry-After": str(random.randint(1, 3))}
+    message = "the task store is not reachable; try again shortly"
+    return error_response(503, "REDIS_UNAVAILABLE", message, headers=retry_after)
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    if not is_outage(exc):
+        return await _unexpected(request, exc)
+    logger.warning("Redis unreachable: %s", exc, extra={"path": request.url.path})
+    return store_unavailable()
+
+
 EXCEPTION_HANDLERS = {
     ApiError: _api_error,
     HTTPException: _http_error,
+    RedisError: _store_error,
+    RedisClusterException: _store_error,
     Exception: _unexpected,
 }

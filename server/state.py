@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 
 from jobs.accounts import UserStore
 from jobs.config import Settings
-from jobs.connections import arq_pool, connect
+from jobs.connections import PROMPT, arq_pool, connect
 from jobs.export_store import ExportStore, export_store
 from jobs.kinds import Kinds
 from jobs.plans import PlanStore
@@ -71,9 +71,10 @@ def lifespan_for(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         name = f"taskstream:web:{os.getpid()}"  # CLIENT LIST tells each process's connections
-        redis = connect(url, name)
-        store = TaskStore.connected(redis, settings, name)
-        queue = arq_pool(url, settings.queue_name)
+        # a request never waits out an outage: it answers 503 within about two seconds
+        redis = connect(url, name, patience=PROMPT)
+        store = TaskStore.connected(redis, settings, name, PROMPT)
+        queue = arq_pool(url, settings.queue_name, PROMPT)
         hub = Hub(streams_url, settings.listener_queue, name=f"{name}:hub")
         await hub.start()
         if stopping is not None:

@@ -8,8 +8,10 @@ commands, on one connection) and each caller gets its own reply or its own error
 Scripts are run by their SHA (`EVALSHA`). A server that does not know the script (a new
 server, a `SCRIPT FLUSH`) answers NOSCRIPT to each call of the batch; those are run again
 one by one through redis-py's `Script`, which loads it. So are the calls a cluster's pipeline
-answers with a connection error (a primary died: one server's pipeline retries as a whole,
-a cluster's gives each command its error): alone, they get the client's retries.
+answers with an error that means "wait" (a primary died, CLUSTERDOWN, TRYAGAIN: a cluster's
+pipeline gives each command its error; one server's, READONLY or LOADING): alone, they get
+the client's retries, all at once. One server's pipeline that fails as a whole has had the
+client's retries already: every call gets its error.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import NoScriptError
+
+from jobs.connections import is_outage
 
 MAX_BATCH = 500
 
@@ -53,13 +58,21 @@ class Batched:
     async def _send(self, calls: list[Call]) -> None:
         calls = [call for call in calls if not call[2].done()]  # callers gone meanwhile
         try:
-            try:
-                replies = await self._pipeline(calls)
-            except Exception as error:  # the connection: every call of the batch failed
-                replies = [error] * len(calls)
-            for (keys, args, reply), answer in zip(calls, replies, strict=True):
-                if isinstance(answer, NoScriptError | ConnectionError | TimeoutError):
-                    answer = await self._alone(keys, args)
+            replies, whole = await self._replies(calls)
+            # whether a call that failed may be tried again by itself (see above)
+            alone = not whole or isinstance(self.script.registered_client, RedisCluster)
+            again = [
+                i
+                for i, answer in enumerate(replies)
+                if alone and (isinstance(answer, NoScriptError) or is_outage(answer))
+            ]
+            if again:  # the first alone (it loads the script, or waits), then the rest
+                replies[again[0]] = await self._alone(*calls[again[0]][:2])
+                rest = again[1:]
+                answers, _ = await self._replies([calls[i] for i in rest])
+                for i, answer in zip(rest, answers, strict=True):
+                    replies[i] = answer
+            for (_, _, reply), answer in zip(calls, replies, strict=True):
                 if reply.done():
                     continue
                 if isinstance(answer, Exception):
@@ -69,6 +82,14 @@ class Batched:
         finally:  # cancelled (the process stops): so are the calls still waiting
             for _, _, reply in calls:
                 reply.cancel()
+
+    async def _replies(self, calls: list[Call]) -> tuple[list[Any], bool]:
+        """Each call's reply or error, and whether the pipeline failed as a whole (then
+        every call has its error)."""
+        try:
+            return (await self._pipeline(calls) if calls else []), False
+        except Exception as error:
+            return [error] * len(calls), True
 
     async def _pipeline(self, calls: list[Call]) -> list[Any]:
         async with self.script.registered_client.pipeline(transaction=False) as pipe:

@@ -29,7 +29,7 @@ from redis.commands.core import AsyncScript
 
 from jobs import metrics
 from jobs.config import Settings
-from jobs.connections import Client, connect_streams
+from jobs.connections import PATIENT, Client, Patience, connect_streams
 from jobs.record import keys
 from jobs.record.batch import Batched
 
@@ -241,14 +241,16 @@ class TaskStore:
         self._read = Batched(_register(self.records, "read.lua"))
 
     @classmethod
-    def connected(cls, redis: Redis, settings: Settings, name: str) -> TaskStore:
+    def connected(
+        cls, redis: Redis, settings: Settings, name: str, patience: Patience = PATIENT
+    ) -> TaskStore:
         """The store over `redis`, its records on the streams store's own client when that
-        is another server (`TASKSTREAM_STREAMS_URL`)."""
+        is another server (`TASKSTREAM_STREAMS_URL`), as patient as `redis`."""
         url, streams_url = settings.require_redis_url(), settings.require_streams_url()
-        same = streams_url == url
-        return cls(
-            redis, settings, None if same else connect_streams(streams_url, f"{name}:streams")
-        )
+        if streams_url == url:
+            return cls(redis, settings)
+        records = connect_streams(streams_url, f"{name}:streams", patience=patience)
+        return cls(redis, settings, records)
 
     async def aclose(self) -> None:
         """Close the streams store's client, when it is the store's own (not `redis`)."""

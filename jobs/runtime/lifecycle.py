@@ -7,6 +7,14 @@ the kind's timeout itself (so a timeout is told apart from a cancel), turns exce
 into `failed` with an error code, and asks ARQ to retry transient errors with backoff.
 A cancel is written by whoever cancels (the task turns `cancelled` at once); the running
 job is then aborted by ARQ, and any write it still attempts is refused by the record.
+
+Every task ends, whatever fails: the lease is taken before `processing` is written and
+dropped only once the attempt's end (or its retry) is written. Redis unreachable under an
+attempt is never a final failure: met by the job, it is a transient `REDIS_UNAVAILABLE`
+(retried, visible as `retrying`); met by the attempt's own writes, ARQ is asked to run the
+job again later, and the lease, kept, lets a reaper take the task over when it lapses.
+ARQ drops a job only once its task's end is written, so a reaper always finds one to run
+again, or ends the task (`jobs/runtime/reaper.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from arq.worker import Function, Retry, func
 from pydantic import ValidationError
 
 from jobs.config import Settings
+from jobs.connections import is_outage
 from jobs.errors import JobError, TaskGone, TransientError
 from jobs.kind import JobContext, Kind
 from jobs.logs import bind_task
@@ -37,6 +46,8 @@ ARQ_TIMEOUT_MARGIN_S = 5.0
 # ARQ counts that as a try, we do not: its limit is only a backstop behind our attempts.
 WAIT_FOR_QUOTA_S = 1.0
 ARQ_EXTRA_TRIES = 10_000
+# An attempt whose writes met an outage goes back to the queue for this long.
+OUTAGE_RETRY_S = 5.0
 
 
 def task_function(kind: Kind[Any], settings: Settings) -> Function:
@@ -45,7 +56,16 @@ def task_function(kind: Kind[Any], settings: Settings) -> Function:
 
     async def run(ctx: dict[str, Any], task_id: str, params: dict[str, Any]) -> str:
         with bind_task(task_id):
-            return await _attempt(ctx, kind, task_id, params)
+            try:
+                return await _attempt(ctx, kind, task_id, params)
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                # not a final failure, which would drop the job while its task is not ended
+                again = "Redis unreachable; the job runs again in %g s"
+                extra = {"kind": kind.name, "error": repr(error)}
+                logger.warning(again, OUTAGE_RETRY_S, extra=extra)
+                raise Retry(defer=OUTAGE_RETRY_S) from error
 
     return func(
         run,
@@ -70,12 +90,15 @@ async def _attempt(
     if owner and not ended and not await quota.claim(owner, task_id):
         await quota.defer(task_id, settings.retention_s)
         raise Retry(defer=WAIT_FOR_QUOTA_S)  # no slot held while the owner's others run
+    if not ended:  # before `processing` is written: no task is ever processing unleased
+        await store.hold_lease(task_id, settings.lease_s)
     try:
         await store.start(task_id, attempt)
     except WriteRejected as rejected:
         logger.info("task not started: %s", rejected.reason, extra={"kind": kind.name})
         if owner:
             await quota.release(owner, task_id)
+        await store.drop_lease(task_id)
         return rejected.reason
 
     logger.info("task started", extra={"kind": kind.name, "attempt": attempt})
@@ -88,17 +111,21 @@ async def _attempt(
     gauges: Counter[str] = ctx["gauges"]
     gauges["jobs_running"] += 1
     outcome = "completed"
+    recorded = False  # whether the attempt's end (or its retry) is written: then no lease
     deadline = asyncio.timeout(policy.timeout_s)
     try:
         params = _params(kind, queued)
         try:
             async with deadline:
                 result = await kind.run(job, params)
-        except Exception:
+        except Exception as error:
             await progress.stop()  # its last update never lands after its retry or failure
+            if is_outage(error):  # the job's own reads or reports met it: worth a retry
+                message = "the task store was not reachable"
+                raise TransientError(message, code="REDIS_UNAVAILABLE") from error
             raise
         await progress.flush()
-        await _end(store.finish(task_id, attempt, result, kind.result_url(task_id)))
+        recorded = await _end(store.finish(task_id, attempt, result, kind.result_url(task_id)))
     except TimeoutError:
         if deadline.expired():
             outcome = "TIMEOUT"
@@ -107,26 +134,30 @@ async def _attempt(
             outcome = "INTERNAL_ERROR"
             logger.exception("job raised", extra={"kind": kind.name, "attempt": attempt})
             message = "the task failed unexpectedly"
-        await _fail(store, task_id, attempt, outcome, message)
+        recorded = await _fail(store, task_id, attempt, outcome, message)
     except TransientError as error:
         outcome = error.code
         if attempt >= policy.max_tries:
             tried = f" (tried {attempt} times)" if attempt > 1 else ""
-            await _fail(store, task_id, attempt, error.code, error.message + tried)
+            recorded = await _fail(store, task_id, attempt, error.code, error.message + tried)
         else:
             backoff = policy.retry_backoff_s * 2 ** (attempt - 1)
             await _retry_later(store, task_id, attempt, error, backoff)
-            outcome = "retried"
+            outcome, recorded = "retried", True
             raise Retry(defer=backoff) from error
     except JobError as error:
         outcome = error.code
-        await _fail(store, task_id, attempt, error.code, error.message)
+        recorded = await _fail(store, task_id, attempt, error.code, error.message)
     except TaskGone:
-        outcome = "gone"
-    except Exception:
+        outcome, recorded = "gone", True
+    except Exception as error:
+        if is_outage(error):  # this attempt's own writes: not the job's fault (`run`)
+            outcome = "unrecorded"
+            raise
         outcome = "INTERNAL_ERROR"
         logger.exception("job raised", extra={"kind": kind.name, "attempt": attempt})
-        await _fail(store, task_id, attempt, "INTERNAL_ERROR", "the task failed unexpectedly")
+        message = "the task failed unexpectedly"
+        recorded = await _fail(store, task_id, attempt, "INTERNAL_ERROR", message)
     except asyncio.CancelledError:
         # aborted (the task is already `cancelled`), or the worker is shutting down: then
         # the lease is left to lapse, so that if ARQ does not run the job again, a reaper
@@ -138,10 +169,7 @@ async def _attempt(
         gauges["jobs_running"] -= 1
         if gauge := _GAUGE.get(outcome, "jobs_failed"):
             gauges[gauge] += 1
-        if owner:
-            await quota.release(owner, task_id)
-        if outcome != "interrupted":
-            await store.drop_lease(task_id)
+        await _let_go(store, quota, owner, task_id, recorded)
         logger.info(
             "task attempt ended",
             extra={
@@ -156,7 +184,29 @@ async def _attempt(
 
 # an attempt's outcome, as the worker's gauges count it: every error code is `jobs_failed`,
 # an attempt stopped by a cancel or a shutdown is not counted
-_GAUGE = {"completed": "jobs_complete", "retried": "jobs_retried", "interrupted": "", "gone": ""}
+_GAUGE = {
+    "completed": "jobs_complete",
+    "retried": "jobs_retried",
+    "interrupted": "",
+    "gone": "",
+    "unrecorded": "",
+}
+
+
+async def _let_go(
+    store: TaskStore, quota: RunQuota, owner: str, task_id: str, recorded: bool
+) -> None:
+    """Give back the owner's running place, and the lease once the attempt's end is
+    written; neither may hide why the attempt ended (both lapse by themselves)."""
+    try:
+        if owner:
+            await quota.release(owner, task_id)
+        if recorded:
+            await store.drop_lease(task_id)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        logger.warning("could not let go of the lease: %r", error)
 
 
 def marker_lifetime(kinds: Iterable[Kind[Any]], settings: Settings) -> float:
@@ -174,16 +224,18 @@ def _params(kind: Kind[Any], queued: dict[str, Any]) -> Any:
         raise JobError("the task's input is not valid here", code="BAD_PARAMS") from error
 
 
-async def _end(write: Awaitable[Event]) -> None:
-    """A terminal write of this attempt; refused when the task ended or was taken over."""
+async def _end(write: Awaitable[Event]) -> bool:
+    """A terminal write of this attempt; refused when the task ended or was taken over.
+    True: nothing is left for this attempt to write."""
     try:
         await write
     except WriteRejected as rejected:
         logger.info("terminal write refused: %s", rejected.reason)
+    return True
 
 
-async def _fail(store: TaskStore, task_id: str, attempt: int, code: str, message: str) -> None:
-    await _end(store.fail(task_id, code, message, attempt=attempt))
+async def _fail(store: TaskStore, task_id: str, attempt: int, code: str, message: str) -> bool:
+    return await _end(store.fail(task_id, code, message, attempt=attempt))
 
 
 async def _retry_later(
@@ -202,7 +254,12 @@ async def _hold_lease(
     """Keep this attempt's lease fresh (and its place among its owner's running jobs);
     the reaper takes over tasks whose lease lapsed."""
     while True:
-        await store.hold_lease(task_id, lease_s)
-        if owner:
-            await quota.claim(owner, task_id)
+        try:
+            await store.hold_lease(task_id, lease_s)
+            if owner:
+                await quota.claim(owner, task_id)
+        except Exception as error:  # held again once Redis is back (the reaper waits for it)
+            if not is_outage(error):
+                raise
+            logger.warning("could not hold the lease: %r", error)
         await asyncio.sleep(lease_s / 3)

@@ -3,7 +3,8 @@
 Bursts are coalesced: at most one event per `interval` per task, the newest values win and
 are always delivered (a timer flushes what is pending), partial text is concatenated, never
 dropped. Progress never decreases. Writes are fenced by the attempt, so a job whose task
-was cancelled or taken over learns it at its next report (`TaskGone`).
+was cancelled or taken over learns it at its next report (`TaskGone`); so does a job whose
+delayed write failed (Redis unreachable): that error is raised at its next report.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Progress:
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._gone = False
+        self._failed: Exception | None = None  # a delayed write's error, for the job
         self._stopped = False
 
     async def update(
@@ -85,7 +87,10 @@ class Progress:
     async def _write_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._timer = None
-        await self._write()
+        try:
+            await self._write()
+        except Exception as error:  # no one awaits this task: the job's next report
+            self._failed = error
 
     async def _write(self) -> None:
         async with self._lock:
@@ -102,3 +107,5 @@ class Progress:
     def _raise_if_gone(self) -> None:
         if self._gone:
             raise TaskGone(self.task_id)
+        if self._failed is not None:
+            raise self._failed

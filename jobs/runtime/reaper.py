@@ -1,24 +1,33 @@
-"""Takes over tasks whose worker died mid-attempt (SIGKILL, power loss).
+"""Takes over tasks whose worker died mid-attempt (SIGKILL, power loss), or whose attempt
+could not write its end (Redis went away under it).
 
-A running attempt refreshes its lease every third of `lease_s`. When a lease lapses, one
-reaper (the ZREM decides which) either lets ARQ run the job again at once, by deleting
-ARQ's in-progress marker, or, when no attempt is left, ends the task `failed` with
-`WORKER_LOST`. Writes of the lost attempt, should it still be alive, are refused by the
-record's attempt fence. ARQ's marker is removed only when it is the dead run's: a worker
-stopped by SIGTERM leaves its job queued, and the next run's fresh marker must stay, or
-ARQ would start the job a third time.
+A running attempt refreshes its lease every third of `lease_s`, and drops it only once its
+end is written. When a lease lapses, one reaper (the ZREM decides which) either lets ARQ
+run the job again at once, by deleting ARQ's in-progress marker, or, when no attempt is
+left or ARQ holds no job to run again, ends the task `failed` with `WORKER_LOST`. Writes of
+the lost attempt, should it still be alive, are refused by the record's attempt fence.
+ARQ's marker is removed only when it is the dead run's: a worker stopped by SIGTERM leaves
+its job queued, and the next run's fresh marker must stay, or ARQ would start the job a
+third time.
+
+After an outage every lease has lapsed, the live workers' too (they could not refresh
+them): the first pass after one gives each lapsed lease another `lease_s` instead, in which
+the live ones are refreshed; only a dead worker's lapses again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
-from arq.constants import in_progress_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.asyncio import Redis
 
+from jobs.connections import is_outage
 from jobs.logs import bind_task
-from jobs.record.tasks import TaskStore, WriteRejected
+from jobs.record import keys
+from jobs.record.tasks import Task, TaskStore, WriteRejected
 
 logger = logging.getLogger(__name__)
 
@@ -32,32 +41,64 @@ return 1
 """
 
 
-async def reap_once(store: TaskStore, redis: Redis, markers: Mapping[str, float]) -> list[str]:
-    """Handle every lapsed lease once; returns the ids taken over.
+class Reaper:
+    """The reaper's passes (`jobs/worker.py` runs one every third of a lease)."""
 
-    `markers` is how long ARQ's in-progress marker of each kind's job lives (its
-    worker's `in_progress_timeout_s`).
-    """
-    taken: list[str] = []
-    for task_id in await store.lapsed_leases():
-        if not await store.drop_lease(task_id):
-            continue  # another reaper has it
-        task = await store.get(task_id)
-        if task is None or task.terminal:
-            continue
-        fresh_ms = int((markers[task.snapshot["kind"]] - store.settings.lease_s / 2) * 1000)
-        attempt = task.snapshot["attempt"]
-        taken.append(task_id)
-        with bind_task(task_id):
-            if attempt < task.snapshot["maxAttempts"]:
-                marker = in_progress_key_prefix + task_id
-                released = await redis.eval(_RELEASE, 1, marker, str(fresh_ms))  # type: ignore[misc]
-                if released:
-                    logger.warning("worker lost, running again", extra={"attempt": attempt})
+    def __init__(self, store: TaskStore, redis: Redis, markers: Mapping[str, float]) -> None:
+        self.store = store
+        self.redis = redis
+        # how long ARQ's in-progress marker of each kind's job lives (its worker's
+        # `in_progress_timeout_s`)
+        self.markers = markers
+        self._outage = False  # the last pass could not reach Redis
+
+    async def __call__(self) -> list[str]:
+        try:
+            if self._outage:
+                await self._grace()
+                self._outage = False
+                return []
+            return await self.reap_once()
+        except Exception as error:
+            self._outage = self._outage or is_outage(error)
+            raise
+
+    async def _grace(self) -> None:
+        lapsed = await self.store.lapsed_leases()
+        if lapsed:
+            until = time.time() + self.store.settings.lease_s
+            await self.redis.zadd(keys.LEASES, dict.fromkeys(lapsed, until), xx=True)
+            logger.warning("after an outage, %d lapsed leases get another lease", len(lapsed))
+
+    async def reap_once(self) -> list[str]:
+        """Handle every lapsed lease once; returns the ids taken over."""
+        store = self.store
+        taken: list[str] = []
+        for task_id in await store.lapsed_leases():
+            if not await store.drop_lease(task_id):
+                continue  # another reaper has it
+            task = await store.get(task_id)
+            if task is None or task.terminal:
                 continue
-            logger.warning("worker lost, no attempt left", extra={"attempt": attempt})
-            try:
-                await store.lose(task_id, attempt)
-            except WriteRejected:
-                pass
-    return taken
+            taken.append(task_id)
+            with bind_task(task_id):
+                await self._take_over(task)
+        return taken
+
+    async def _take_over(self, task: Task) -> None:
+        task_id, attempt = task.id, task.snapshot["attempt"]
+        queued = bool(await self.redis.exists(job_key_prefix + task_id))
+        if queued and attempt < task.snapshot["maxAttempts"]:
+            lifetime = self.markers[task.snapshot["kind"]]
+            fresh_ms = int((lifetime - self.store.settings.lease_s / 2) * 1000)
+            marker = in_progress_key_prefix + task_id
+            released = await self.redis.eval(_RELEASE, 1, marker, str(fresh_ms))  # type: ignore[misc]
+            if released:
+                logger.warning("worker lost, running again", extra={"attempt": attempt})
+            return
+        why = "no attempt left" if queued else "its job is gone"
+        logger.warning("worker lost, %s", why, extra={"attempt": attempt})
+        try:
+            await self.store.lose(task_id, attempt)
+        except WriteRejected:
+            pass

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from redis.exceptions import RedisError
+import asyncio
+
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.errors import error_response
+from server.errors import store_unavailable
 from server.responses import ok
 from server.state import app_state
+
+READY_WITHIN_S = 2.0  # a load balancer's health check waits longer than this
 
 
 async def healthz(request: Request) -> Response:
@@ -19,11 +23,12 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     state = app_state(request)
     try:
-        await state["redis"].ping()
-        if (records := state["store"].records) is not state["redis"]:
-            await records.ping()  # the cluster of the task streams
-    except (RedisError, OSError):
-        return error_response(503, "REDIS_UNAVAILABLE", "Redis is not reachable")
+        async with asyncio.timeout(READY_WITHIN_S):  # a server stopped, not gone: no answer
+            await state["redis"].ping()
+            if (records := state["store"].records) is not state["redis"]:
+                await records.ping()  # the cluster of the task streams
+    except (RedisError, RedisClusterException, OSError):  # OSError: TimeoutError too
+        return store_unavailable()
     return ok({"status": "ready", "hubConnected": state["hub"].connected})
 
 

@@ -1,0 +1,84 @@
+"""The reaper: a task left `processing` with a lapsed lease always ends, and an outage's
+lapsed leases are not taken for dead workers'."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from arq.constants import job_key_prefix
+from redis.exceptions import ConnectionError
+
+from jobs.config import Settings
+from jobs.connections import Patience, connect
+from jobs.record import keys
+from jobs.record.tasks import TaskStore
+from jobs.runtime.reaper import Reaper
+from taskstream.embedded import Valkey
+from tests.support import wait_for_status
+
+
+async def test_a_processing_task_whose_job_is_gone_ends_worker_lost(
+    client: httpx.AsyncClient, store: TaskStore
+):
+    # what an attempt that could not write its end, and whose job ARQ then dropped, leaves
+    task = await store.create("demo", max_attempts=3)
+    await store.start(task.id, 1)
+    await store.hold_lease(task.id, -1)  # lapsed; no ARQ job holds it
+    ended = await wait_for_status(client, task.id, {"failed", "completed", "cancelled"})
+    assert (ended["status"], ended["errorCode"], ended["attempt"]) == ("failed", "WORKER_LOST", 1)
+
+
+GIVE_UP = Patience(retries=1, cap_s=0.1)  # a command tried twice, then its error
+
+
+@pytest.fixture
+async def unreachable(settings: Settings) -> AsyncIterator[TaskStore]:
+    """A store whose Redis is not there (nothing listens on port 1)."""
+    redis = connect("redis://127.0.0.1:1/0", "test:reaper", patience=GIVE_UP)
+    yield TaskStore(redis, settings)
+    await redis.aclose(close_connection_pool=True)
+
+
+@pytest.fixture
+async def quiet(tmp_path: Path, settings: Settings) -> AsyncIterator[TaskStore]:
+    """A store on a Valkey of its own, where no worker's reaper runs but the test's."""
+    server = Valkey(tmp_path / "valkey")
+    server.start()
+    redis = connect(server.url, "test:reaper")
+    try:
+        yield TaskStore(redis, replace(settings, redis_url=server.url))
+    finally:
+        await redis.aclose(close_connection_pool=True)
+        server.stop()
+
+
+async def lapsed_task(store: TaskStore) -> str:
+    task = await store.create("demo", max_attempts=3)
+    await store.start(task.id, 1)
+    await store.hold_lease(task.id, -1)
+    await store.redis.set(job_key_prefix + task.id, "{}")  # ARQ still holds the job
+    return task.id
+
+
+async def test_after_an_outage_lapsed_leases_get_another_lease_before_any_is_taken_over(
+    quiet: TaskStore, unreachable: TaskStore
+):
+    store = quiet
+    task_id = await lapsed_task(store)
+    reaper = Reaper(unreachable, unreachable.redis, {"demo": 30})
+    with pytest.raises(ConnectionError):
+        await reaper()  # a pass in the outage
+    reaper.store, reaper.redis = store, store.redis  # Redis is back
+    assert task_id not in await reaper()  # its lease lapsed in the outage: the worker may live
+    assert task_id not in await store.lapsed_leases()
+    assert await store.redis.zscore(keys.LEASES, task_id) is not None
+    assert (await store.get(task_id)).status == "processing"  # type: ignore[union-attr]
+
+
+async def test_without_an_outage_a_lapsed_lease_is_taken_over_at_once(quiet: TaskStore):
+    task_id = await lapsed_task(quiet)
+    assert await Reaper(quiet, quiet.redis, {"demo": 30})() == [task_id]
