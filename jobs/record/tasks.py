@@ -164,7 +164,10 @@ def is_digits(value: str) -> bool:
 
 
 def parse_event_id(value: str | None) -> tuple[int, int] | None:
-    """`"1764136800000-3"` → `(1764136800000, 3)`; anything else → None."""
+    """`"1764136800000-3"` → `(1764136800000, 3)`; `"0"` (as `"0-0"`: before every event,
+    so a replay from the task's creation) → `(0, 0)`; anything else → None."""
+    if value == "0":
+        return 0, 0
     if not value:
         return None
     ms, sep, seq = value.partition("-")

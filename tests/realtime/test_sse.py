@@ -109,6 +109,34 @@ async def test_an_id_older_than_the_capped_stream_gets_a_resync_snapshot(
     assert [e.id for e in rest] == [done.id]
 
 
+@pytest.mark.parametrize("start", ["0", "0-0"])
+async def test_last_event_id_zero_replays_every_event_after_the_tasks_creation(
+    client: httpx.AsyncClient, store: TaskStore, start: str
+):
+    task = await store.create("demo")
+    written = await progress(store, task.id, 5, 6)
+    async with SseStream(client, events_url(task.id), {"Last-Event-ID": start}) as stream:
+        replayed = await stream.take(2)
+        done = await store.finish(task.id, 0, None, "/r")
+        rest = await stream.rest()
+    assert [e.id for e in replayed] == written  # no snapshot first: the history itself
+    assert [e.data["progress"] for e in replayed] == [5, 6]
+    assert [e.id for e in rest] == [done.id]
+
+
+async def test_a_replay_from_the_start_of_a_trimmed_history_gets_a_resync_snapshot(
+    client: httpx.AsyncClient, store: TaskStore, account: Account
+):
+    small = TaskStore(store.redis, replace(store.settings, stream_maxlen=5), store.records)
+    task = await small.create("demo", owner=account.user_id)
+    for value in range(1, 300):  # the creation event is long trimmed
+        await small.progress(task.id, 0, {"progress": value % 100})
+    async with SseStream(client, events_url(task.id), {"Last-Event-ID": "0"}) as stream:
+        snapshot = await stream.next()
+    assert (snapshot.event, snapshot.data["resync"]) == ("status", True)
+    assert snapshot.id == (await stream_ids(store, task.id))[-1]
+
+
 @pytest.mark.parametrize("bogus", ["garbage", "1-", "99999999999999-0"])
 async def test_an_unusable_last_event_id_still_gets_a_usable_first_event(
     client: httpx.AsyncClient, store: TaskStore, bogus: str
