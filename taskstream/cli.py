@@ -13,7 +13,6 @@ import importlib.util
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -23,6 +22,7 @@ from jobs import logs
 from jobs.config import ConfigError, Settings
 from taskstream.embedded import Cluster, Valkey, free_port
 from taskstream.mailcatcher import MailCatcher
+from taskstream.supervisor import Supervisor, command, server
 
 # a reconnect storm arrives at once: room for it in the accept queue (uvicorn's is 2048)
 BACKLOG = 8192
@@ -127,66 +127,56 @@ def worker(settings: Settings) -> None:
 def up(
     settings: Settings, host: str, port: int, backlog: int = BACKLOG, cluster: bool = False
 ) -> None:
-    """Everything on one machine; Ctrl-C (or SIGTERM) stops all of it."""
+    """Everything on one machine, kept running (`Supervisor`: a process that dies is started
+    again); Ctrl-C (or SIGTERM) stops all of it."""
     env = dict(os.environ)
     data = Path(settings.data_dir)
-    servers: list[Valkey | Cluster] = []
-    if not settings.redis_url:
-        valkey = Valkey(data / "valkey")
-        valkey.start()
-        servers.append(valkey)
-        env["REDIS_URL"] = valkey.url
-        say(f"taskstream: started Valkey at {valkey.url} (data in {valkey.data_dir})")
-    if cluster:
-        if settings.streams_url:
-            raise ConfigError("--cluster starts a cluster of its own: unset TASKSTREAM_STREAMS_URL")
-        nodes = Cluster(data / "cluster")
-        nodes.start()
-        servers.append(nodes)
-        env["TASKSTREAM_STREAMS_URL"] = nodes.url
-        say(f"taskstream: started a Valkey Cluster (3 primaries, 3 replicas) at {nodes.url}")
-    env.setdefault("TASKSTREAM_SECRET_KEY", _secret_key(data / "secret_key"))
-    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
-    env.setdefault("TASKSTREAM_PUBLIC_URL", f"http://{shown}:{port}")
+    keeper = Supervisor(say)
     catcher = None
-    if "SMTP_HOST" not in env:
-        catcher = MailCatcher(data / "mail", free_port())
-        catcher.start()
-        env |= {"SMTP_HOST": catcher.host, "SMTP_PORT": str(catcher.port)}
-        env["TASKSTREAM_MAIL_CATCHER_DIR"] = str(catcher.folder.resolve())
-        say(f"taskstream: mails are caught, not sent: see http://{shown}:{port}/dev/mail")
-    command = [sys.executable, "-m", "taskstream.cli"]
-    children = [
-        subprocess.Popen([*command, "worker"], env=env),
-        subprocess.Popen(
-            [*command, "web", "--host", host, "--port", str(port), "--backlog", str(backlog)],
-            env=env,
-        ),
-    ]
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     try:
+        if not settings.redis_url:
+            valkey = Valkey(data / "valkey")
+            keeper.add(server("Valkey", valkey))
+            env["REDIS_URL"] = valkey.url
+            say(f"taskstream: started Valkey at {valkey.url} (data in {valkey.data_dir})")
+        if cluster:
+            if settings.streams_url:
+                raise ConfigError(
+                    "--cluster starts a cluster of its own: unset TASKSTREAM_STREAMS_URL"
+                )
+            nodes = Cluster(data / "cluster")
+            nodes.start()
+            for number, node in enumerate(nodes.nodes):  # each node restarts alone
+                keeper.watch(server(f"cluster node {number}", node))
+            env["TASKSTREAM_STREAMS_URL"] = nodes.url
+            say(f"taskstream: started a Valkey Cluster (3 primaries, 3 replicas) at {nodes.url}")
+        env.setdefault("TASKSTREAM_SECRET_KEY", _secret_key(data / "secret_key"))
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+        env.setdefault("TASKSTREAM_PUBLIC_URL", f"http://{shown}:{port}")
+        if "SMTP_HOST" not in env:
+            catcher = MailCatcher(data / "mail", free_port())
+            catcher.start()
+            env |= {"SMTP_HOST": catcher.host, "SMTP_PORT": str(catcher.port)}
+            env["TASKSTREAM_MAIL_CATCHER_DIR"] = str(catcher.folder.resolve())
+            say(f"taskstream: mails are caught, not sent: see http://{shown}:{port}/dev/mail")
+        me = [sys.executable, "-m", "taskstream.cli"]
+        web_args = ["web", "--host", host, "--port", str(port), "--backlog", str(backlog)]
+        keeper.add(command("the worker", [*me, "worker"], env))
+        keeper.add(command("the web server", [*me, *web_args], env))
         url = f"http://{host}:{port}"
-        _wait_ready(url + "/readyz", children)
+        _wait_ready(url + "/readyz", keeper)
         say(f"taskstream: ready at {url}  (open it in a browser; the README has curl examples)")
-        while all(c.poll() is None for c in children):
+        while True:
             time.sleep(0.5)
-        say("taskstream: a process exited; stopping the rest")
+            keeper.check()
     except KeyboardInterrupt:
         say("taskstream: stopping")
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        keeper.stop()
         if catcher is not None:
             catcher.stop()
-        for server in servers:
-            server.stop()
 
 
 def say(line: str) -> None:
@@ -207,10 +197,10 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], timeout: float = 30) -> None:
+def _wait_ready(url: str, keeper: Supervisor, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(c.poll() is not None for c in children):
+        if not all(child.running() for child in keeper.children):
             raise SystemExit("taskstream: a process exited during start-up")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:

@@ -122,6 +122,35 @@ async def test_up_with_cluster_keeps_the_task_streams_on_a_local_cluster_across_
     await assert_kept_across_a_restart(tmp_path, port, user, task_id, "--cluster")
 
 
+def child_of(parent: int, command: str) -> int:
+    """The pid of `parent`'s child whose command line holds `command`."""
+    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        if command in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "):
+            return int(pid)
+    raise AssertionError(f"no child of {parent} runs {command!r}")
+
+
+async def test_up_starts_a_killed_worker_and_valkey_again_and_stops_only_when_told(
+    tmp_path: Path,
+):
+    port = free_port()
+    running = up(tmp_path, port)
+    try:
+        url = (await read_until(running, r"ready at (http://\S+)")).group(1)
+        async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
+            http.headers.update((await signup(http)).headers)
+            for name, command in (("the worker", "cli worker"), ("Valkey", "valkey-server")):
+                os.kill(child_of(running.pid, command), signal.SIGKILL)
+                await read_until(running, rf"{name} exited \(-9\); starting it again")
+                await read_until(running, rf"{name} started again")
+                # the whole deployment works again: a task runs to its end, followed live
+                task_id = await start_demo(http, steps=3, stepSeconds=0.05)
+                events = await collect(http, f"/api/v1/tasks/{task_id}/events")
+                assert events[-1].data["status"] == "completed", (name, events)
+    finally:
+        assert await stop(running) == 0
+
+
 def web_at_start_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`taskstream web` with `env`, expected to stop before it serves."""
     return subprocess.run(
