@@ -205,7 +205,8 @@ def connect(url: str, name: str, max_connections: int = 32, patience: Patience =
     """A client with `decode_responses` and a bounded pool, named for `CLIENT LIST`.
 
     The pool blocks rather than grows: thousands of streams opening at once share
-    `max_connections` connections, so a process's connection count stays constant.
+    `max_connections` connections, so a process's connection count stays constant. The
+    client owns its pool: `aclose` closes its connections.
     """
     if ClusterTarget.parse(url) is not None:
         raise ValueError("a cluster holds the task streams only: see `connect_streams`")
@@ -218,8 +219,8 @@ def connect(url: str, name: str, max_connections: int = 32, patience: Patience =
         **patience.options(sentinel=target is not None),
     }
     if target is not None:
-        return Redis(connection_pool=target.pool(_BlockingSentinelPool, **options))
-    return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
+        return Redis.from_pool(target.pool(_BlockingSentinelPool, **options))
+    return Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
 
 
 def connect_streams(

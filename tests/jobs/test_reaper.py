@@ -40,7 +40,7 @@ async def unreachable(settings: Settings) -> AsyncIterator[TaskStore]:
     """A store whose Redis is not there (nothing listens on port 1)."""
     redis = connect("redis://127.0.0.1:1/0", "test:reaper", patience=GIVE_UP)
     yield TaskStore(redis, settings)
-    await redis.aclose(close_connection_pool=True)
+    await redis.aclose()
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ async def quiet(tmp_path: Path, settings: Settings) -> AsyncIterator[TaskStore]:
     try:
         yield TaskStore(redis, replace(settings, redis_url=server.url))
     finally:
-        await redis.aclose(close_connection_pool=True)
+        await redis.aclose()
         server.stop()
 
 
