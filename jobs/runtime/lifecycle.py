@@ -169,7 +169,10 @@ async def _attempt(
         gauges["jobs_running"] -= 1
         if gauge := _GAUGE.get(outcome, "jobs_failed"):
             gauges[gauge] += 1
-        await _let_go(store, quota, owner, task_id, recorded)
+        if recorded and outcome != "retried":  # ended: the lease settles (`_let_go`)
+            await _let_go(store, quota, owner, task_id, settle_s=settings.lease_s)
+        else:
+            await _let_go(store, quota, owner, task_id, recorded=recorded)
         logger.info(
             "task attempt ended",
             extra={
@@ -194,14 +197,26 @@ _GAUGE = {
 
 
 async def _let_go(
-    store: TaskStore, quota: RunQuota, owner: str, task_id: str, recorded: bool
+    store: TaskStore,
+    quota: RunQuota,
+    owner: str,
+    task_id: str,
+    *,
+    recorded: bool = True,
+    settle_s: float | None = None,
 ) -> None:
-    """Give back the owner's running place, and the lease once the attempt's end is
-    written; neither may hide why the attempt ended (both lapse by themselves)."""
+    """Give back the owner's running place, and the lease once the attempt's end (or its
+    retry) is written; neither may hide why the attempt ended (both lapse by themselves).
+
+    An ended task's lease is not dropped but left to lapse `settle_s` later: should a
+    fail-over lose the end (replication is asynchronous), the reaper still finds the task
+    unended then and ends it; otherwise it forgets the lease."""
     try:
         if owner:
             await quota.release(owner, task_id)
-        if recorded:
+        if settle_s is not None:
+            await store.hold_lease(task_id, settle_s)
+        elif recorded:
             await store.drop_lease(task_id)
     except Exception as error:
         if not is_outage(error):

@@ -1,11 +1,13 @@
 """Takes over tasks whose worker died mid-attempt (SIGKILL, power loss), or whose attempt
 could not write its end (Redis went away under it).
 
-A running attempt refreshes its lease every third of `lease_s`, and drops it only once its
-end is written. When a lease lapses, one reaper (the ZREM decides which) either lets ARQ
-run the job again at once, by deleting ARQ's in-progress marker, or, when no attempt is
-left or ARQ holds no job to run again, ends the task `failed` with `WORKER_LOST`. Writes of
-the lost attempt, should it still be alive, are refused by the record's attempt fence.
+A running attempt refreshes its lease every third of `lease_s`, and lets go of it only once
+its end is written (an ended task's lease lapses one lease later, and is then forgotten: a
+fail-over that lost the end leaves the task unended, and it is found). When a lease
+lapses, one reaper (the ZREM decides which) either lets ARQ run the job again at once, by
+deleting ARQ's in-progress marker, or, when no attempt is left or ARQ holds no job to run
+again, ends the task `failed` with `WORKER_LOST`. Writes of the lost attempt, should it
+still be alive, are refused by the record's attempt fence.
 ARQ's marker is removed only when it is the dead run's: a worker stopped by SIGTERM leaves
 its job queued, and the next run's fresh marker must stay, or ARQ would start the job a
 third time.

@@ -3,7 +3,8 @@ lapsed leases are not taken for dead workers'."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from jobs.record import keys
 from jobs.record.tasks import TaskStore
 from jobs.runtime.reaper import Reaper
 from taskstream.embedded import Valkey
-from tests.support import wait_for_status
+from tests.support import Proc, start_demo, wait_for_status
 
 
 async def test_a_processing_task_whose_job_is_gone_ends_worker_lost(
@@ -30,6 +31,23 @@ async def test_a_processing_task_whose_job_is_gone_ends_worker_lost(
     await store.hold_lease(task.id, -1)  # lapsed; no ARQ job holds it
     ended = await wait_for_status(client, task.id, {"failed", "completed", "cancelled"})
     assert (ended["status"], ended["errorCode"], ended["attempt"]) == ("failed", "WORKER_LOST", 1)
+
+
+async def test_an_end_that_a_fail_over_lost_is_found_and_the_task_ended(
+    private: Callable[..., Proc], store: TaskStore, auth: dict[str, str]
+):
+    lease = {"TASKSTREAM_LEASE_SECONDS": "5"}  # time to lose the end before the lease lapses
+    web, _ = private("web", **lease), private("worker", **lease)
+    async with httpx.AsyncClient(base_url=web.url, headers=auth) as http:
+        task_id = await start_demo(http, steps=2, stepSeconds=0.01)
+        await wait_for_status(http, task_id, {"completed"})
+        # what a replica promoted before the end reached it holds: the task still running
+        fields = await store.records.hgetall(keys.task(task_id))  # type: ignore[misc]
+        snapshot = json.loads(fields["snapshot"]) | {"status": "processing", "progress": 50}
+        lost = {"status": "processing", "snapshot": json.dumps(snapshot)}
+        await store.records.hset(keys.task(task_id), mapping=lost)  # type: ignore[misc]
+        ended = await wait_for_status(http, task_id, {"failed", "completed", "cancelled"})
+    assert (ended["status"], ended["errorCode"]) == ("failed", "WORKER_LOST")
 
 
 GIVE_UP = Patience(retries=1, cap_s=0.1)  # a command tried twice, then its error
