@@ -45,8 +45,7 @@ BOUND_S = 120.0  # a run's tasks and streams all end within this, or count as st
 # short leases and a short patience, so that every fault is over in seconds
 ENV = {
     "TASKSTREAM_LEASE_SECONDS": "1.5",
-    "TASKSTREAM_REDIS_PATIENCE_SECONDS": "2",
-    "TASKSTREAM_TIMEOUT_DEMO": "60",
+    "TASKSTREAM_TIMEOUT_DEMO": "300",
     "TASKSTREAM_RETRY_BACKOFF_DEMO": "0.2",
     "TASKSTREAM_HEARTBEAT_SECONDS": "1",
 }
@@ -58,6 +57,8 @@ class Deployment:
 
     workdir: Path
     cluster: Cluster | None = None
+    patience_s: float = 2.0  # a worker's, through an outage (short, so that one outlasts it)
+    outage_s: float | None = None  # how long `valkey-outage` keeps Valkey down (3 patiences)
     control: Valkey = field(init=False)
     webs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -67,7 +68,7 @@ class Deployment:
     def start(self) -> None:
         self.control = Valkey(self.workdir / "valkey")
         self.control.start()
-        extra = dict(ENV)
+        extra = ENV | {"TASKSTREAM_REDIS_PATIENCE_SECONDS": str(self.patience_s)}
         if self.cluster is not None:
             self.cluster.start()
             extra["TASKSTREAM_STREAMS_URL"] = self.cluster.url
@@ -149,7 +150,7 @@ async def valkey_pause(deployment: Deployment, task_id: str) -> None:
 async def valkey_outage(deployment: Deployment, task_id: str) -> None:
     """The one Valkey down for longer than a worker's patience, then back."""
     await asyncio.to_thread(deployment.control.stop)
-    await asyncio.sleep(float(ENV["TASKSTREAM_REDIS_PATIENCE_SECONDS"]) * 3)
+    await asyncio.sleep(deployment.outage_s or deployment.patience_s * 3)
     await asyncio.to_thread(deployment.control.start)
 
 
@@ -339,22 +340,29 @@ def _check(tally: Tally, seen: Followed, end: dict[str, Any], log: list[str]) ->
     tally.lost += len(set(expected) - set(received))
 
 
-async def matrix(names: list[str], runs: int, count: int, workdir: Path) -> dict[str, Tally]:
+async def matrix(
+    names: list[str],
+    runs: int,
+    count: int,
+    workdir: Path,
+    patience_s: float = 2.0,
+    outage_s: float | None = None,
+) -> dict[str, Tally]:
     """Every fault of `names`, `runs` times each, on a deployment of its own."""
     found: dict[str, Tally] = {}
     for name in names:
         on_cluster, fault = FAULTS[name]
         cluster = Cluster(workdir / name / "cluster") if on_cluster else None
-        deployment = Deployment(workdir / name, cluster)
+        layout = Deployment(workdir / name, cluster, patience_s, outage_s)
         (workdir / name).mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(deployment.start)
+        await asyncio.to_thread(layout.start)
         tally = found[name] = Tally()
         try:
             for _ in range(runs):
-                await run_once(deployment, fault, count, tally)
+                await run_once(layout, fault, count, tally)
                 print(name, tally, file=sys.stderr, flush=True)
         finally:
-            await asyncio.to_thread(deployment.stop)
+            await asyncio.to_thread(layout.stop)
     return found
 
 
@@ -371,10 +379,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tasks", type=int, default=12)
     parser.add_argument("--only", help="comma-separated faults: " + ", ".join(FAULTS))
+    parser.add_argument("--patience", type=float, default=2.0, help="a worker's, in s")
+    parser.add_argument("--outage", type=float, help="valkey-outage's length (3 patiences)")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(FAULTS)
     with tempfile.TemporaryDirectory(prefix="taskstream-faults-") as workdir:
-        found = asyncio.run(matrix(names, args.runs, args.tasks, Path(workdir)))
+        found = asyncio.run(
+            matrix(
+                names,
+                args.runs,
+                args.tasks,
+                Path(workdir),
+                patience_s=args.patience,
+                outage_s=args.outage,
+            )
+        )
     print(render(found))
     sys.exit(0 if all(t.clean for t in found.values()) else 1)
 
