@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 
 import httpx
 import jwt
@@ -26,6 +27,19 @@ def server_env(redis_url: str, **extra: str) -> dict[str, str]:
         "TASKSTREAM_MAX_RUNNING_PER_USER": "1000000",
         **extra,
     }
+
+
+def wait_ready(url: str, timeout: float = 30) -> None:
+    """Until the web process at `url` answers /readyz (a bounded wait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not become ready in {timeout:g} s")
 
 
 def pin(server_pids: list[int], other_pids: list[int]) -> str:

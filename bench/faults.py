@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import server_env
+from bench.common import server_env, wait_ready
 from jobs.connections import Client, connect_streams
 from jobs.record import keys
 from taskstream.embedded import Cluster, ClusterNode, Valkey, free_port
@@ -77,7 +76,7 @@ class Deployment:
         self.webs = [self._web(port) for port in self.ports]
         self.workers = [self._process("worker"), self._process("worker")]
         for url in self.urls:
-            _wait_ready(url)
+            wait_ready(url)
 
     @property
     def urls(self) -> list[str]:
@@ -113,18 +112,6 @@ class Deployment:
         """A client of the task records' store."""
         url = self.cluster.url if self.cluster is not None else self.control.url
         return connect_streams(url, "taskstream:faults")
-
-
-def _wait_ready(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready in {timeout:g} s")
 
 
 # A fault: what it does to a deployment whose tasks are running; the first task's id names

@@ -17,13 +17,10 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.common import pin, server_env
+from bench.common import pin, server_env, wait_ready
 from taskstream.embedded import Cluster, Valkey, free_port
 from taskstream.loadtest.report import cpu_seconds
 
@@ -53,7 +50,7 @@ def run(layout: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     try:
         urls = [f"http://127.0.0.1:{port}" for port in ports]
         for url in urls:
-            _wait_ready(url)
+            wait_ready(url)
         before = {name: cpu_seconds(_pid(server)) for name, server in servers.items()}
         load = subprocess.Popen(
             [*command, "loadtest", "--url", ",".join(urls), "--clients", str(args.clients),
@@ -89,17 +86,6 @@ def run(layout: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def _pid(server: Valkey) -> int:
     assert server.process is not None
     return server.process.pid
-
-
-def _wait_ready(url: str) -> None:
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not become ready")
 
 
 def render(reports: list[dict[str, Any]]) -> str:

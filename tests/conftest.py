@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -43,6 +44,16 @@ TEST_ENV = {
 @pytest.fixture(scope="session")
 def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Valkey]:
     server = Valkey(tmp_path_factory.mktemp("valkey"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_valkey(tmp_path: Path) -> Iterator[Valkey]:
+    """A Valkey of this test alone, to stop and start (requested before `private`: stopped
+    after)."""
+    server = Valkey(tmp_path / "valkey")
     server.start()
     yield server
     server.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
@@ -62,16 +61,11 @@ async def unreachable(settings: Settings) -> AsyncIterator[TaskStore]:
 
 
 @pytest.fixture
-async def quiet(tmp_path: Path, settings: Settings) -> AsyncIterator[TaskStore]:
+async def quiet(own_valkey: Valkey, settings: Settings) -> AsyncIterator[TaskStore]:
     """A store on a Valkey of its own, where no worker's reaper runs but the test's."""
-    server = Valkey(tmp_path / "valkey")
-    server.start()
-    redis = connect(server.url, "test:reaper")
-    try:
-        yield TaskStore(redis, replace(settings, redis_url=server.url))
-    finally:
-        await redis.aclose()
-        server.stop()
+    redis = connect(own_valkey.url, "test:reaper")
+    yield TaskStore(redis, replace(settings, redis_url=own_valkey.url))
+    await redis.aclose()
 
 
 async def lapsed_task(store: TaskStore) -> str:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 
 from jobs.record.keys import channel
@@ -82,15 +80,6 @@ async def test_a_listener_that_falls_behind_catches_up_from_the_stream_in_bounde
         assert hub.channel_count == 0  # the last listener left: unsubscribed
     finally:
         await hub.stop()
-
-
-@pytest.fixture
-def own_valkey(tmp_path: Path) -> Iterator[Valkey]:
-    """A Valkey of this test alone, to restart (requested before `private`: stopped after)."""
-    server = Valkey(tmp_path / "valkey")
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_a_valkey_restart_mid_stream_loses_no_event_on_sse_or_websocket(

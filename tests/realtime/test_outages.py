@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,14 +18,6 @@ from taskstream.embedded import Valkey
 from tests.support import WAIT, Proc, assert_no_gap, signup, sse_events, start_demo
 
 ENDED = {"completed", "failed", "cancelled"}
-
-
-@pytest.fixture
-def own_valkey(tmp_path: Path) -> Iterator[Valkey]:
-    server = Valkey(tmp_path / "valkey")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
