@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 SUBSCRIBE_BATCH = 500
 LAG_BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, float("inf"))
 PING_EVERY_S = 5.0
+DOWN_WAIT_S = 2.0  # how long a new listener waits for a link that is down to come back
 
 
 class Listener:
@@ -174,7 +175,8 @@ class Hub:
 
     async def subscribe(self, task_id: str, timeout: float = 10.0) -> Listener:
         """A listener on the task's channel, once Redis has confirmed the subscription;
-        `release` it when done."""
+        `release` it when done. A `ConnectionError` when none came in `timeout`, or in
+        `DOWN_WAIT_S` while the channel's link is down (an outage: the request is 503)."""
         name = channel(task_id)
         entry = self._channels.get(name)
         if entry is None:
@@ -184,11 +186,14 @@ class Hub:
         listener = Listener(name, self._queue_size, closing=self.closing)
         entry.listeners.add(listener)
         if not entry.confirmed:
+            wait = timeout if entry.link.up else min(timeout, DOWN_WAIT_S)
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(wait):
                     await entry.until_confirmed()
-            except BaseException:
+            except BaseException as error:
                 self.release(listener)
+                if isinstance(error, TimeoutError):
+                    raise RedisConnectionError(f"no subscription to {name} in {wait:g} s") from None
                 raise
         return listener
 

@@ -9,6 +9,8 @@ Server frames carry the task events as SSE does, with `id` and `event` inside:
 and replies without an id: `subscribed`, `unsubscribed`, `cancelAccepted`, `error`
 (`{"event": "error", "taskId": …, "error": {"code", "message"}}`).
 The connection stays open after a task ends; its subscription ends with its terminal event.
+When Redis cannot be read (an outage) the server sends `reconnect` and closes with 1013; the
+client comes back and resubscribes with each task's `lastEventId`, as after 1012.
 
 The handshake is authenticated (`Authorization: Bearer`, or `?ticket=` from a browser);
 without it the upgrade is refused with a 401 envelope. Another user's task is answered
@@ -29,6 +31,7 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from jobs.connections import is_outage
 from jobs.record.tasks import Event, Task, WriteRejected, is_task_id
 from jobs.runtime import control
 from server.auth import Principal, authenticate
@@ -131,11 +134,16 @@ class Session:
         # as an SSE stream opens: subscribed first, then one read (the socket's login was
         # checked at the handshake; its revocation ends the socket through its `Watch`)
         hub, store = self.state["hub"], self.state["store"]
-        listener = await hub.subscribe(task_id)
+        listener: Listener | None = None
         try:
+            listener = await hub.subscribe(task_id)
             opening = await store.replay(task_id, last_id)
-        except BaseException:
-            hub.release(listener)
+        except BaseException as error:
+            if listener is not None:
+                hub.release(listener)
+            if isinstance(error, Exception) and is_outage(error):
+                await self.try_again_later()
+                return
             raise
         if opening is None or opening.task.owner != self.principal.user_id:
             hub.release(listener)
@@ -175,6 +183,10 @@ class Session:
                 await self.send(encode(event))
                 self.state["gate"].delivered["ws"] += 1
             await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "ended"})
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            await self.try_again_later()
         finally:
             state["hub"].release(listener)  # also when cancelled before `follow` began
             self.subscriptions.pop(task_id, None)
@@ -199,6 +211,13 @@ class Session:
         await self.watch.until_ended()
         with suppress(Exception):  # the client may be gone already
             await self.end_login()
+
+    async def try_again_later(self) -> None:
+        """Redis could not be read (an outage): the socket ends with `reconnect` and 1013,
+        "try again later"; the client comes back and resubscribes with its last ids (a
+        subscription left silent would never end)."""
+        logger.warning("Redis unreachable: a WebSocket is told to reconnect")
+        await self.end({"event": "reconnect", "retryMs": RECONNECT_MS}, 1013)
 
     async def end(self, frame: dict[str, Any], code: int) -> None:
         """Say why, then close (once, whichever subscription gets there first)."""

@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from redis.asyncio import Redis
+from websockets.exceptions import ConnectionClosed
 
+from server.realtime.follow import RECONNECT_MS
 from taskstream.embedded import Valkey
-from tests.support import WAIT, Proc, assert_no_gap, signup, sse_events, start_demo
+from tests.support import WAIT, Proc, WsClient, assert_no_gap, signup, sse_events, start_demo
 
 ENDED = {"completed", "failed", "cancelled"}
 
@@ -80,7 +82,8 @@ async def test_a_web_process_answers_503_with_retry_after_while_redis_is_down_th
             "/api/v1/auth/login", json={"email": user.email, "password": user.password}
         )
         status = await http.get(f"/api/v1/tasks/{user.signup_task}/status", headers=user.headers)
-        for refused in (ready, login, status):
+        events = await http.get(f"/api/v1/tasks/{user.signup_task}/events", headers=user.headers)
+        for refused in (ready, login, status, events):
             assert refused.status_code == 503, refused.text
             assert refused.json()["error"]["code"] == "REDIS_UNAVAILABLE"
             assert 1 <= int(refused.headers["Retry-After"]) <= 3
@@ -90,6 +93,21 @@ async def test_a_web_process_answers_503_with_retry_after_while_redis_is_down_th
             "/api/v1/auth/login", json={"email": user.email, "password": user.password}
         )
         assert login.status_code == 200, login.text
+
+
+async def test_a_websocket_subscribing_while_redis_is_down_is_told_to_reconnect(
+    own_valkey: Valkey, deploy: Callable[..., Proc]
+):
+    web = deploy("web")
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+    async with WsClient(web.url, user.headers) as ws:
+        own_valkey.stop()
+        await ws.send(type="subscribe", taskId=user.signup_task)
+        assert await ws.next() == {"event": "reconnect", "retryMs": RECONNECT_MS}
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.next()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # try again later
 
 
 async def test_readyz_says_503_while_redis_is_stopped_not_gone(
