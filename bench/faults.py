@@ -5,15 +5,15 @@ then the invariant checked on every task and every stream.
 
 A deployment is two web processes and two workers on a Valkey of its own (and, for the
 cluster's faults, the task streams on a local cluster of 3 primaries and 3 replicas). Each
-run starts `--tasks` demo tasks, each followed by a client that reconnects as an
-EventSource would (with its last id, to the other web process when one is gone, after
-`Retry-After` when refused), waits until every task is running, injects the fault, then
-checks: every task ended (`stuck` counts those that did not; `failed`, those that ended
-otherwise than `completed`), every stream ended with its task (`unended`), no task ended
-`INTERNAL_ERROR` (`internal`), and each client's events are the task's log after the
-client's first id (`lost`: events missing, `doubled`: an id twice). A cluster's
-replication is asynchronous: where a killed primary took events with it, the client is
-owed a `resync` snapshot, and the log is compared from there.
+run starts `--tasks` demo tasks, each followed (half over SSE, half over the WebSocket) by
+a client that reconnects as an EventSource would (with its last id, to the other web
+process when one is gone, after `Retry-After` when refused), waits until every task is
+running, injects the fault, then checks: every task ended (`stuck` counts those that did
+not; `failed`, those that ended otherwise than `completed`), every stream ended with its
+task (`unended`), no task ended `INTERNAL_ERROR` (`internal`), and each client's events
+are the task's log after the client's first id (`lost`: events missing, `doubled`: an id
+twice). A cluster's replication is asynchronous: where a killed primary took events with
+it, the client is owed a `resync` snapshot, and the log is compared from there.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import websockets
 
 from bench.common import server_env, wait_ready
 from jobs.connections import Client, connect_streams
@@ -243,6 +244,33 @@ async def follow(urls: list[str], token: str, task_id: str, seen: Followed) -> N
                 await asyncio.sleep(0.2)
 
 
+async def follow_ws(urls: list[str], token: str, task_id: str, seen: Followed) -> None:
+    """The same over the WebSocket: subscribe with the last id, again after every close."""
+    headers = {"Authorization": f"Bearer {token}"}
+    turn = 0
+    while True:
+        url = urls[turn % len(urls)].replace("http", "ws", 1) + "/api/v1/ws"
+        try:
+            async with websockets.connect(url, additional_headers=headers) as socket:
+                subscribe = {"type": "subscribe", "taskId": task_id}
+                if seen.events:
+                    subscribe["lastEventId"] = seen.events[-1][0]
+                await socket.send(json.dumps(subscribe))
+                async for raw in socket:
+                    frame = json.loads(raw)
+                    if frame.get("id"):
+                        seen.events.append((frame["id"], frame["event"], frame["data"]))
+                    elif frame.get("event") == "unsubscribed":  # after the task's end
+                        seen.ended = frame.get("reason") == "ended"
+                        return
+                    elif frame.get("event") == "error":
+                        return  # never ended
+        except (OSError, websockets.WebSocketException):
+            pass
+        turn += 1  # closed (told to reconnect), or that process is gone: the next one
+        await asyncio.sleep(0.2)
+
+
 async def _read(response: httpx.Response, seen: Followed) -> bool:
     """The stream's events into `seen`; True once the task's end has come."""
     event: dict[str, str] = {}
@@ -275,7 +303,10 @@ async def run_once(deployment: Deployment, fault: Fault, count: int, tally: Tall
             for _ in range(count)
         ]
         seen = {task_id: Followed() for task_id in ids}
-        following = [asyncio.create_task(follow(urls, token, t, seen[t])) for t in ids]
+        following = [  # every other task over the WebSocket
+            asyncio.create_task((follow_ws if i % 2 else follow)(urls, token, t, seen[t]))
+            for i, t in enumerate(ids)
+        ]
         async with asyncio.timeout(30):  # every task running before the fault
             while not all(_running(s) for s in seen.values()):
                 await asyncio.sleep(0.05)
