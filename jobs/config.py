@@ -88,6 +88,7 @@ class Settings:
     retention_s: int = 24 * 3600
     stream_maxlen: int = 1000
     heartbeat_s: float = 15.0
+    answer_within_s: float = 15.0  # an HTTP request's answer starts by then, or it is a 503
     listener_queue: int = 256
     lease_s: float = 15.0
     # how long a worker's command waits out a Redis outage before its attempt is given back
@@ -137,6 +138,7 @@ class Settings:
             retention_s=int(reader.number("TASKSTREAM_RETENTION_SECONDS", cls.retention_s)),
             stream_maxlen=int(reader.number("TASKSTREAM_STREAM_MAXLEN", cls.stream_maxlen)),
             heartbeat_s=reader.number("TASKSTREAM_HEARTBEAT_SECONDS", cls.heartbeat_s),
+            answer_within_s=reader.number("TASKSTREAM_ANSWER_WITHIN_SECONDS", cls.answer_within_s),
             listener_queue=int(reader.number("TASKSTREAM_LISTENER_QUEUE", cls.listener_queue)),
             lease_s=reader.number("TASKSTREAM_LEASE_SECONDS", cls.lease_s),
             redis_patience_s=reader.number(

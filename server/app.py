@@ -27,6 +27,7 @@ from server.api import (
     openapi,
     tasks,
 )
+from server.deadline import AnswerDeadline
 from server.errors import EXCEPTION_HANDLERS
 from server.headers import SecurityHeaders
 from server.realtime import sse, ws
@@ -84,7 +85,10 @@ def create_app(settings: Settings | None = None, stopping: Stopping | None = Non
             page("/favicon.ico", "favicon.svg", "image/svg+xml"),  # where browsers look first
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(AnswerDeadline, seconds=settings.answer_within_s),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan_for(settings, registry, stopping),
     )

@@ -110,19 +110,29 @@ async def test_a_websocket_subscribing_while_redis_is_down_is_told_to_reconnect(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # try again later
 
 
-async def test_readyz_says_503_while_redis_is_stopped_not_gone(
+async def test_requests_answer_503_in_bounded_time_while_redis_is_stopped_not_gone(
     own_valkey: Valkey, deploy: Callable[..., Proc]
 ):
-    web = deploy("web")
+    web = deploy("web", TASKSTREAM_ANSWER_WITHIN_SECONDS="3")
     assert own_valkey.process is not None
     async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
-        own_valkey.process.send_signal(signal.SIGSTOP)
+        user = await signup(http)
+        credentials = {"email": user.email, "password": user.password}
+        own_valkey.process.send_signal(signal.SIGSTOP)  # connections stay up; no answer comes
         try:
             ready = await http.get("/readyz")
+            login = await http.post("/api/v1/auth/login", json=credentials)
+            status = await http.get(
+                f"/api/v1/tasks/{user.signup_task}/status", headers=user.headers
+            )
         finally:
             own_valkey.process.send_signal(signal.SIGCONT)
-        assert ready.status_code == 503
+        assert (ready.status_code, ready.json()["error"]["code"]) == (503, "REDIS_UNAVAILABLE")
+        for hung in (login, status):  # cut at the bound, not left hanging
+            assert (hung.status_code, hung.json()["error"]["code"]) == (503, "UNAVAILABLE")
+            assert "Retry-After" in hung.headers
         assert (await http.get("/readyz")).status_code == 200
+        assert (await http.post("/api/v1/auth/login", json=credentials)).status_code == 200
 
 
 async def test_tasks_running_through_an_outage_longer_than_the_workers_patience_all_end(
