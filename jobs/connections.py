@@ -4,9 +4,10 @@ A command that meets an error meaning "wait" (`WAIT_ERRORS`: no connection, a se
 loading its data, a cluster down or a slot moving during a fail-over, a demoted primary) is
 tried again with exponential backoff, for as long as its client's `Patience` allows: about
 half a minute in a worker (`PATIENT`), about two seconds for a web process's requests
-(`PROMPT`; a cluster's, long enough for a fail-over), which then answer 503 rather than keep
-a client waiting. A retried task write may, rarely, append its event twice (the first try
-ran, its reply was lost); readers drop nothing for it, and terminal states stay final.
+(`PROMPT`; on a cluster, long enough for a fail-over: `Patience.on_cluster`), which then
+answer 503 rather than keep a client waiting. A retried task write may, rarely, append its
+event twice (the first try ran, its reply was lost); readers drop nothing for it, and
+terminal states stay final.
 
 `REDIS_URL` names one server (`redis://host:6379/0`), or a primary watched by Sentinel:
 `redis+sentinel://[:password@]host:26379,host:26380/<master name>[/db]`. Then every
@@ -66,6 +67,9 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, WAIT_ERRORS)
 
 
+BACKOFF_BASE_S = 0.05  # the first wait between two tries; doubled at each try, up to a cap
+
+
 @dataclass(frozen=True)
 class Patience:
     """How long a client keeps trying a command through an outage.
@@ -77,22 +81,30 @@ class Patience:
 
     retries: int
     cap_s: float  # the longest wait between two tries
+    cluster: Patience | None = None  # a cluster client's, when not `on_cluster`'s rule
 
     @classmethod
     def within(cls, seconds: float, cap_s: float = 2.0) -> Patience:
         """As many tries as the backoff fits in `seconds` (at least one retry)."""
-        retries, waited = 1, 0.05
+        retries, waited = 1, BACKOFF_BASE_S
         while waited < seconds:
-            waited += min(cap_s, 0.05 * 2**retries)
+            waited += min(cap_s, BACKOFF_BASE_S * 2**retries)
             retries += 1
         return cls(retries, cap_s)
+
+    @property
+    def on_cluster(self) -> Patience:
+        """A cluster client's: twice the tries at half the wait (a fail-over is over in
+        seconds), unless given."""
+        return self.cluster or Patience(self.retries * 2, self.cap_s / 2)
 
     def retry(self, sentinel: bool = False) -> Retry:
         # through Sentinel, a connection retries inside each of its own retries (redis-py
         # asks the sentinels again only between outer tries): a short inner budget, or a
         # dead primary would be tried for half a minute before anyone asks for the new one
         retries = min(self.retries, 6) if sentinel else self.retries
-        return Retry(ExponentialBackoff(cap=self.cap_s, base=0.05), retries=retries)
+        backoff = ExponentialBackoff(cap=self.cap_s, base=BACKOFF_BASE_S)
+        return Retry(backoff, retries=retries, supported_errors=tuple(RETRY_ON))
 
     def options(self, sentinel: bool = False) -> dict[str, Any]:
         """A client's or pool's keyword arguments for this patience."""
@@ -101,11 +113,10 @@ class Patience:
 
 # a worker's commands: about half a minute of tries (`TASKSTREAM_REDIS_PATIENCE_SECONDS`)
 PATIENT = Patience(retries=20, cap_s=2.0)
-# a web process's requests: about two seconds, then `REDIS_UNAVAILABLE` (503). On a cluster
+# a web process's requests: about two seconds, then `REDIS_UNAVAILABLE` (503); on a cluster
 # (the task streams), long enough to ride out a fail-over (about 8 s): a stream's catch-up
 # read must not fail while a replica is promoted
-PROMPT = Patience(retries=6, cap_s=0.5)
-PROMPT_CLUSTER = Patience(retries=10, cap_s=1.0)
+PROMPT = Patience(retries=6, cap_s=0.5, cluster=Patience(retries=20, cap_s=0.5))
 
 Client = Redis | RedisCluster  # a store's client: one server (or Sentinel's primary), a cluster
 
@@ -159,7 +170,7 @@ class ClusterTarget:
     def client(self, patience: Patience = PATIENT, **kwargs: Any) -> RedisCluster:
         """A cluster client that rides out a fail-over (`_Cluster`)."""
         return _Cluster(  # type: ignore[abstract]
-            patience,
+            patience.on_cluster,
             startup_nodes=[ClusterNode(host, port) for host, port in self.nodes],
             password=self.password,
             socket_connect_timeout=5,
@@ -176,12 +187,7 @@ class _Cluster(RedisCluster):
 
     def __init__(self, patience: Patience, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # tries twice as often as a server's client: a fail-over is over in seconds
-        self._outage = Retry(
-            ExponentialBackoff(cap=patience.cap_s / 2, base=0.05),
-            retries=patience.retries * 2,
-            supported_errors=tuple(RETRY_ON),
-        )
+        self._outage = patience.retry()
 
     async def initialize(self) -> RedisCluster:
         learn = super().initialize
@@ -231,8 +237,6 @@ def connect_streams(
     target = ClusterTarget.parse(url)
     if target is None:
         return connect(url, name, max_connections, patience)
-    if patience is PROMPT:
-        patience = PROMPT_CLUSTER
     return target.client(
         patience, decode_responses=True, client_name=name, max_connections=max_connections * 8
     )
