@@ -234,9 +234,11 @@ async def follow(urls: list[str], token: str, task_id: str, seen: Followed) -> N
                     if response.status_code == 204:
                         seen.ended = True
                         return
-                    if response.status_code != 200:
+                    if response.status_code in (429, 503):  # come back when told
                         await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
                         continue
+                    if response.status_code != 200:  # refused for good: never ends
+                        raise RuntimeError(f"{task_id}: {(await response.aread()).decode()}")
                     if await _read(response, seen):
                         return
             except httpx.HTTPError:
@@ -311,8 +313,10 @@ async def run_once(deployment: Deployment, fault: Fault, count: int, tally: Tall
             while not all(_running(s) for s in seen.values()):
                 await asyncio.sleep(0.05)
         await fault(deployment, ids[0])
-        done, _ = await asyncio.wait(following, timeout=BOUND_S)
-        for task in following:
+        await asyncio.wait(following, timeout=BOUND_S)
+        for task in following:  # a client refused for good counts as `unended`
+            if task.done() and task.exception() is not None:
+                print(task.exception(), file=sys.stderr)
             task.cancel()
         ends = [await _status(http, t) for t in ids]
     records = deployment.records()

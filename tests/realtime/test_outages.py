@@ -15,9 +15,10 @@ import pytest
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
+from bench.faults import Followed, follow
 from server.realtime.follow import RECONNECT_MS
 from taskstream.embedded import Valkey
-from tests.support import WAIT, Proc, WsClient, assert_no_gap, signup, sse_events, start_demo
+from tests.support import WAIT, Proc, WsClient, assert_no_gap, signup, start_demo
 
 ENDED = {"completed", "failed", "cancelled"}
 
@@ -37,32 +38,6 @@ def deploy(
     yield start
     for proc in mine:
         proc.stop()
-
-
-async def follow_to_end(http: httpx.AsyncClient, task_id: str) -> list[str]:
-    """The ids a reconnecting client receives until the task's terminal event: as an
-    EventSource does, it opens the stream again with its last id whenever it breaks, and
-    waits `Retry-After` when refused."""
-    ids: list[str] = []
-    async with asyncio.timeout(WAIT * 4):
-        while True:
-            headers = {"Last-Event-ID": ids[-1]} if ids else {}
-            try:
-                url = f"/api/v1/tasks/{task_id}/events"
-                async with http.stream("GET", url, headers=headers) as response:
-                    if response.status_code == 204:
-                        return ids
-                    if response.status_code == 503:
-                        await asyncio.sleep(int(response.headers["Retry-After"]))
-                        continue
-                    assert response.status_code == 200, await response.aread()
-                    async for event in sse_events(response):
-                        if event.id:
-                            ids.append(event.id)
-                        if event.event in ENDED:
-                            return ids
-            except httpx.TransportError:
-                await asyncio.sleep(0.2)
 
 
 async def assert_each_stream_is_the_log(redis: Redis, streams: dict[str, list[str]]) -> None:
@@ -144,9 +119,13 @@ async def test_tasks_running_through_an_outage_longer_than_the_workers_patience_
     }
     web, worker = deploy("web", **limits), deploy("worker", **limits)
     async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
-        http.headers.update((await signup(http)).headers)
+        user = await signup(http)
+        http.headers.update(user.headers)
         ids = [await start_demo(http, steps=40, stepSeconds=0.1) for _ in range(4)]
-        following = [asyncio.create_task(follow_to_end(http, t)) for t in ids]
+        # each followed as an EventSource would: again with its last id whenever it breaks
+        seen = {task_id: Followed() for task_id in ids}
+        following = [follow([web.url], user.access, t, seen[t]) for t in ids]
+        followed = asyncio.gather(*following)
         async with asyncio.timeout(WAIT):  # every task is running
             while True:
                 statuses = [
@@ -158,7 +137,9 @@ async def test_tasks_running_through_an_outage_longer_than_the_workers_patience_
         own_valkey.stop()
         await until_logged(worker, "Redis unreachable; waiting for it")
         own_valkey.start()
-        streams = dict(zip(ids, await asyncio.gather(*following), strict=True))
+        async with asyncio.timeout(WAIT * 4):
+            await followed
+        streams = {t: [event_id for event_id, _, _ in seen[t].events] for t in ids}
         ends = [(await http.get(f"/api/v1/tasks/{t}/status")).json()["data"] for t in ids]
     assert all(end["status"] in ENDED for end in ends), ends
     assert all(end["errorCode"] != "INTERNAL_ERROR" for end in ends), ends
