@@ -89,13 +89,13 @@ def loadtest(args: argparse.Namespace) -> None:
     import json
 
     from taskstream.loadtest import Options, run
-    from taskstream.loadtest.report import plot, render
+    from taskstream.loadtest.report import PLOT_NEEDS, plot, render
 
     if not 1 <= args.clients <= 50_000 or args.share < 1 or args.step <= 0:
         sys.exit("taskstream loadtest: --clients 1..50000, --share ≥ 1, --step > 0")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         # said now, not after the load, when its report would be lost with the exit
-        sys.exit("taskstream loadtest: --plot needs matplotlib: pip install matplotlib")
+        sys.exit(f"taskstream loadtest: {PLOT_NEEDS}")
     try:
         import uvloop
 

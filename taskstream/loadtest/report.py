@@ -198,6 +198,9 @@ def render(report: Report) -> str:
     return "\n".join(lines)
 
 
+PLOT_NEEDS = "--plot needs matplotlib: pip install matplotlib (or the extra taskstream[plot])"
+
+
 def plot(report: Report, path: str) -> None:
     """Latency percentiles over time as a PNG (needs matplotlib)."""
     try:
@@ -206,7 +209,7 @@ def plot(report: Report, path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install matplotlib") from None
+        raise SystemExit(PLOT_NEEDS) from None
     rows = report["latency_over_time"]
     figure, axes = plt.subplots(figsize=(8, 4))
     for key in ("p50", "p90", "p99"):
