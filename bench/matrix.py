@@ -438,8 +438,8 @@ def main() -> None:
         + "\n## Scaling out (`bench.scaleout`)\n\n"
         "Two web processes and two workers, the clients dealt over both web processes, the "
         "task streams on one Valkey primary and then on a cluster of three primaries with a "
-        "replica each (ARQ's queue and the accounts stay on one server in both: README, Run "
-        "in production). Redis CPU-s is what each server process spent during the load. "
+        "replica each (ARQ's queue and the accounts stay on one server in both: "
+        "docs/operations.md). Redis CPU-s is what each server process spent during the load. "
         "One run shown.\n\n"
         + scaleout_table(results)
         + "\n## The performance goals\n\n"

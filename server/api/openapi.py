@@ -3,7 +3,7 @@
 Request bodies are the pydantic models the endpoints validate with, so the document
 cannot drift from what is enforced; each operation lists the statuses it can answer,
 every error in the envelope. Streams are described too (`text/event-stream`); the
-WebSocket is in the README, as OpenAPI has no words for it.
+WebSocket is in docs/api.md, as OpenAPI has no words for it.
 """
 
 from __future__ import annotations
