@@ -103,6 +103,7 @@ class Settings:
     max_tasks_in_flight_per_user: int = 20
     max_running_per_user: int = 4
     sync_wait_max_s: float = 0.0
+    stream_open_pause_s: float = 0.0  # tests only: how long a stream's opening waits
     demo_max_s: float = 300.0  # a demo task's whole duration, steps × stepSeconds
     max_simulation_cells: int = 1_200_000  # paths × horizonMonths of one simulation
     queue_name: str = "taskstream:queue"
@@ -163,6 +164,9 @@ class Settings:
                 reader.number("TASKSTREAM_MAX_RUNNING_PER_USER", cls.max_running_per_user)
             ),
             sync_wait_max_s=reader.number("TASKSTREAM_SYNC_WAIT_MAX_SECONDS", cls.sync_wait_max_s),
+            stream_open_pause_s=reader.number(
+                "TASKSTREAM_TEST_STREAM_OPEN_PAUSE_SECONDS", cls.stream_open_pause_s
+            ),
             demo_max_s=reader.number("TASKSTREAM_DEMO_MAX_SECONDS", cls.demo_max_s),
             max_simulation_cells=int(
                 reader.number("TASKSTREAM_MAX_SIMULATION_CELLS", cls.max_simulation_cells)

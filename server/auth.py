@@ -14,7 +14,9 @@ Only SHA-256 digests of refresh tokens and tickets are stored.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -29,8 +31,10 @@ from jobs.accounts import digest
 from jobs.record.keys import channel
 from jobs.record.tasks import Event
 from server.errors import Unauthorized
-from server.realtime.sessions import REVOCATIONS, revoked_key
+from server.realtime.sessions import REVOCATIONS, Watch, revoked_key
 from server.state import app_state
+
+logger = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
 
@@ -163,6 +167,28 @@ def _verified(token: str, secret: str) -> Principal:
         options={"require": ["sub", "fam", "exp"], "verify_exp": False},
     )
     return Principal(claims["sub"], float(claims["exp"]), claims["fam"])
+
+
+async def watch_login(
+    conn: HTTPConnection, principal: Principal, *, guarded: bool = False
+) -> Watch:
+    """Start watching the login of a stream being opened (`sessions.py`), then make sure
+    it was not revoked before: a revocation announced before the watch began found nothing
+    to end, and a check made before it (`authenticate`'s) cannot see one announced in
+    between. `guarded`: the stream's own first read checks `revoked_key` (cheaper)."""
+    state = app_state(conn)
+    pause = state["settings"].stream_open_pause_s
+    if pause:  # tests only: a revocation lands here (`tests/realtime/test_revocation.py`)
+        logger.info("stream opening paused", extra={"family": principal.family})
+        await asyncio.sleep(pause)
+    watch = state["sessions"].open(principal.family, principal.expires_at)
+    if not guarded:
+        try:
+            await _unrevoked(conn, principal)
+        except BaseException:
+            watch.close()
+            raise
+    return watch
 
 
 async def _unrevoked(conn: HTTPConnection, principal: Principal) -> Principal:

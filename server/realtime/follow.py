@@ -128,6 +128,9 @@ async def follow(
             if batch is None:
                 return  # the client has had the task's terminal event already
         while True:
+            if watch is not None and watch.ended:  # nothing more once the login has ended
+                yield _ending(watch)
+                return
             for event in batch:
                 if isinstance(event, Snapshot):
                     cursor.reset(event.id)

@@ -39,7 +39,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from jobs.record.tasks import Event, Refused, is_task_id
-from server.auth import Principal, authenticate, identify, session_revoked
+from server.auth import Principal, identify, session_revoked, watch_login
 from server.errors import ApiError, NotFound
 from server.realtime.follow import (
     RECONNECT,
@@ -55,6 +55,7 @@ from server.realtime.follow import (
 from server.realtime.gate import Admission
 from server.realtime.handover import hand_over
 from server.realtime.heartbeat import Heartbeat
+from server.realtime.hub import Listener
 from server.realtime.sessions import Watch, revoked_key
 from server.state import app_state
 
@@ -167,22 +168,19 @@ class EventStream(Response):
                 await self.send(PING)
 
 
-def _nothing() -> None:
-    pass
-
-
 def stream(
     request: Request,
     principal: Principal,
+    watch: Watch,
     events: Callable[[Watch], AsyncIterator[Event]],
     on_close: Callable[[], None] | None = None,
 ) -> Response:
-    """The SSE answer carrying `events`, bounded by the caller's login (`Watch`);
-    `on_close` runs however it ends (even if `events` never started)."""
+    """The SSE answer carrying `events`, bounded by the caller's login (`watch`); from
+    here on the answer closes `watch` and runs `on_close` however it ends (even if
+    `events` never started)."""
     state = app_state(request)
     gate = state["gate"]
     admission = gate.admit("sse", principal.user_id)
-    watch = state["sessions"].open(principal.family, principal.expires_at)
 
     async def body() -> AsyncIterator[bytes]:
         async for event in events(watch):
@@ -197,15 +195,18 @@ def stream(
 async def task_events(request: Request) -> Response:
     """One task's stream. Opening it costs one round trip to Redis once the channel is
     subscribed: the login's revocation, the task (its owner) and the first batch are one
-    read (`TaskStore.replay`), made after the subscription so nothing falls between."""
+    read (`TaskStore.replay`), made after the subscription and the login's watch, so
+    nothing falls between."""
     principal = await identify(request, ticket=True)
     task_id, last_id = request.path_params["task_id"], last_event_id(request)
     state = app_state(request)
     hub, store = state["hub"], state["store"]
-    # never a channel for a made-up id (its read still tells a revoked login: 401)
-    listener = await hub.subscribe(task_id) if is_task_id(task_id) else None
-    release = partial(hub.release, listener) if listener is not None else _nothing
+    watch = await watch_login(request, principal, guarded=True)
+    listener: Listener | None = None
+    handed = False
     try:
+        # never a channel for a made-up id (its read still tells a revoked login: 401)
+        listener = await hub.subscribe(task_id) if is_task_id(task_id) else None
         try:
             opening = await store.replay(task_id, last_id, revoked_key(principal.family))
         except Refused:
@@ -214,27 +215,42 @@ async def task_events(request: Request) -> Response:
             raise NotFound("no such task", code="TASK_NOT_FOUND")
         batch = first_batch(opening, last_id)
         if batch is None or has_seen_end(opening.task, last_id):
-            release()
             return Response(status_code=204)
         events = partial(follow, hub, store, task_id, last_id, opened=(listener, batch))
-        return stream(request, principal, events, on_close=release)
-    except BaseException:
-        release()
-        raise
+        answer = stream(request, principal, watch, events, partial(hub.release, listener))
+        handed = True
+        return answer
+    finally:
+        if not handed:
+            watch.close()
+            if listener is not None:
+                hub.release(listener)
 
 
 async def many_events(request: Request) -> Response:
-    principal = await authenticate(request, ticket=True)
+    principal = await identify(request, ticket=True)
     ids = [t for t in request.query_params.get("tasks", "").split(",") if t]
-    state = app_state(request)
-    if not ids:  # every task of the caller's, new ones included
-        since = AllCursor.parse(last_event_id(request))
-        everything = partial(follow_all, state["hub"], state["store"], principal.user_id, since)
-        return stream(request, principal, everything)
     if len(ids) > MAX_TASKS_PER_STREAM or len(set(ids)) != len(ids):
         raise ApiError(
             f"at most {MAX_TASKS_PER_STREAM} distinct tasks per stream", code="TOO_MANY_TASKS"
         )
+    watch = await watch_login(request, principal)  # before the reads: none outruns it
+    try:
+        answer = await _many(request, principal, watch, ids)
+    except BaseException:
+        watch.close()
+        raise
+    if not isinstance(answer, EventStream):  # 204: nothing to follow
+        watch.close()
+    return answer
+
+
+async def _many(request: Request, principal: Principal, watch: Watch, ids: list[str]) -> Response:
+    state = app_state(request)
+    if not ids:  # every task of the caller's, new ones included
+        since = AllCursor.parse(last_event_id(request))
+        everything = partial(follow_all, state["hub"], state["store"], principal.user_id, since)
+        return stream(request, principal, watch, everything)
     tasks = [await state["store"].owned(t, principal.user_id) for t in ids]
     missing = [t for t, task in zip(ids, tasks, strict=True) if task is None]
     if missing:
@@ -244,7 +260,7 @@ async def many_events(request: Request) -> Response:
     if all(has_seen_end(t, c) for t, c in zip(found, cursor, strict=True)):
         return Response(status_code=204)
     events = partial(follow_many, state["hub"], state["store"], ids, cursor)
-    return stream(request, principal, events)
+    return stream(request, principal, watch, events)
 
 
 routes = [

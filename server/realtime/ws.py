@@ -34,7 +34,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from jobs.connections import is_outage
 from jobs.record.tasks import Event, Task, WriteRejected, is_task_id
 from jobs.runtime import control
-from server.auth import Principal, authenticate
+from server.auth import Principal, identify, watch_login
 from server.errors import ApiError, Unprocessable, api_error_response
 from server.realtime.follow import (
     REAUTHENTICATE,
@@ -278,16 +278,18 @@ class Session:
 async def endpoint(websocket: WebSocket) -> None:
     state = app_state(websocket)
     try:
-        principal = await authenticate(websocket, ticket=True)
-        admission = state["gate"].admit("ws", principal.user_id)
-    except StreamsExhausted:  # a full process: "try again later", in WebSocket terms
-        await websocket.accept()
-        await websocket.close(code=1013, reason="too many streams; retry shortly")
-        return
+        principal = await identify(websocket, ticket=True)
+        watch = await watch_login(websocket, principal)  # before anything can outrun it
     except ApiError as refused:
         await websocket.send_denial_response(api_error_response(refused))
         return
-    watch = state["sessions"].open(principal.family, principal.expires_at)
+    try:
+        admission = state["gate"].admit("ws", principal.user_id)
+    except StreamsExhausted:  # a full process: "try again later", in WebSocket terms
+        watch.close()
+        await websocket.accept()
+        await websocket.close(code=1013, reason="too many streams; retry shortly")
+        return
     session = Session(websocket, state, principal, watch, admission)
     try:
         await websocket.accept()

@@ -3,6 +3,8 @@ open streams at once: every SSE form, tickets included, and the WebSocket."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -12,7 +14,16 @@ import websockets
 
 from tests.server.test_auth import RESET, link_in
 from tests.smtp import MailServer
-from tests.support import WAIT, Account, Proc, SseStream, WsClient, signup, start_demo
+from tests.support import (
+    WAIT,
+    Account,
+    Proc,
+    SseStream,
+    WsClient,
+    signup,
+    sse_events,
+    start_demo,
+)
 
 AUTH = "/api/v1/auth"
 
@@ -134,3 +145,62 @@ async def test_an_ended_login_closes_its_websocket_with_4403(
     assert frames[-1] == {"event": "revoked", "code": "TOKEN_REVOKED"}
     if task_id is not None:
         await cancel_as_owner(http, user, task_id)
+
+
+PAUSED = "stream opening paused"  # the web process's line when its test hook pauses
+
+
+async def until_logged(proc: Proc, text: str) -> None:
+    """Until `text` is in the process's log (a bounded wait)."""
+    async with asyncio.timeout(WAIT):
+        while text not in proc.log.read_text():
+            await asyncio.sleep(0.02)
+
+
+async def opening(base_url: str, form: str, url: str, headers: dict[str, str]) -> list[str]:
+    """What a stream opened on `base_url` gives: its refusal, or every event (frame) it
+    carries until the server ends it, then (WebSocket) its close code."""
+    if form == "ws":
+        try:
+            async with WsClient(base_url, headers) as ws:
+                frames = []
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    while True:
+                        frames.append((await ws.next())["event"])
+        except websockets.InvalidStatus as refused:
+            error = json.loads(refused.response.body or b"{}")["error"]
+            return [f"{refused.response.status_code} {error['code']}"]
+        assert closed.value.rcvd is not None
+        return [*frames, str(closed.value.rcvd.code)]
+    async with httpx.AsyncClient(base_url=base_url, timeout=WAIT) as client:
+        async with client.stream("GET", url, headers=headers) as response:
+            if response.status_code != 200:
+                await response.aread()
+                return [f"{response.status_code} {response.json()['error']['code']}"]
+            async with asyncio.timeout(WAIT):
+                return [event.event async for event in sse_events(response)]
+
+
+@pytest.mark.parametrize("form", ["one", "many", "all", "ticket", "ws"])
+async def test_a_logout_while_a_stream_opens_refuses_it(
+    http: httpx.AsyncClient, private: Callable[..., Proc], smtp: MailServer, form: str
+):
+    """The logout lands after the stream's credentials were checked and before it is
+    open (the web process's test hook holds every opening there): the stream is refused,
+    or ends at once with `revoked`; it never delivers the task's events."""
+    web = private("web", TASKSTREAM_TEST_STREAM_OPEN_PAUSE_SECONDS="3")
+    user = await signup(http)
+    tokens = await login(http, user)
+    auth = {"Authorization": f"Bearer {tokens['accessToken']}"}
+    http.headers.update(auth)
+    task_id = await start_demo(http, steps=300, stepSeconds=0.1)
+    url = "" if form == "ws" else await stream_url(http, form, task_id, auth)
+    headers = {} if form == "ticket" else auth
+    stream = asyncio.create_task(opening(web.url, form, url, headers))
+    await until_logged(web, PAUSED)
+    del http.headers["authorization"]
+    await logout(http, tokens, smtp, user)
+    outcome = await stream
+    refused, ended = ["401 TOKEN_REVOKED"], ["revoked", "4403"] if form == "ws" else ["revoked"]
+    assert outcome in (refused, ended), outcome
+    await cancel_as_owner(http, user, task_id)
