@@ -158,9 +158,13 @@ class WriteRejected(Exception):
         self.status = status
 
 
+MAX_DIGITS = 20  # a 64-bit number's; a stream id's parts are
+
+
 def is_digits(value: str) -> bool:
-    """Only 0–9 (`str.isdigit` also takes "²", which `int` refuses)."""
-    return value.isascii() and value.isdigit()
+    """Only 0–9 (`str.isdigit` also takes "²", which `int` refuses), at most `MAX_DIGITS`
+    of them (`int` refuses more than 4,300, and no number we read needs more than 20)."""
+    return len(value) <= MAX_DIGITS and value.isascii() and value.isdigit()
 
 
 def parse_event_id(value: str | None) -> tuple[int, int] | None:

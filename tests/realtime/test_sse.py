@@ -137,7 +137,9 @@ async def test_a_replay_from_the_start_of_a_trimmed_history_gets_a_resync_snapsh
     assert snapshot.id == (await stream_ids(store, task.id))[-1]
 
 
-@pytest.mark.parametrize("bogus", ["garbage", "1-", "99999999999999-0"])
+@pytest.mark.parametrize(
+    "bogus", ["garbage", "1-", "99999999999999-0", "9" * 5000 + "-0", "1-" + "9" * 5000]
+)
 async def test_an_unusable_last_event_id_still_gets_a_usable_first_event(
     client: httpx.AsyncClient, store: TaskStore, bogus: str
 ):
@@ -145,6 +147,27 @@ async def test_an_unusable_last_event_id_still_gets_a_usable_first_event(
     async with SseStream(client, events_url(task.id), {"Last-Event-ID": bogus}) as stream:
         first = await stream.next()
     assert (first.event, first.id) == ("status", task.last_event_id)
+
+
+@pytest.mark.parametrize("form", ["header", "query"])
+async def test_a_5000_digit_id_on_every_stream_form_counts_as_none(
+    client: httpx.AsyncClient, store: TaskStore, form: str
+):
+    """Python's int() refuses more than 4,300 digits: such an id is no id, never a 500."""
+    task = await store.create("demo")
+    huge = "9" * 5000
+    urls = {
+        f"/api/v1/events?tasks={task.id}": f"{huge}-0",
+        "/api/v1/events": f"{huge}|{task.id}=1-0",
+    }
+    for url, cursor in urls.items():
+        if form == "header":
+            headers = {"Last-Event-ID": cursor}
+        else:
+            url, headers = f"{url}{'&' if '?' in url else '?'}lastEventId={cursor}", {}
+        async with SseStream(client, url, headers) as stream:
+            first = await stream.next()
+        assert first.event == "status", url  # (all tasks: this one, or another unfinished)
 
 
 async def test_a_finished_task_streams_its_final_snapshot_then_204_on_reconnect(

@@ -247,7 +247,9 @@ async def test_the_task_list_is_the_callers_own_filtered_and_paged(
         assert ([t["taskId"] for t in demos["tasks"]], demos["total"]) == ([done], 2)
         theirs = (await http.get("/api/v1/tasks", headers=stranger.headers)).json()["data"]
         assert not {t["taskId"] for t in theirs["tasks"]} & {done, failed, mail}
-        for query in ("status=lost", "kind=poetry", "limit=0", "limit=101", "offset=-1"):
+        huge = "9" * 5000  # past Python's 4,300-digit int()
+        for query in ("status=lost", "kind=poetry", "limit=0", "limit=101", "offset=-1",
+                      f"limit={huge}", f"offset={huge}"):  # fmt: skip
             bad = await http.get(f"/api/v1/tasks?{query}")
             assert bad.status_code == 422, query
         assert (await http.get("/api/v1/tasks", headers={"Authorization": ""})).status_code == 401
