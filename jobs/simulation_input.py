@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_HORIZON = 120
 MAX_PATHS = 50_000
+# Within these every figure of every path stays finite (the largest cash flow, at the
+# most growth over the longest horizon, is about 1e62), so every result can be read.
+MAX_AMOUNT = 1e15  # money in the currency's units: above any plan's, in any currency
+MAX_UNITS = 1e12
 DRIVERS = ("initialUnits", "unitPrice", "monthlyGrowth", "variableCostPerUnit", "fixedMonthly")
 
 
@@ -16,8 +20,8 @@ class _Input(BaseModel):
 
 
 class Range(_Input):
-    low: float
-    high: float
+    low: float = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    high: float = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -27,31 +31,31 @@ class Range(_Input):
 
 
 class Revenue(_Input):
-    initialUnits: float = Field(ge=0)
-    unitPrice: float = Field(ge=0)
+    initialUnits: float = Field(ge=0, le=MAX_UNITS)
+    unitPrice: float = Field(ge=0, le=MAX_AMOUNT)
     monthlyGrowth: float = Field(default=0, gt=-1, le=1)
 
 
 class Hire(_Input):
     role: str = Field(default="", max_length=100)
     startMonth: int = Field(ge=1, le=MAX_HORIZON)
-    monthlyCost: float = Field(ge=0)
+    monthlyCost: float = Field(ge=0, le=MAX_AMOUNT)
     count: int = Field(default=1, ge=1, le=1000)
 
 
 class Costs(_Input):
-    fixedMonthly: float = Field(default=0, ge=0)
-    variableCostPerUnit: float = Field(default=0, ge=0)
+    fixedMonthly: float = Field(default=0, ge=0, le=MAX_AMOUNT)
+    variableCostPerUnit: float = Field(default=0, ge=0, le=MAX_AMOUNT)
     hiring: list[Hire] = Field(default_factory=list, max_length=100)
 
 
 class FundingRound(_Input):
     month: int = Field(ge=1, le=MAX_HORIZON)
-    amount: float = Field(ge=0)
+    amount: float = Field(ge=0, le=MAX_AMOUNT)
 
 
 class Funding(_Input):
-    initialCash: float = Field(default=0, ge=0)
+    initialCash: float = Field(default=0, ge=0, le=MAX_AMOUNT)
     rounds: list[FundingRound] = Field(default_factory=list, max_length=20)
 
 
@@ -71,7 +75,7 @@ class SimulationInput(_Input):
     paths: int = Field(default=10_000, ge=1, le=MAX_PATHS)
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     discountRateAnnual: float = Field(default=0.1, gt=-1, le=10)
-    upfrontInvestment: float = Field(default=0, ge=0)
+    upfrontInvestment: float = Field(default=0, ge=0, le=MAX_AMOUNT)
     currency: str = Field(default="KRW", pattern=r"^[A-Z]{3}$")
     revenue: Revenue
     costs: Costs = Costs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -106,8 +107,17 @@ async def test_a_cancel_from_the_api_ends_it_cancelled(client: httpx.AsyncClient
         ({"horizonMonths": 121}, "horizonMonths"),
         ({"paths": 1_000_000}, "paths"),
         ({"uncertainty": {"unitPrice": {"low": 20000, "high": 10000}}}, "uncertainty.unitPrice"),
+        ({"revenue": {"initialUnits": 1e300, "unitPrice": 1e300}}, "revenue.initialUnits"),
+        ({"uncertainty": {"unitPrice": {"low": -1e300, "high": 1e6}}}, "uncertainty.unitPrice"),
     ],
-    ids=["negative-price", "horizon-over-120", "too-many-paths", "range-upside-down"],
+    ids=[
+        "negative-price",
+        "horizon-over-120",
+        "too-many-paths",
+        "range-upside-down",
+        "huge-amounts",
+        "huge-range",
+    ],  # fmt: skip
 )
 async def test_bad_input_is_a_422_with_the_field_and_queues_nothing(
     client: httpx.AsyncClient, redis: Any, change: dict[str, Any], field: str
@@ -119,6 +129,29 @@ async def test_bad_input_is_a_422_with_the_field_and_queues_nothing(
     assert error["code"] == "VALIDATION_ERROR"
     assert any(d["field"].startswith(field) for d in error["details"]), error
     assert await redis.llen(f"ts:project:{project_id}:simulations") == 0
+
+
+async def test_the_largest_inputs_allowed_give_finite_figures_that_read(
+    client: httpx.AsyncClient,
+):
+    """At every bound at once (the most units, price, growth and months), the figures are
+    still finite numbers: the result reads as JSON."""
+    top = 1e15
+    spec = {
+        "horizonMonths": 120, "paths": 10, "upfrontInvestment": top,
+        "revenue": {"initialUnits": 1e12, "unitPrice": top, "monthlyGrowth": 1},
+        "costs": {"fixedMonthly": top, "variableCostPerUnit": 0,
+                  "hiring": [{"startMonth": 1, "monthlyCost": top, "count": 1000}]},
+        "funding": {"initialCash": top, "rounds": [{"month": 1, "amount": top}]},
+        "uncertainty": {"unitPrice": {"low": -top, "high": top}, "monthlyVolatility": 1},
+    }  # fmt: skip
+    task_id = await simulate(client, str(uuid.uuid4()), spec)
+    await wait_for_status(client, task_id, {"completed"})
+    result = await client.get(f"{BASE}/{task_id}/result")
+    assert result.status_code == 200, result.text
+    figures = result.json()["data"]
+    numbers = [*figures["cashBalance"]["p90"], figures["median"]["npv"], figures["npv"]["p90"]]
+    assert all(math.isfinite(n) for n in numbers) and figures["median"]["npv"] > 0
 
 
 async def test_a_malformed_project_id_is_not_found(client: httpx.AsyncClient):
