@@ -1,4 +1,5 @@
-"""Security headers on every HTTP answer: the page, the API and the streams.
+"""Security headers on every HTTP answer: the page, the API, the streams, a refused
+WebSocket handshake, and Starlette's own 500 (the app wraps Starlette whole in this).
 
 The page keeps its tokens in `sessionStorage`, so the policy allows scripts, styles and
 connections from this origin only (no inline script: the pages load theirs from
@@ -24,17 +25,20 @@ HEADERS = [
 ]
 
 
+STARTS = {"http.response.start", "websocket.http.response.start"}  # an answer's headers
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in STARTS:
                 message["headers"] = [*message.get("headers", ()), *HEADERS]
             await send(message)
 
