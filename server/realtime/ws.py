@@ -82,7 +82,8 @@ class Session:
         self._send_lock = asyncio.Lock()
 
     async def send(self, frame: str | dict[str, Any]) -> None:
-        text = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False)
+        # a reply may echo what the client sent: escaped, a lone surrogate is valid JSON
+        text = frame if isinstance(frame, str) else json.dumps(frame)
         async with self._send_lock:
             await self.websocket.send_text(text)
 
@@ -94,7 +95,13 @@ class Session:
     async def serve(self) -> None:
         """Answer the client's frames until it goes away."""
         while True:
-            text = await self.websocket.receive_text()
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            text = message.get("text")
+            if text is None:
+                await self.error("BAD_MESSAGE", "frames must be text: JSON objects")
+                continue
             try:
                 message = read_json(text)
             except Unprocessable as refused:

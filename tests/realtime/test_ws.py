@@ -89,15 +89,17 @@ async def test_cancel_over_the_socket_ends_the_running_task(
          "TASK_NOT_FOUND"),
         ('{"type": "cancel", "taskId": "6f1c2d3e-4b5a-4c6d-8e7f-901234567890"}',
          "TASK_NOT_FOUND"),
+        ('{"type": "subscribe", "taskId": "\\ud800"}', "TASK_NOT_FOUND"),
+        (b'{"type": "subscribe"}', "BAD_MESSAGE"),
     ],
     ids=["not-json", "nested-1000-deep", "nan", "unknown-type", "not-an-object",
-         "malformed-id", "unknown-id", "cancel-unknown"],
+         "malformed-id", "unknown-id", "cancel-unknown", "lone-surrogate", "binary"],
 )  # fmt: skip
 async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_usable(
     client: httpx.AsyncClient,
     web: Proc,
     store: TaskStore,
-    frame: str,
+    frame: str | bytes,
     code: str,
     auth: dict[str, str],
 ):
@@ -107,6 +109,16 @@ async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_usable(
         error = await ws.next()
         assert error["event"] == "error" and error["error"]["code"] == code
         await ws.send(type="subscribe", taskId=task.id)
+        assert await ws.next() == {"event": "subscribed", "taskId": task.id}
+        assert (await ws.next())["event"] == "status"
+
+
+async def test_a_5000_digit_last_event_id_counts_as_none(
+    web: Proc, auth: dict[str, str], store: TaskStore
+):
+    task = await store.create("demo")
+    async with WsClient(web.url, auth) as ws:
+        await ws.send(type="subscribe", taskId=task.id, lastEventId="9" * 5000 + "-0")
         assert await ws.next() == {"event": "subscribed", "taskId": task.id}
         assert (await ws.next())["event"] == "status"
 
