@@ -109,10 +109,12 @@ async def revoke_all(conn: HTTPConnection, user_id: str) -> None:
         await revoke(conn, family)
 
 
-async def family_of(conn: HTTPConnection, refresh: str) -> str | None:
+async def family_of(conn: HTTPConnection, refresh: str, user_id: str) -> str | None:
+    """The login of `user_id`'s refresh token; None for a token of someone else's."""
     redis = app_state(conn)["redis"]
-    family: str | None = await redis.hget(f"ts:refresh:{digest(refresh)}", "family")  # type: ignore[misc]
-    return family
+    key = f"ts:refresh:{digest(refresh)}"
+    owner, family = await redis.hmget(key, ["userId", "family"])  # type: ignore[misc]
+    return family if owner == user_id else None
 
 
 async def authenticate(conn: HTTPConnection, *, ticket: bool = False) -> Principal:

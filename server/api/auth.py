@@ -80,6 +80,9 @@ class NewPasswordRequest(_Body):
     password: str = Password
 
 
+NO_STORE = {"Cache-Control": "no-store"}  # an answer carrying credentials: kept by no cache
+
+
 @cache
 def dummy_hash() -> str:
     return HASHER.hash("no account has this password")
@@ -117,7 +120,7 @@ async def signup(request: Request) -> Response:
         raise Conflict("an account with this e-mail address exists", code="EMAIL_TAKEN")
     tokens = await issue_tokens(request, user["id"])
     mail = await mail_task(request, MailParams(template="verify", userId=user["id"]), user["id"])
-    return ok({"user": public(user), "tokens": tokens, **mail}, 201)
+    return ok({"user": public(user), "tokens": tokens, **mail}, 201, NO_STORE)
 
 
 async def login(request: Request) -> Response:
@@ -130,12 +133,13 @@ async def login(request: Request) -> Response:
         raise Unauthorized("wrong e-mail address or password", code="INVALID_CREDENTIALS")
     await spent.refund()  # only failures count
     await remember_client(request, body.email)
-    return ok({"user": public(user), "tokens": await issue_tokens(request, user["id"])})
+    tokens = await issue_tokens(request, user["id"])
+    return ok({"user": public(user), "tokens": tokens}, headers=NO_STORE)
 
 
 async def refresh(request: Request) -> Response:
     body = await parse_body(request, RefreshRequest)
-    return ok({"tokens": await rotate(request, body.refreshToken)})
+    return ok({"tokens": await rotate(request, body.refreshToken)}, headers=NO_STORE)
 
 
 async def logout(request: Request) -> Response:
@@ -143,8 +147,9 @@ async def logout(request: Request) -> Response:
     principal = await authenticate(request)
     body = await parse_body(request, LogoutRequest)
     families = {principal.family}
-    if body.refreshToken and (family := await family_of(request, body.refreshToken)):
-        families.add(family)
+    given = body.refreshToken and await family_of(request, body.refreshToken, principal.user_id)
+    if given:
+        families.add(given)
     for family in families:
         await revoke(request, family)
     return ok({"loggedOut": True})
@@ -202,7 +207,7 @@ async def reset_password(request: Request) -> Response:
 
 
 async def stream_ticket(request: Request) -> Response:
-    return ok(await issue_ticket(request, await authenticate(request)), 201)
+    return ok(await issue_ticket(request, await authenticate(request)), 201, NO_STORE)
 
 
 routes = [

@@ -197,6 +197,35 @@ async def test_logout_ends_the_access_and_refresh_tokens(web: Proc):
         assert refresh.status_code == 401
 
 
+async def test_a_logout_cannot_end_another_users_login(web: Proc):
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        victim, caller = await signup(http), await signup(http)
+        out = await http.post(
+            f"{AUTH}/logout", json={"refreshToken": victim.refresh}, headers=caller.headers
+        )
+        assert out.status_code == 200  # the caller's own login ends; the victim's does not
+        assert (await http.get(f"{AUTH}/me", headers=victim.headers)).status_code == 200
+        refresh = await http.post(f"{AUTH}/refresh", json={"refreshToken": victim.refresh})
+        assert refresh.status_code == 200
+        assert (await http.get(f"{AUTH}/me", headers=caller.headers)).status_code == 401
+
+
+async def test_every_answer_carrying_credentials_is_no_store(web: Proc):
+    async with httpx.AsyncClient(base_url=web.url) as http:
+        user = await signup(http)  # (signup's own answer is checked below)
+        answers = [
+            await http.post(f"{AUTH}/signup", json={"email": f"x{user.email}",
+                            "password": user.password, "name": "X"}),
+            await http.post(f"{AUTH}/login", json={"email": user.email,
+                            "password": user.password}),
+            await http.post(f"{AUTH}/refresh", json={"refreshToken": user.refresh}),
+            await http.post("/api/v1/stream-tickets", headers=user.headers),
+        ]  # fmt: skip
+    for answer in answers:
+        assert answer.is_success, answer.text
+        assert answer.headers["cache-control"] == "no-store", answer.url
+
+
 @pytest.mark.parametrize(
     "token",
     ["-", "not.a.jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"],
