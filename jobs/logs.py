@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 _task_id: ContextVar[str | None] = ContextVar("task_id", default=None)
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -33,6 +34,8 @@ SECRET_IN_URL = re.compile(
 def redact(text: str) -> str:
     if "=" not in text:  # most lines: no parameter, nothing to mask (and no regex to run)
         return text
+    if "%" in text:  # `?tick%65t=` is `?ticket=` to the server: masked as that
+        text = unquote(text)
     return SECRET_IN_URL.sub(r"\1=[redacted]", text)
 
 

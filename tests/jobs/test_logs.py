@@ -24,7 +24,8 @@ def test_log_lines_mask_tokens_and_tickets_in_urls():
 @pytest.mark.parametrize(
     "query",
     ["access_token=S3CRET", "refresh_token=S3CRET", "api_key=S3CRET", "X-Amz-Signature=S3CRET",
-     "client_secret=S3CRET", "password=S3CRET", "code=S3CRET", "a=1&id_token=S3CRET&b=2"],
+     "client_secret=S3CRET", "password=S3CRET", "code=S3CRET", "a=1&id_token=S3CRET&b=2",
+     "tick%65t=S3CRET", "t%6Fken=S3CRET", "%74oken=S3CRET"],
 )  # fmt: skip
 def test_every_parameter_named_for_a_secret_is_masked(query: str):
     record = logging.makeLogRecord({"msg": "GET /x?%s", "args": (query,), "url": f"/x?{query}"})
