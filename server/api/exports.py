@@ -81,16 +81,19 @@ async def download(request: Request) -> Response:
         ) from None
     if size is None:
         raise NotFound("the exported file is gone; export again", code="EXPORT_GONE")
-    ranges = check_range(request.headers["range"], size) if "range" in request.headers else []
     etag = f'"{made["sha256"]}"'
+    # a Range counts only with no If-Range or a matching one: else the whole file, even
+    # for a range the file could not satisfy (RFC 9110 13.1.5)
+    wanted = "range" in request.headers and request.headers.get("if-range", etag) == etag
+    ranges = check_range(request.headers["range"], size) if wanted else []
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     path = exports.path(name)
     if path is not None:
         return FileResponse(
             path, media_type=made["contentType"], filename=made["fileName"], headers=headers
         )
-    if request.headers.get("if-range", etag) != etag or len(ranges) != 1:
-        ranges = [(0, size)]  # the file changed since the client's part, or several ranges
+    if len(ranges) != 1:
+        ranges = [(0, size)]  # none asked for, or several
     return _object_response(request, exports, name, size, ranges[0], made, headers)
 
 

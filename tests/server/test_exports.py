@@ -136,6 +136,10 @@ async def test_ranges_give_exactly_those_bytes_and_if_range_resumes(
         made["downloadUrl"], headers={"Range": "bytes=1000-", "If-Range": '"another"'}
     )
     assert stale.status_code == 200 and stale.content == whole
+    # a stale If-Range: the whole file, even for a range this one could not satisfy
+    past = {"Range": f"bytes={size + 10}-", "If-Range": '"another"'}
+    stale_past = await client.get(made["downloadUrl"], headers=past)
+    assert stale_past.status_code == 200 and stale_past.content == whole
 
 
 @pytest.mark.parametrize(
