@@ -276,15 +276,28 @@ MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 def key_bits(key: str) -> float:
-    """A generous estimate of a key's entropy: its length times the bits of a character
-    drawn from the classes it uses (lower, upper, digits, other); a key of fewer than 8
-    distinct characters (`aaaa…`, `abab…`, a short word repeated) counts as none."""
-    if len(set(key)) < 8:
-        return 0.0
-    classes = {_class(c) for c in key}
-    return len(key) * math.log2(sum(CLASS_SIZES[c] for c in classes))
+    """An estimate of a key's entropy: what zxcvbn finds made of patterns (dictionary
+    words, repeats, sequences, dates, keyboard runs) counts as its guesses; the rest, as
+    random characters drawn from the classes each such run uses (lower, upper, digits,
+    other).
+    So `Password1!` four times counts once and barely, a word plus digits as the word's
+    guesses plus the digits'. (zxcvbn alone counts every random character as ten
+    guesses: a real random key would fall short.) The first `KEY_CHARS_READ` characters
+    are read: a longer key has at least their bits."""
+    from zxcvbn import zxcvbn  # only when a key is set: a few hundred KiB of word lists
+
+    read = key[:KEY_CHARS_READ]
+    bits = 0.0
+    for match in zxcvbn(read, max_length=KEY_CHARS_READ)["sequence"]:
+        if match["pattern"] == "bruteforce":
+            token = match["token"]
+            bits += len(token) * math.log2(sum(CLASS_SIZES[c] for c in {_class(c) for c in token}))
+        else:
+            bits += math.log2(max(float(match["guesses"]), 1.0))
+    return bits
 
 
+KEY_CHARS_READ = 128
 CLASS_SIZES = {"lower": 26, "upper": 26, "digit": 10, "other": 32}
 
 

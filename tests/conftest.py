@@ -28,7 +28,7 @@ TEST_ENV = {
     "TASKSTREAM_COALESCE_MS": "20",
     "TASKSTREAM_SYNC_WAIT_MAX_SECONDS": "20",
     "TASKSTREAM_RETRY_BACKOFF_EMAIL": "0.2",
-    "TASKSTREAM_SECRET_KEY": "test-secret-key-of-the-test-suite-0123456789",
+    "TASKSTREAM_SECRET_KEY": "5HUyj17lfC0ho72urVRckBYmsNw-kpWX_EY1Gb_JxUFptNKfHLROlzDbV1KoVbYr",
     "TASKSTREAM_PUBLIC_URL": "http://app.test",
     "TASKSTREAM_EXTRA_KINDS": "tests.countdown_kind",  # a kind of the suite's own
     # the suite's user runs hundreds of tasks and streams: per-user limits are tested alone

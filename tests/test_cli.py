@@ -194,16 +194,38 @@ def test_a_malformed_setting_names_the_variable(name: str, value: str):
 
 @pytest.mark.parametrize(
     "key",
-    ["a" * 64, "ab" * 40, "changeme" * 8, "0123456789abcdef" * 2, "Tr0ub4dor&3-Tr0ub4dor&3"],
-    ids=["one-letter", "two-letters", "a-word-repeated", "128-bit-hex", "a-password"],
+    [
+        "a" * 64,
+        "ab" * 40,
+        "changeme" * 8,
+        "0123456789abcdef" * 2,
+        "Tr0ub4dor&3-Tr0ub4dor&3",
+        "Password1!" * 4,
+        "abcdefgh" * 8,
+        "0123456789abcdef" * 4,
+        "password" + "5260181590830166131860913909960308246281948219935181909378657975",
+        "correct-horse-battery-staple-" * 2 + "2024",
+    ],
+    ids=[
+        "one-letter",
+        "two-letters",
+        "a-word-repeated",
+        "128-bit-hex",
+        "a-password",
+        "a-password-repeated",
+        "a-run-repeated",
+        "a-sequence-repeated",
+        "a-word-and-digits",
+        "a-passphrase",
+    ],  # fmt: skip
 )
 def test_a_weak_signing_key_is_refused_with_how_to_make_one(key: str):
     with pytest.raises(ConfigError, match="too weak.*token_urlsafe"):
         Settings.from_env({"REDIS_URL": "redis://localhost", "TASKSTREAM_SECRET_KEY": key})
 
 
-@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(48), lambda: secrets.token_hex(32)])
-def test_a_random_256_bit_key_is_taken(make: Callable[[], str]):
+@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(48), lambda: secrets.token_hex(48)])
+def test_a_random_key_made_as_the_docs_say_is_taken(make: Callable[[], str]):
     key = make()
     settings = Settings.from_env({"REDIS_URL": "redis://localhost", "TASKSTREAM_SECRET_KEY": key})
     assert settings.require_secret() == key
