@@ -10,11 +10,12 @@ and then cut them.
 from __future__ import annotations
 
 import gc
+import ipaddress
 from types import FrameType
 
 import uvicorn
 
-from jobs.config import Settings
+from jobs.config import ConfigError, Settings
 from server.app import create_app
 from server.realtime.ws_protocol import LeanWebSocketProtocol
 from server.state import Stopping
@@ -25,6 +26,7 @@ GC_THRESHOLDS = (20_000, 20, 20)  # CPython's default: (700, 10, 10)
 
 
 def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None:
+    check_trust(settings.trusted_proxies, host)
     stopping = Stopping()
     app = create_app(settings, stopping)
 
@@ -56,6 +58,26 @@ def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None
     )
     _collect_less()
     Server(config).run()
+
+
+def check_trust(trusted: str, host: str) -> None:
+    """`*` believes every client's X-Forwarded-For: only for a listener no client reaches
+    but through the proxy (loopback). Anywhere else, a client would choose its own address
+    (past the rate limits)."""
+    if "*" in (t.strip() for t in trusted.split(",")) and not _is_loopback(host):
+        raise ConfigError(
+            f"TASKSTREAM_TRUSTED_PROXIES=* with a listener on {host}: any client could say "
+            "who it is in X-Forwarded-For; name the proxies' addresses instead"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _collect_less() -> None:

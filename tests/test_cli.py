@@ -151,10 +151,10 @@ async def test_up_starts_a_killed_worker_and_valkey_again_and_stops_only_when_to
         assert await stop(running) == 0
 
 
-def web_at_start_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`taskstream web` with `env`, expected to stop before it serves."""
+def web_at_start_up(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`taskstream web` with `env` (and `args`), expected to stop before it serves."""
     return subprocess.run(
-        [sys.executable, "-m", "taskstream.cli", "web"],
+        [sys.executable, "-m", "taskstream.cli", "web", *args],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=WAIT,
     )  # fmt: skip
 
