@@ -21,6 +21,7 @@ def server_env(redis_url: str, **extra: str) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "TASKSTREAM_SECRET_KEY": secrets.token_urlsafe(48),
         "TASKSTREAM_RATE_SIGNUP_PER_CLIENT": "1000000",
+        "TASKSTREAM_MAX_WAITING_CONNECTIONS_PER_CLIENT": "1000000",  # storms of opens
         # the load generator is one user with thousands of streams and tasks
         "TASKSTREAM_MAX_STREAMS_PER_USER": "1000000",
         "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "1000000",

@@ -89,6 +89,8 @@ class Settings:
     stream_maxlen: int = 1000
     heartbeat_s: float = 15.0
     answer_within_s: float = 15.0  # an HTTP request's answer starts by then, or it is a 503
+    request_read_s: float = 20.0  # a request arrives whole by then, or its connection closes
+    max_waiting_connections_per_client: int = 256  # idle, or still sending its request
     listener_queue: int = 256
     lease_s: float = 15.0
     # how long a worker's command waits out a Redis outage before its attempt is given back
@@ -140,6 +142,13 @@ class Settings:
             stream_maxlen=int(reader.number("TASKSTREAM_STREAM_MAXLEN", cls.stream_maxlen)),
             heartbeat_s=reader.number("TASKSTREAM_HEARTBEAT_SECONDS", cls.heartbeat_s),
             answer_within_s=reader.number("TASKSTREAM_ANSWER_WITHIN_SECONDS", cls.answer_within_s),
+            request_read_s=reader.number("TASKSTREAM_REQUEST_READ_SECONDS", cls.request_read_s),
+            max_waiting_connections_per_client=int(
+                reader.number(
+                    "TASKSTREAM_MAX_WAITING_CONNECTIONS_PER_CLIENT",
+                    cls.max_waiting_connections_per_client,
+                )
+            ),
             listener_queue=int(reader.number("TASKSTREAM_LISTENER_QUEUE", cls.listener_queue)),
             lease_s=reader.number("TASKSTREAM_LEASE_SECONDS", cls.lease_s),
             redis_patience_s=reader.number(

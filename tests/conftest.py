@@ -36,7 +36,8 @@ TEST_ENV = {
     "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "100000",
     "TASKSTREAM_MAX_RUNNING_PER_USER": "100000",
     "TASKSTREAM_MAX_SIMULATION_CELLS": "6000000",  # the API's own bound: 50,000 × 120
-    # every test signs up from 127.0.0.1: the per-client limits are tested on their own
+    # every test connects from 127.0.0.1: the per-client limits are tested on their own
+    "TASKSTREAM_MAX_WAITING_CONNECTIONS_PER_CLIENT": "100000",
     **{f"TASKSTREAM_RATE_{a}_PER_CLIENT": "100000" for a in ("SIGNUP", "LOGIN", "RESEND", "RESET")},
 }
 
