@@ -104,6 +104,7 @@ class Settings:
     max_streams_per_user: int = 20
     max_tasks_in_flight_per_user: int = 20
     max_running_per_user: int = 4
+    fair_dispatch: bool = True  # users' jobs start in turns (`jobs/runtime/fair.py`)
     sync_wait_max_s: float = 0.0
     stream_open_pause_s: float = 0.0  # tests only: how long a stream's opening waits
     demo_max_s: float = 300.0  # a demo task's whole duration, steps × stepSeconds
@@ -172,6 +173,7 @@ class Settings:
             max_running_per_user=int(
                 reader.number("TASKSTREAM_MAX_RUNNING_PER_USER", cls.max_running_per_user)
             ),
+            fair_dispatch=reader.choice("TASKSTREAM_FAIR_DISPATCH", ("on", "off"), "on") == "on",
             sync_wait_max_s=reader.number("TASKSTREAM_SYNC_WAIT_MAX_SECONDS", cls.sync_wait_max_s),
             stream_open_pause_s=reader.number(
                 "TASKSTREAM_TEST_STREAM_OPEN_PAUSE_SECONDS", cls.stream_open_pause_s

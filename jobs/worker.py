@@ -36,12 +36,14 @@ from jobs.kinds.export import sweep_exports
 from jobs.llm import model_from
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
+from jobs.runtime.fair import Dispatcher, FairQueue
 from jobs.runtime.lifecycle import marker_lifetime, task_function
 from jobs.runtime.reaper import Reaper
 
 logger = logging.getLogger(__name__)
 
 METRICS_EVERY_S = 5.0
+DISPATCH_EVERY_S = 0.1  # as often as ARQ polls its queue
 OUTAGE_POLL_S = 1.0  # how often a worker asks again whether Redis is back
 
 
@@ -87,7 +89,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["model"] = model = model_from(settings.gemini)
     ctx["exports"] = export_store(settings)
     store, redis = ctx["store"], ctx["redis"]
+    ctx["dispatcher"] = Dispatcher(FairQueue(redis, settings.queue_name), settings.worker_max_jobs)
     passes: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("dispatching", DISPATCH_EVERY_S, partial(_dispatch, ctx)),
         ("reaper pass", settings.lease_s / 3, Reaper(store, redis, ctx["markers"])),
         ("sweeping exports", settings.sweep_s, partial(sweep_exports, store, ctx["exports"])),
         ("publishing metrics", METRICS_EVERY_S, partial(_publish_gauges, ctx)),
@@ -132,13 +136,21 @@ async def _close_clients(ctx: dict[str, Any]) -> None:
 
 
 async def _every(seconds: float, action: Callable[[], Awaitable[object]], what: str) -> None:
-    """`action` now and every `seconds`; a failed pass is logged and the next one goes on."""
+    """`action` now and every `seconds`; a failed pass is logged (an outage is the poll's
+    to say, once) and the next one goes on."""
     while True:
         try:
             await action()
-        except Exception:
-            logger.exception("%s failed", what)
+        except Exception as error:
+            if not is_outage(error):
+                logger.exception("%s failed", what)
         await asyncio.sleep(seconds)
+
+
+async def _dispatch(ctx: dict[str, Any]) -> None:
+    """Users' parked jobs into ARQ's queue, in their turns, as this worker's slots free up
+    (`jobs/runtime/fair.py`)."""
+    await ctx["dispatcher"](ctx["gauges"]["jobs_running"])
 
 
 async def _publish_gauges(ctx: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from jobs.config import Settings
 from jobs.kind import Kind
 from jobs.logs import bind_task
 from jobs.record.tasks import Task, TaskStore, WriteRejected
+from jobs.runtime.fair import FairQueue
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +43,17 @@ async def submit(
         try:
             queued = params.model_dump(mode="json")
             queue_name = settings.queue_for(kind)
+            fairly = owner and not kind.mail and settings.fair_dispatch
+            fair = FairQueue(queue, queue_name) if fairly else None
             await queue.enqueue_job(
-                kind.name, task.id, queued, _job_id=task.id, _queue_name=queue_name
+                kind.name,
+                task.id,
+                queued,
+                _job_id=task.id,
+                _queue_name=queue_name if fair is None else fair.parked,
             )
+            if fair is not None:  # dispatched in its owner's turn (`fair.py`)
+                await fair.park(owner, task.id)
         except Exception:
             logger.exception("enqueue failed", extra={"kind": kind.name})
             await store.fail(task.id, "ENQUEUE_FAILED", "the task could not be queued")
@@ -59,6 +68,7 @@ async def cancel(store: TaskStore, queue: ArqRedis, queue_name: str, task_id: st
     Raises `WriteRejected` ("final") when the task had already ended.
     """
     await store.cancel(task_id)
+    await FairQueue(queue, queue_name).unpark(task_id)  # a parked job: due now, to end
     async with queue.pipeline(transaction=True) as tr:
         # a job deferred for a retry would see the abort only when due: bring it forward
         tr.zadd(queue_name, {task_id: 1}, xx=True)

@@ -55,6 +55,8 @@ def task_function(kind: Kind[Any], settings: Settings) -> Function:
     policy = settings.policy(kind)
 
     async def run(ctx: dict[str, Any], task_id: str, params: dict[str, Any]) -> str:
+        if (dispatcher := ctx.get("dispatcher")) is not None:
+            dispatcher.started(task_id)  # one slot fewer to fill (`fair.py`)
         with bind_task(task_id):
             try:
                 return await _attempt(ctx, kind, task_id, params)

@@ -88,3 +88,21 @@ async def test_arqs_own_command_runs_the_queues_one_per_process(private: Callabl
         assert mail["status"] == "completed"
         demo = await wait_for_status(http, await start_demo(http, steps=3), {"completed", "failed"})
         assert demo["status"] == "completed"
+
+
+async def test_a_user_with_one_task_starts_before_a_user_with_ten(private: Callable[..., Proc]):
+    """Fair dispatch: the busy user's tasks arrived first, all queued; the other's one
+    starts at the next free slot, ahead of the busy user's third."""
+    pace = {"TASKSTREAM_WORKER_MAX_JOBS": "2"}
+    web = private("web", **pace)
+    private("worker", **pace)
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        busy, one = await signup(http), await signup(http)
+        http.headers.update(busy.headers)
+        queued = [await start_demo(http, steps=2, stepSeconds=0.25) for _ in range(10)]
+        http.headers.update(one.headers)
+        theirs = await start_demo(http, steps=2, stepSeconds=0.25)
+        started = (await wait_for_status(http, theirs, {"completed"}))["startedAt"]
+        http.headers.update(busy.headers)
+        busy_starts = [(await wait_for_status(http, t, {"completed"}))["startedAt"] for t in queued]
+    assert started < min(busy_starts[2:]), (started, busy_starts)
