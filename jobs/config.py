@@ -28,6 +28,7 @@ POLICY_VARIABLES = {
     "TASKSTREAM_TIMEOUT_": "timeout_s",
     "TASKSTREAM_MAX_TRIES_": "max_tries",
     "TASKSTREAM_RETRY_BACKOFF_": "retry_backoff_s",
+    "TASKSTREAM_PER_WORKER_": "per_worker",
 }
 
 
@@ -274,6 +275,7 @@ class Settings:
             timeout_s=given.get("timeout_s", stated.timeout_s),
             max_tries=int(given.get("max_tries", stated.max_tries)),
             retry_backoff_s=given.get("retry_backoff_s", stated.retry_backoff_s),
+            per_worker=int(given["per_worker"]) if "per_worker" in given else stated.per_worker,
         )
 
     def queue_for(self, kind: Kind[Any]) -> str:

@@ -34,6 +34,8 @@ class KindPolicy:
     timeout_s: float
     max_tries: int
     retry_backoff_s: float
+    # how many may run at once in one worker (a heavy kind's memory); None: no bound
+    per_worker: int | None = None
 
 
 @dataclass(frozen=True)

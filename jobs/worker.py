@@ -185,6 +185,7 @@ def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]
             "kinds": [k.name for k in mine],
             "markers": markers,
             "gauges": Counter[str](),
+            "kinds_running": Counter[str](),  # by kind, for `KindPolicy.per_worker`
         },
         "allow_abort_jobs": True,
         "max_jobs": settings.mail_worker_max_jobs if mail else settings.worker_max_jobs,

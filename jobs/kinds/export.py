@@ -207,6 +207,6 @@ async def sweep_exports(store: TaskStore, exports: ExportStore) -> list[str]:
     return removed
 
 
-KIND = Kind(
-    "export", Params, KindPolicy(timeout_s=300, max_tries=2, retry_backoff_s=2), export, path=PATH
-)
+# a document is rendered whole in memory: four at once in a worker
+POLICY = KindPolicy(timeout_s=300, max_tries=2, retry_backoff_s=2, per_worker=4)
+KIND = Kind("export", Params, POLICY, export, path=PATH)

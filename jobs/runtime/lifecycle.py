@@ -87,11 +87,38 @@ async def _attempt(
     task = await store.get(task_id)
     ended = task is None or task.terminal
     owner = task.owner if task is not None and not kind.mail else ""
-    # only a job under the quota ever waited for it, in tries ARQ counted
-    attempt = int(ctx["job_try"]) - (await quota.deferrals(task_id) if owner else 0)
+    # the waits for a quota or for the kind's room were tries ARQ counted; we do not
+    attempt = int(ctx["job_try"]) - await quota.deferrals(task_id)
     if owner and not ended and not await quota.claim(owner, task_id):
         await quota.defer(task_id, settings.retention_s)
         raise Retry(defer=WAIT_FOR_QUOTA_S)  # no slot held while the owner's others run
+    # a heavy kind's memory is bounded by how many of it run at once in this worker
+    alike: Counter[str] = ctx["kinds_running"]
+    if not ended and policy.per_worker and alike[kind.name] >= policy.per_worker:
+        if owner:
+            await quota.release(owner, task_id)
+        await quota.defer(task_id, settings.retention_s)
+        raise Retry(defer=WAIT_FOR_QUOTA_S)
+    alike[kind.name] += 1
+    try:
+        return await _run(ctx, kind, task_id, queued, attempt, quota, owner, ended)
+    finally:
+        alike[kind.name] -= 1
+
+
+async def _run(
+    ctx: dict[str, Any],
+    kind: Kind[Any],
+    task_id: str,
+    queued: dict[str, Any],
+    attempt: int,
+    quota: RunQuota,
+    owner: str,
+    ended: bool,
+) -> str:
+    store: TaskStore = ctx["store"]
+    settings: Settings = ctx["settings"]
+    policy = settings.policy(kind)
     if not ended:  # before `processing` is written: no task is ever processing unleased
         await store.hold_lease(task_id, settings.lease_s)
     try:

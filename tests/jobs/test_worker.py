@@ -106,3 +106,19 @@ async def test_a_user_with_one_task_starts_before_a_user_with_ten(private: Calla
         http.headers.update(busy.headers)
         busy_starts = [(await wait_for_status(http, t, {"completed"}))["startedAt"] for t in queued]
     assert started < min(busy_starts[2:]), (started, busy_starts)
+
+
+async def test_a_kind_bounded_per_worker_runs_that_many_at_once(private: Callable[..., Proc]):
+    bound = {"TASKSTREAM_PER_WORKER_DEMO": "1"}
+    web = private("web", **bound)
+    private("worker", **bound)
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+        http.headers.update(user.headers)
+        started = [await start_demo(http, steps=3, stepSeconds=0.1) for _ in range(3)]
+        done = [await wait_for_status(http, t, {"completed", "failed"}) for t in started]
+    assert [(d["status"], d["attempt"]) for d in done] == [("completed", 1)] * 3
+    spans = sorted((d["startedAt"], d["finishedAt"]) for d in done)
+    assert all(after[0] >= before[1] for before, after in zip(spans, spans[1:], strict=False)), (
+        spans
+    )
