@@ -25,6 +25,9 @@ def server_env(redis_url: str, **extra: str) -> dict[str, str]:
         # the load generator is one user with thousands of streams and tasks
         "TASKSTREAM_MAX_STREAMS_PER_USER": "1000000",
         "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "1000000",
+        "TASKSTREAM_MAX_TASKS_IN_FLIGHT_UNVERIFIED": "1000000",
+        "TASKSTREAM_MAX_TASKS_PER_HOUR_PER_USER": "1000000",
+        "TASKSTREAM_MAX_TASKS_PER_HOUR_UNVERIFIED": "1000000",
         "TASKSTREAM_MAX_RUNNING_PER_USER": "1000000",
         **extra,
     }

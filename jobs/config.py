@@ -104,6 +104,9 @@ class Settings:
     max_streams: int = 20000
     max_streams_per_user: int = 20
     max_tasks_in_flight_per_user: int = 20
+    max_tasks_in_flight_unverified: int = 10  # an account whose address is not verified
+    max_tasks_per_hour_per_user: int = 300  # started in a clock hour
+    max_tasks_per_hour_unverified: int = 30
     max_running_per_user: int = 4
     fair_dispatch: bool = True  # users' jobs start in turns (`jobs/runtime/fair.py`)
     sync_wait_max_s: float = 0.0
@@ -169,6 +172,21 @@ class Settings:
             max_tasks_in_flight_per_user=int(
                 reader.number(
                     "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER", cls.max_tasks_in_flight_per_user
+                )
+            ),
+            max_tasks_in_flight_unverified=int(
+                reader.number(
+                    "TASKSTREAM_MAX_TASKS_IN_FLIGHT_UNVERIFIED", cls.max_tasks_in_flight_unverified
+                )
+            ),
+            max_tasks_per_hour_per_user=int(
+                reader.number(
+                    "TASKSTREAM_MAX_TASKS_PER_HOUR_PER_USER", cls.max_tasks_per_hour_per_user
+                )
+            ),
+            max_tasks_per_hour_unverified=int(
+                reader.number(
+                    "TASKSTREAM_MAX_TASKS_PER_HOUR_UNVERIFIED", cls.max_tasks_per_hour_unverified
                 )
             ),
             max_running_per_user=int(
@@ -277,6 +295,13 @@ class Settings:
             retry_backoff_s=given.get("retry_backoff_s", stated.retry_backoff_s),
             per_worker=int(given["per_worker"]) if "per_worker" in given else stated.per_worker,
         )
+
+    def task_limits(self, verified: bool) -> tuple[int, int]:
+        """A user's tasks in flight, and started per hour: fewer until their address is
+        verified (a throwaway account's share)."""
+        if verified:
+            return self.max_tasks_in_flight_per_user, self.max_tasks_per_hour_per_user
+        return self.max_tasks_in_flight_unverified, self.max_tasks_per_hour_unverified
 
     def queue_for(self, kind: Kind[Any]) -> str:
         """Account mail has a queue (and worker slots) of its own: however busy the

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import time
 from typing import Any
 
 from pydantic import BaseModel
+from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -49,17 +52,22 @@ async def submit(
     owner = (await authenticate(request)).user_id
 
     async def start() -> Task:
-        limit = settings.max_tasks_in_flight_per_user
+        user = await state["users"].get(owner)
+        verified = user is not None and user.get("emailVerified") == "1"
+        limit, hourly = settings.task_limits(verified)
+        started = await _count_start(redis, owner, hourly, verified)
         try:
             return await control.submit(
                 store, queue, settings, chosen, params,
                 owner=owner, estimated_time=estimated_time, in_flight_limit=limit,
             )  # fmt: skip
-        except WriteRejected as rejected:
-            if rejected.reason != "limit":
+        except BaseException as error:
+            await redis.decr(started)  # not started after all
+            if not isinstance(error, WriteRejected) or error.reason != "limit":
                 raise
+            more = "" if verified else " (verify your e-mail address for more)"
             raise TooManyRequests(
-                f"at most {limit} tasks in flight per user; wait for one to end",
+                f"at most {limit} tasks in flight per user{more}; wait for one to end",
                 code="TOO_MANY_TASKS",
                 headers={"Retry-After": "5"},
             ) from None
@@ -96,6 +104,26 @@ async def submit(
             headers={"Retry-After": "1"},
         )
     return earlier
+
+
+async def _count_start(redis: Redis, owner: str, hourly: int, verified: bool) -> str:
+    """Count a start against the owner's clock hour; 429 `TOO_MANY_TASKS_STARTED` past
+    `hourly`. The key counted, to give the start back if it does not happen."""
+    now = time.time()
+    key = f"ts:user:{owner}:started:{int(now // 3600)}"
+    async with redis.pipeline(transaction=True) as tx:
+        tx.incr(key)
+        tx.expire(key, 3601)
+        count, _ = await tx.execute()
+    if count > hourly:
+        await redis.decr(key)
+        more = "" if verified else " (verify your e-mail address for more)"
+        raise TooManyRequests(
+            f"at most {hourly} tasks started per hour{more}",
+            code="TOO_MANY_TASKS_STARTED",
+            headers={"Retry-After": str(max(1, math.ceil(3600 - now % 3600)))},
+        )
+    return key
 
 
 def links(task_id: str, base: str = TASKS_PATH, **extra: str) -> dict[str, str]:

@@ -34,6 +34,9 @@ TEST_ENV = {
     # the suite's user runs hundreds of tasks and streams: per-user limits are tested alone
     "TASKSTREAM_MAX_STREAMS_PER_USER": "100000",
     "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "100000",
+    "TASKSTREAM_MAX_TASKS_IN_FLIGHT_UNVERIFIED": "100000",
+    "TASKSTREAM_MAX_TASKS_PER_HOUR_PER_USER": "100000",
+    "TASKSTREAM_MAX_TASKS_PER_HOUR_UNVERIFIED": "100000",
     "TASKSTREAM_MAX_RUNNING_PER_USER": "100000",
     "TASKSTREAM_MAX_SIMULATION_CELLS": "6000000",  # the API's own bound: 50,000 × 120
     # every test connects from 127.0.0.1: the per-client limits are tested on their own

@@ -329,7 +329,7 @@ async def test_the_apis_refusals_and_a_tasks_failure_are_said_in_korean(
     sized: Page, private: Callable[..., Proc]
 ):
     # no worker yet: the sign-up's mail and the first demo wait, in flight, at the limit
-    web = private("web", TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER="2")
+    web = private("web", TASKSTREAM_MAX_TASKS_IN_FLIGHT_UNVERIFIED="2")
     await open_page(sized, web, steps=5, stepSeconds=0.1, failAtStep=3)
     demo = sized.get_by_role("button", name="데모 작업", exact=True)
     await demo.click()

@@ -10,6 +10,8 @@ import pytest
 import websockets
 
 from jobs.record.tasks import TaskStore
+from tests.server.test_auth import link_in
+from tests.smtp import MailServer
 from tests.support import WAIT, Proc, SseStream, WsClient, signup, start_demo, wait_for_status
 
 
@@ -63,7 +65,7 @@ async def test_one_user_past_their_stream_limit_gets_429_while_others_are_served
 async def test_a_user_with_too_many_tasks_in_flight_gets_429_until_one_ends(
     private: Callable[..., Proc],
 ):
-    limits = {"TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "2"}
+    limits = {"TASKSTREAM_MAX_TASKS_IN_FLIGHT_UNVERIFIED": "2"}  # (a new account's)
     web = private("web", **limits)
     private("worker", **limits)
     async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
@@ -107,7 +109,7 @@ async def test_a_hundred_concurrent_opens_get_exactly_the_users_limit_of_streams
 async def test_a_hundred_concurrent_submits_start_exactly_the_users_limit_of_tasks(
     private: Callable[..., Proc],
 ):
-    limits = {"TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "20"}
+    limits = {"TASKSTREAM_MAX_TASKS_IN_FLIGHT_UNVERIFIED": "20"}
     web = private("web", **limits)
     async with httpx.AsyncClient(
         base_url=web.url, timeout=WAIT, limits=httpx.Limits(max_connections=200)
@@ -122,3 +124,32 @@ async def test_a_hundred_concurrent_submits_start_exactly_the_users_limit_of_tas
         assert (codes.count(202), codes.count(429)) == (19, 81)
         listed = (await http.get("/api/v1/tasks", params={"kind": "demo"})).json()["data"]
         assert listed["total"] == 19
+
+
+async def test_an_unverified_account_starts_fewer_tasks_an_hour_until_it_verifies(
+    private: Callable[..., Proc], smtp: MailServer
+):
+    limits = {"TASKSTREAM_MAX_TASKS_PER_HOUR_UNVERIFIED": "2",
+              "TASKSTREAM_MAX_TASKS_PER_HOUR_PER_USER": "3",
+              "TASKSTREAM_MAX_TASKS_IN_FLIGHT_UNVERIFIED": "1"}  # fmt: skip
+    web = private("web", **limits)
+    private("worker", **limits)
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+        http.headers.update(user.headers)
+        await wait_for_status(http, user.signup_task, {"completed"})  # (the mail: no count)
+        first = await start_demo(http, steps=200, stepSeconds=0.05)
+        busy = await http.post("/api/v1/demo/tasks", json={"steps": 1})
+        assert busy.status_code == 429 and busy.json()["error"]["code"] == "TOO_MANY_TASKS"
+        assert "verify your e-mail address" in busy.json()["error"]["message"]
+        await http.post(f"/api/v1/tasks/{first}/cancel")
+        await start_demo(http, steps=1)  # the refused one did not count: this is the 2nd
+        hourly = await http.post("/api/v1/demo/tasks", json={"steps": 1})
+        assert hourly.status_code == 429
+        assert hourly.json()["error"]["code"] == "TOO_MANY_TASKS_STARTED"
+        assert 1 <= int(hourly.headers["retry-after"]) <= 3600
+        _, token = link_in(await smtp.mail_for(user.email))
+        assert (await http.post("/api/v1/auth/verify-email", json={"token": token})).is_success
+        await start_demo(http, steps=1)  # verified: the full hour's share, 3
+        again = await http.post("/api/v1/demo/tasks", json={"steps": 1})
+        assert again.json()["error"]["code"] == "TOO_MANY_TASKS_STARTED"
