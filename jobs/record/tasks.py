@@ -331,14 +331,36 @@ class TaskStore:
         limit_arg = "" if limit is None else str(limit)
         return bool(await self._owner(self._owner_keys(owner), ["admit", task_id, limit_arg]))
 
-    async def of_user(self, owner: str) -> list[tuple[str, int]]:
-        """The owner's tasks that have not expired, with their creation times (Redis's
-        clock, ms), newest first."""
+    async def of_user(self, owner: str, since: int = 0) -> list[tuple[str, int]]:
+        """The owner's tasks that have not expired, created after `since` (Redis's clock,
+        ms), with their creation times, newest first."""
+        index = await self._user_index(owner)
+        found: list[tuple[str, float]] = await self.records.zrevrangebyscore(
+            index, "+inf", f"({since}", withscores=True
+        )
+        return [(task_id, int(score)) for task_id, score in found]
+
+    async def page_of_user(self, owner: str, offset: int, limit: int) -> tuple[int, list[str]]:
+        """How many tasks the owner has, and the ids of a page of them, newest first: the
+        index's work, whatever the owner's history."""
+        index = await self._user_index(owner)
+        async with self.records.pipeline(transaction=False) as pipe:
+            pipe.zcard(index)
+            pipe.zrevrange(index, offset, offset + limit - 1)
+            total, page = await pipe.execute()
+        return int(total), list(page)
+
+    async def in_flight(self, owner: str) -> set[str]:
+        """The owner's tasks not known to have ended."""
+        found: set[str] = await self.records.smembers(keys.user_in_flight(owner))  # type: ignore[misc]
+        return found
+
+    async def _user_index(self, owner: str) -> str:
+        """The owner's index of tasks, the expired dropped."""
         index = keys.user_tasks(owner)
         now_ms = await self.now_ms()
         await self.records.zremrangebyscore(index, 0, now_ms - self.settings.retention_s * 1000)
-        found: list[tuple[str, float]] = await self.records.zrevrange(index, 0, -1, withscores=True)
-        return [(task_id, int(score)) for task_id, score in found]
+        return index
 
     async def _forget_ended(self, owner: str) -> int:
         """Drop from the owner's tasks in flight those that expired or ended uncounted."""

@@ -254,42 +254,37 @@ async def follow_all(
         await queue.put((task_id, FINISHED))
 
     async with hub.listen(f"user:{owner}") as news:
+        fresh = cursor is None
         if cursor is None:
             cursor = AllCursor(await store.now_ms() - 1, {})
-            fresh = True
+            # a fresh stream follows what is still running: the owner's tasks in flight
+            first = {task_id: "" for task_id in await store.in_flight(owner)}
         else:
-            fresh = False
+            first = dict(cursor.positions)  # a resumed one, what its cursor holds
+
+        def start(task_id: str, known: str | None) -> None:
+            cursor.positions.setdefault(task_id, known or "")
+            pumps[task_id] = asyncio.create_task(pump(task_id, known))
 
         async def discover() -> None:
-            for task_id, created in await store.of_user(owner):
-                if task_id in pumps:
-                    continue
-                known = cursor.positions.get(task_id)
-                if known is None and created <= cursor.since:
-                    if not fresh:
-                        continue  # ended before this stream began, or delivered whole
-                    task = await store.get(task_id)
-                    if task is None or task.terminal:
-                        continue
-                cursor.positions.setdefault(task_id, "")
-                pumps[task_id] = asyncio.create_task(pump(task_id, known))
+            """Follow every task created since `since` (the index's work: not the owner's
+            whole history) that the stream does not follow yet."""
+            for task_id, _ in await store.of_user(owner, since=cursor.since):
+                if task_id not in pumps:
+                    start(task_id, cursor.positions.get(task_id))
 
         async def prune() -> None:
             """Keep the cursor short: move `since` past every task the stream has fully
             known, and forget those of them that have ended (delivered whole)."""
-            owned = sorted(await store.of_user(owner), key=lambda pair: pair[1])
-            alive = {task_id for task_id, _ in owned}
+            owned = sorted(await store.of_user(owner, since=cursor.since), key=lambda p: p[1])
             for created, group in itertools.groupby(owned, key=lambda pair: pair[1]):
-                if created <= cursor.since:
-                    continue
                 if not all(task_id in cursor.positions for task_id, _ in group):
                     break
                 cursor.since = created
-            for task_id, created in owned:
-                if created <= cursor.since and task_id in ended:
-                    cursor.positions.pop(task_id, None)
-            for task_id in set(cursor.positions) - alive:  # expired
+            later = {task_id for task_id, created in owned if created > cursor.since}
+            for task_id in ended - later:  # created by `since`, and delivered whole
                 cursor.positions.pop(task_id, None)
+            ended.intersection_update(later)
 
         async def announcements() -> None:
             while True:
@@ -300,6 +295,10 @@ async def follow_all(
 
         watcher = asyncio.create_task(announcements())
         try:
+            opened = await asyncio.gather(*(store.get(t) for t in first))  # pipelined
+            for task in opened:  # gone ones are not followed, nor a fresh stream's ended
+                if task is not None and not (fresh and task.terminal):
+                    start(task.id, first[task.id] or None)
             await discover()
             while True:
                 try:
