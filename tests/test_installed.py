@@ -165,7 +165,8 @@ async def test_the_installed_loadtest_drives_it_and_accounts_for_every_event(
     installed: Installed, up: str
 ):
     done = await asyncio.to_thread(
-        installed.run, "loadtest", "--url", up, "--clients", "20", "--share", "2", "--seconds", "2",
+        # 5 tasks: within a new (unverified) account's share of the defaults
+        installed.run, "loadtest", "--url", up, "--clients", "20", "--share", "4", "--seconds", "2",
         "--step", "0.2", "--ramp", "0.5", "--max-seconds", "60", "--json", "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -130,8 +130,10 @@ async def _start_tasks(options: Options, url: str, count: int) -> AsyncIterator[
                         raise SystemExit(
                             "taskstream loadtest: the server refused a task: "
                             f"{response.json()['error']['message']}. Its per-user limits "
-                            "(TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER, _MAX_STREAMS_PER_USER, "
-                            "_MAX_RUNNING_PER_USER) must admit the load, or use --share"
+                            "(for the load's unverified account: TASKSTREAM_MAX_TASKS_IN_"
+                            "FLIGHT_UNVERIFIED, _MAX_TASKS_PER_HOUR_UNVERIFIED, "
+                            "_MAX_STREAMS_PER_USER, _MAX_RUNNING_PER_USER) must admit the "
+                            "load, or use --share"
                         )
                     response.raise_for_status()
                     task_id: str = response.json()["data"]["taskId"]

