@@ -101,7 +101,7 @@ class Settings:
     worker_max_jobs: int = 200
     mail_worker_max_jobs: int = 20
     max_body_bytes: int = 1 << 20
-    max_streams: int = 20000
+    max_streams: int | None = None  # unset: as many as the open-files limit holds
     max_streams_per_user: int = 20
     max_tasks_in_flight_per_user: int = 20
     max_tasks_in_flight_unverified: int = 10  # an account whose address is not verified
@@ -165,7 +165,7 @@ class Settings:
                 reader.number("TASKSTREAM_MAIL_WORKER_MAX_JOBS", cls.mail_worker_max_jobs)
             ),
             max_body_bytes=int(reader.number("TASKSTREAM_MAX_BODY_BYTES", cls.max_body_bytes)),
-            max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", cls.max_streams)),
+            max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", 0)) or None,
             max_streams_per_user=int(
                 reader.number("TASKSTREAM_MAX_STREAMS_PER_USER", cls.max_streams_per_user)
             ),

@@ -20,7 +20,7 @@ from jobs.export_store import ExportStore, export_store
 from jobs.kinds import Kinds
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
-from server.realtime.gate import Gate
+from server.realtime.gate import Gate, capacity
 from server.realtime.heartbeat import Heartbeat
 from server.realtime.hub import Hub
 from server.realtime.sessions import Sessions
@@ -92,7 +92,7 @@ def lifespan_for(
                 "queue": queue,
                 "hub": hub,
                 "exports": exports,
-                "gate": Gate(settings.max_streams, settings.max_streams_per_user),
+                "gate": Gate(capacity(settings.max_streams), settings.max_streams_per_user),
                 "sessions": sessions,
                 "heartbeat": Heartbeat(settings.heartbeat_s),
             }

@@ -137,8 +137,9 @@ def spawn(
     started: list[Proc] = []
     logs = tmp_path_factory.mktemp("logs")
 
-    def start(role: str, env: dict[str, str]) -> Proc:
-        proc = Proc(role, env, logs / f"{role}-{len(started)}.log").start()
+    def start(role: str, env: dict[str, str], open_files: int | None = None) -> Proc:
+        log = logs / f"{role}-{len(started)}.log"
+        proc = Proc(role, env, log, open_files=open_files).start()
         started.append(proc)
         return proc
 
@@ -165,8 +166,8 @@ def private(
     mine: list[Proc] = []
     queue = f"taskstream:test:{request.node.name}"
 
-    def start(role: str, **extra: str) -> Proc:
-        proc = spawn(role, {**env, "TASKSTREAM_QUEUE": queue, **extra})
+    def start(role: str, open_files: int | None = None, **extra: str) -> Proc:
+        proc = spawn(role, {**env, "TASKSTREAM_QUEUE": queue, **extra}, open_files)
         mine.append(proc)
         return proc
 

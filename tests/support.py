@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -60,6 +61,7 @@ class Proc:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    open_files: int | None = None  # its open-files limit (soft and hard), set before exec
 
     @property
     def url(self) -> str:
@@ -71,10 +73,17 @@ class Proc:
             args = [sys.executable, "-m", "arq", self.role.removeprefix("arq:")]
         if self.role == "web":
             args += ["--port", str(self.port)]
+        limit = self.open_files
+
+        def limited() -> None:
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                args, env={**os.environ, **self.env}, cwd=ROOT, stdout=out, stderr=out
-            )
+                args, env={**os.environ, **self.env}, cwd=ROOT, stdout=out, stderr=out,
+                preexec_fn=limited,
+            )  # fmt: skip
         if self.role == "web":
             self._wait_web()
         else:

@@ -207,7 +207,11 @@ async def reset_password(request: Request) -> Response:
 
 
 async def stream_ticket(request: Request) -> Response:
-    return ok(await issue_ticket(request, await authenticate(request)), 201, NO_STORE)
+    """A ticket to open a stream with; 503 (or 429) with `Retry-After` when this process
+    would refuse the stream (a browser's `EventSource` cannot read the stream's own)."""
+    principal = await authenticate(request)
+    app_state(request)["gate"].check(principal.user_id)
+    return ok(await issue_ticket(request, principal), 201, NO_STORE)
 
 
 routes = [

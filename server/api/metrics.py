@@ -108,6 +108,11 @@ async def endpoint(request: Request) -> Response:
     for transport in ("sse", "ws"):
         out.sample("taskstream_events_delivered_total", gate.delivered[transport],
                    transport=transport)  # fmt: skip
+    out.metric("taskstream_streams_refused_total", "counter", "Streams refused by this process.")
+    for why in ("full", "per_user"):
+        out.sample("taskstream_streams_refused_total", gate.refused[why], reason=why)
+    out.metric("taskstream_stream_capacity", "gauge", "Streams this process can hold.")
+    out.sample("taskstream_stream_capacity", gate.limit)
     out.metric("taskstream_status_polls_total", "counter", "Status requests this process answered.")
     out.sample("taskstream_status_polls_total", gate.polls)
     out.metric("taskstream_hub_reconnects_total", "counter", "Times the hub re-linked to Redis.")

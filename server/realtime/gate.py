@@ -1,10 +1,14 @@
 """The bounds on the streams one web process holds, and their count by transport.
 
-Past `TASKSTREAM_MAX_STREAMS` a new SSE stream is answered 503 `STREAMS_EXHAUSTED` with
-`Retry-After` (a load balancer sends the retry to another process), and a new WebSocket is
-closed with 1013 ("try again later"), instead of growing memory until the process dies.
-Past `TASKSTREAM_MAX_STREAMS_PER_USER` streams of one user in this process, a new one is
-refused 429 `TOO_MANY_STREAMS` with `Retry-After` (the client library needs one).
+A process holds at most `capacity()` streams: as many as its open-files limit (raised at
+start to the hard limit) holds beside a reserve for its Redis connections, the listener
+and ordinary requests, or `TASKSTREAM_MAX_STREAMS` when that is fewer. Past it every stream route
+(SSE, all-tasks, the WebSocket handshake) answers at once 503 `STREAMS_EXHAUSTED` with a
+jittered `Retry-After` (a load balancer sends the retry to another process; a crowd does
+not come back at once), and ordinary requests go on being served; one warning a episode,
+not one a refusal, and `/metrics` counts them. Past `TASKSTREAM_MAX_STREAMS_PER_USER`
+streams of one user in this process, a new one is refused 429 `TOO_MANY_STREAMS` with
+`Retry-After` (the client library needs one).
 
 A stream is counted the moment it is admitted, before the first await of its answer, so
 that concurrent opens cannot all pass the check before any is counted.
@@ -12,16 +16,49 @@ that concurrent opens cannot all pass the check before any is counted.
 
 from __future__ import annotations
 
+import logging
+import random
+import resource
 from collections import Counter
 
 from server.errors import ApiError, TooManyRequests
 
+logger = logging.getLogger(__name__)
+
 RETRY_AFTER_S = 5
+RESERVE_MIN = 128  # descriptors kept for Redis, the listener and ordinary requests
+
+
+def capacity(wanted: int | None) -> int:
+    """How many streams this process can hold (at most `wanted`, when given): its
+    open-files limit raised to the hard limit, less a reserve (an eighth, at least
+    `RESERVE_MIN`) for its Redis connections, the listener and ordinary requests."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass  # as it is
+    usable = max(0, soft - max(RESERVE_MIN, soft // 8))
+    if wanted is not None and usable < wanted:
+        logger.warning(
+            "open-files limit %d: this process holds at most %d streams (of %d asked)",
+            soft, usable, wanted,
+        )  # fmt: skip
+    return usable if wanted is None else min(wanted, usable)
 
 
 class StreamsExhausted(ApiError):
     status_code = 503
     code = "STREAMS_EXHAUSTED"
+
+
+def retry_after() -> dict[str, str]:
+    """Come back in 1 to `RETRY_AFTER_S` seconds (spread, so a crowd does not return at
+    once)."""
+    return {"Retry-After": str(random.randint(1, RETRY_AFTER_S))}
 
 
 class Gate:
@@ -31,7 +68,9 @@ class Gate:
         self.open: Counter[str] = Counter()
         self.by_user: Counter[str] = Counter()
         self.delivered: Counter[str] = Counter()  # events sent, by transport
+        self.refused: Counter[str] = Counter()  # by why: "full", "per_user"
         self.polls = 0  # status requests answered (200 or 304)
+        self._refusing = 0  # refusals in this episode of being full
 
     @property
     def full(self) -> bool:
@@ -40,23 +79,28 @@ class Gate:
     def admit(self, transport: str, user: str) -> Admission:
         """Count a new stream of `user` now, or refuse it; release the admission when the
         stream ends."""
-        self._check(user)
+        self.check(user)
         self.open[transport] += 1
         self.by_user[user] += 1
         return Admission(self, transport, user)
 
-    def _check(self, user: str) -> None:
-        retry = {"Retry-After": str(RETRY_AFTER_S)}
+    def check(self, user: str) -> None:
+        """Refuse now what `admit` would refuse (before a stream's reads are made)."""
         if self.full:
+            self.refused["full"] += 1
+            if not self._refusing:
+                logger.warning("this process holds its %d streams: new ones get 503", self.limit)
+            self._refusing += 1
             raise StreamsExhausted(
                 f"this process holds its maximum of {self.limit} streams; retry shortly",
-                headers=retry,
+                headers=retry_after(),
             )
         if self.by_user[user] >= self.per_user:
+            self.refused["per_user"] += 1
             raise TooManyRequests(
                 f"at most {self.per_user} open streams per user; close one first",
                 code="TOO_MANY_STREAMS",
-                headers=retry,
+                headers=retry_after(),
             )
 
     def _release(self, transport: str, user: str) -> None:
@@ -64,6 +108,9 @@ class Gate:
         self.by_user[user] -= 1
         if not self.by_user[user]:
             del self.by_user[user]
+        if self._refusing and not self.full:
+            logger.warning("streams admitted again, after %d refused", self._refusing)
+            self._refusing = 0
 
 
 class Admission:

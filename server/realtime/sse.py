@@ -201,6 +201,7 @@ async def task_events(request: Request) -> Response:
     task_id, last_id = request.path_params["task_id"], last_event_id(request)
     state = app_state(request)
     hub, store = state["hub"], state["store"]
+    state["gate"].check(principal.user_id)  # a full process refuses before any read
     watch = await watch_login(request, principal, guarded=True)
     listener: Listener | None = None
     handed = False
@@ -234,6 +235,7 @@ async def many_events(request: Request) -> Response:
         raise ApiError(
             f"at most {MAX_TASKS_PER_STREAM} distinct tasks per stream", code="TOO_MANY_TASKS"
         )
+    app_state(request)["gate"].check(principal.user_id)  # a full process: before any read
     watch = await watch_login(request, principal)  # before the reads: none outruns it
     try:
         answer = await _many(request, principal, watch, ids)

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from playwright.async_api import Page
 
+from jobs.record.tasks import TaskStore
 from tests.realtime.test_revocation import cancel_as_owner
-from tests.support import WAIT, Proc, signup, start_demo
+from tests.support import WAIT, Proc, SseStream, signup, start_demo
 
 # Runs in the page: follow one task with the library; resolves with what happened.
 FOLLOW = """async ([taskId, tokens, options]) => {
@@ -104,3 +105,39 @@ async def test_a_logout_elsewhere_ends_the_subscription_with_token_revoked(
         result = await asyncio.wait_for(following, WAIT)
         assert result["how"] == "error: TOKEN_REVOKED: the session has ended; sign in again"
         await cancel_as_owner(http, user, task_id)
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_a_full_server_is_asked_again_no_sooner_than_its_retry_after(
+    page: Page, private: Callable[..., Proc], store: TaskStore, transport: str
+):
+    web = private("web", TASKSTREAM_MAX_STREAMS="1")
+    private("worker")
+    tickets: list[tuple[float, int, str | None]] = []  # (when asked, ms; status; Retry-After)
+
+    def on_response(response: Any) -> None:
+        if response.url.endswith("/api/v1/stream-tickets"):
+            asked = response.request.timing["startTime"]
+            tickets.append((asked, response.status, response.headers.get("retry-after")))
+
+    page.on("response", on_response)
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user = await signup(http)
+        http.headers.update(user.headers)
+        task_id = await start_demo(http, steps=5, stepSeconds=0.1)
+        holder = (await store.create("demo", owner=user.user_id)).id  # pending: never ends
+        tokens = {"accessToken": user.access, "refreshToken": user.refresh}
+        await page.goto(f"{web.url}/static/page.css")
+        # without Retry-After, a retry delay of 10 ms would ask again at once, many times
+        options = {"client": {"transport": transport, "retryDelay": 10, "maxRetries": 50}}
+        async with SseStream(http, f"/api/v1/tasks/{holder}/events"):  # the only place
+            following = asyncio.create_task(page.evaluate(FOLLOW, [task_id, tokens, options]))
+            async with asyncio.timeout(WAIT):
+                while len(tickets) < 2:
+                    await asyncio.sleep(0.05)
+        result = await asyncio.wait_for(following, WAIT)
+    assert result["how"] == "completed"
+    refused = [t for t in tickets if t[1] == 503]
+    assert len(refused) >= 2 and tickets[-1][1] == 201
+    for (asked, _, wait), (again, _, _) in zip(tickets, tickets[1:], strict=False):
+        assert wait is not None and again - asked >= int(wait) * 1000 - 50, tickets

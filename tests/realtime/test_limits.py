@@ -15,7 +15,7 @@ from tests.smtp import MailServer
 from tests.support import WAIT, Proc, SseStream, WsClient, signup, start_demo, wait_for_status
 
 
-async def test_past_the_limit_sse_gets_503_with_retry_after_and_ws_1013(
+async def test_past_the_limit_every_stream_route_gets_503_with_retry_after(
     private: Callable[..., Proc], store: TaskStore, auth: dict[str, str]
 ):
     web = private("web", TASKSTREAM_MAX_STREAMS="2")
@@ -24,20 +24,29 @@ async def test_past_the_limit_sse_gets_503_with_retry_after_and_ws_1013(
     async with httpx.AsyncClient(base_url=web.url, headers=auth, timeout=WAIT) as http:
         async with SseStream(http, url) as first, SseStream(http, url):
             await first.next()
-            refused = await http.get(url)
-            assert refused.status_code == 503
-            assert refused.headers["retry-after"] == "5"
-            assert refused.json()["error"]["code"] == "STREAMS_EXHAUSTED"
-            async with WsClient(web.url, auth) as ws:
-                with pytest.raises(websockets.ConnectionClosed) as closed:
-                    await ws.next()
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+            for route in (url, f"/api/v1/events?tasks={task.id}", "/api/v1/events"):
+                refused = await http.get(route)
+                assert refused.status_code == 503, route
+                assert 1 <= int(refused.headers["retry-after"]) <= 5
+                assert refused.json()["error"]["code"] == "STREAMS_EXHAUSTED"
+            with pytest.raises(websockets.InvalidStatus) as denied:
+                async with WsClient(web.url, auth):
+                    pass
+            assert denied.value.response.status_code == 503
+            assert 1 <= int(denied.value.response.headers["retry-after"]) <= 5
+            ticket = await http.post("/api/v1/stream-tickets")  # for a stream it would refuse
+            assert ticket.status_code == 503 and "retry-after" in ticket.headers
+            assert (await http.get("/api/v1/tasks")).status_code == 200  # the rest is served
+            metrics = (await http.get("/metrics")).text
+            assert 'taskstream_streams_refused_total{reason="full"} 5' in metrics
         async with asyncio.timeout(WAIT):  # the closed streams free their places
             while True:
                 async with http.stream("GET", url) as again:
                     if again.status_code == 200:
                         break
                 await asyncio.sleep(0.05)
+    log = web.log.read_text()
+    assert log.count("new ones get 503") == 1 and "admitted again, after 5 refused" in log
 
 
 async def test_one_user_past_their_stream_limit_gets_429_while_others_are_served(
@@ -51,7 +60,7 @@ async def test_one_user_past_their_stream_limit_gets_429_while_others_are_served
         async with SseStream(http, url) as first, SseStream(http, url):
             await first.next()
             refused = await http.get(url)
-            assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+            assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 5
             assert refused.json()["error"]["code"] == "TOO_MANY_STREAMS"
             with pytest.raises(websockets.InvalidStatus) as denied:
                 async with WsClient(web.url, auth):

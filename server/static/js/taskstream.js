@@ -69,6 +69,21 @@
 export const ENDED = new Set(["completed", "failed", "cancelled"]);
 const TYPES = ["status", "progress", "partial", "completed", "failed", "cancelled"];
 const ORDER = /** @type {Transport[]} */ (["sse", "ws", "poll"]);
+/**
+ * What a 429 or 503 asks the client to wait (its `Retry-After`, in ms); 0 otherwise.
+ * @param {Response} response
+ */
+function retryAfterMs(response) {
+  if (response.status !== 429 && response.status !== 503) return 0;
+  const seconds = Number(response.headers.get("Retry-After"));
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
+}
+
+/** The wait a failed request carried (`_ticket`). @param {unknown} error */
+function waitOf(error) {
+  return /** @type {{waitMs?: number}} */ (error)?.waitMs ?? 0;
+}
+
 const HANDLER = /** @type {const} */ ({
   status: "onStatus", progress: "onProgress", completed: "onCompleted",
   failed: "onFailed", cancelled: "onCancelled",
@@ -256,8 +271,12 @@ export class TaskstreamClient {
     clearTimeout(this.retry);
   }
 
-  /** A connection failed: try again with backoff, or move on to the next transport. */
-  _failed() {
+  /**
+   * A connection failed: try again with backoff (no sooner than a server's `Retry-After`,
+   * spread), or move on to the next transport.
+   * @param {number} [waitMs] what the server asked for, when it said
+   */
+  _failed(waitMs = 0) {
     this._disconnect();
     if (!this.subs.size) { this.transport = this.announced = null; return; }
     this.failures += 1;
@@ -276,7 +295,8 @@ export class TaskstreamClient {
       this._connect(next);
       return;
     }
-    const delay = Math.min(30000, this.retryDelay * 2 ** (this.failures - 1)) * (0.5 + Math.random());
+    const backoff = Math.min(30000, this.retryDelay * 2 ** (this.failures - 1)) * (0.5 + Math.random());
+    const delay = Math.max(backoff, waitMs * (1 + Math.random() / 2));
     this.retry = setTimeout(() => this._connect(current), delay);
   }
 
@@ -345,7 +365,7 @@ export class TaskstreamClient {
     let ticket;
     try {
       ticket = await this._ticket();
-    } catch { if (this.epoch === epoch) this._failed(); return; }
+    } catch (error) { if (this.epoch === epoch) this._failed(waitOf(error)); return; }
     if (this.epoch !== epoch) return;  // dropped, or another connect began, meanwhile
     const query = new URLSearchParams({ ticket });
     if (this.cursor) query.set("lastEventId", this.cursor);
@@ -408,7 +428,7 @@ export class TaskstreamClient {
     let ticket;
     try {
       ticket = await this._ticket();
-    } catch { if (this.epoch === epoch) this._failed(); return; }
+    } catch (error) { if (this.epoch === epoch) this._failed(waitOf(error)); return; }
     if (this.epoch !== epoch) return;  // dropped, or another connect began, meanwhile
     const url = new URL(`${this.baseUrl}/api/v1/ws`, location.href);
     url.protocol = url.protocol.replace("http", "ws");
@@ -457,7 +477,7 @@ export class TaskstreamClient {
       if (response.status === 304) continue;
       const subs = [...(this.subs.get(taskId) ?? [])];
       if (response.status === 404) { this._giveUp(new Error("TASK_NOT_FOUND"), subs); continue; }
-      if (!response.ok) { this._failed(); return; }
+      if (!response.ok) { this._failed(retryAfterMs(response)); return; }
       this._opened();
       const etag = response.headers.get("ETag");
       const data = (await response.json()).data;
@@ -494,7 +514,10 @@ export class TaskstreamClient {
   /** A single-use ticket for a stream URL (EventSource and WebSocket cannot send headers). */
   async _ticket() {
     const response = await this.request("/api/v1/stream-tickets", { method: "POST" });
-    if (!response.ok) throw new Error(`no stream ticket: ${response.status}`);
+    if (!response.ok) {
+      // 503 (the server holds all the streams it can) or 429: come back when it says
+      throw Object.assign(new Error(`no stream ticket: ${response.status}`), { waitMs: retryAfterMs(response) });
+    }
     return (await response.json()).data.ticket;
   }
 }
