@@ -130,6 +130,16 @@ def child_of(parent: int, command: str) -> int:
     raise AssertionError(f"no child of {parent} runs {command!r}")
 
 
+async def until_ready(http: httpx.AsyncClient) -> None:
+    """Until /readyz says the process and its hub reach Redis (a bounded wait)."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            ready = await http.get("/readyz")
+            if ready.status_code == 200 and ready.json()["data"]["hubConnected"]:
+                return
+            await asyncio.sleep(0.1)
+
+
 async def test_up_starts_a_killed_worker_and_valkey_again_and_stops_only_when_told(
     tmp_path: Path,
 ):
@@ -143,6 +153,7 @@ async def test_up_starts_a_killed_worker_and_valkey_again_and_stops_only_when_to
                 os.kill(child_of(running.pid, command), signal.SIGKILL)
                 await read_until(running, rf"{name} exited \(-9\); starting it again")
                 await read_until(running, rf"{name} started again")
+                await until_ready(http)  # the hub relinks in its own time (503 meanwhile)
                 # the whole deployment works again: a task runs to its end, followed live
                 task_id = await start_demo(http, steps=3, stepSeconds=0.05)
                 events = await collect(http, f"/api/v1/tasks/{task_id}/events")

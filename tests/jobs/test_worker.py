@@ -105,7 +105,8 @@ async def test_a_user_with_one_task_starts_before_a_user_with_ten(private: Calla
         started = (await wait_for_status(http, theirs, {"completed"}))["startedAt"]
         http.headers.update(busy.headers)
         busy_starts = [(await wait_for_status(http, t, {"completed"}))["startedAt"] for t in queued]
-    assert started < min(busy_starts[2:]), (started, busy_starts)
+    # two slots may free at once: then it starts beside the third, never after it
+    assert started <= min(busy_starts[2:]), (started, busy_starts)
 
 
 async def test_a_kind_bounded_per_worker_runs_that_many_at_once(private: Callable[..., Proc]):
