@@ -136,12 +136,16 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "INTERNAL_ERROR", "something went wrong on our side")
 
 
+def retry_after(most: int) -> dict[str, str]:
+    """Come back in 1 to `most` seconds (spread, so that a crowd of clients does not come
+    back at once)."""
+    return {"Retry-After": str(random.randint(1, most))}
+
+
 def store_unavailable() -> JSONResponse:
-    """503 while Redis is unreachable or not ready: come back in a second or three
-    (jittered, so that a crowd of clients does not come back at once)."""
-    retry_after = {"Retry-After": str(random.randint(1, 3))}
+    """503 while Redis is unreachable or not ready: come back in a second or three."""
     message = "the task store is not reachable; try again shortly"
-    return error_response(503, "REDIS_UNAVAILABLE", message, headers=retry_after)
+    return error_response(503, "REDIS_UNAVAILABLE", message, headers=retry_after(3))
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:

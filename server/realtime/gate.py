@@ -17,11 +17,10 @@ that concurrent opens cannot all pass the check before any is counted.
 from __future__ import annotations
 
 import logging
-import random
 import resource
 from collections import Counter
 
-from server.errors import ApiError, TooManyRequests
+from server.errors import ApiError, TooManyRequests, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +52,6 @@ def capacity(wanted: int | None) -> int:
 class StreamsExhausted(ApiError):
     status_code = 503
     code = "STREAMS_EXHAUSTED"
-
-
-def retry_after() -> dict[str, str]:
-    """Come back in 1 to `RETRY_AFTER_S` seconds (spread, so a crowd does not return at
-    once)."""
-    return {"Retry-After": str(random.randint(1, RETRY_AFTER_S))}
 
 
 class Gate:
@@ -93,14 +86,14 @@ class Gate:
             self._refusing += 1
             raise StreamsExhausted(
                 f"this process holds its maximum of {self.limit} streams; retry shortly",
-                headers=retry_after(),
+                headers=retry_after(RETRY_AFTER_S),
             )
         if self.by_user[user] >= self.per_user:
             self.refused["per_user"] += 1
             raise TooManyRequests(
                 f"at most {self.per_user} open streams per user; close one first",
                 code="TOO_MANY_STREAMS",
-                headers=retry_after(),
+                headers=retry_after(RETRY_AFTER_S),
             )
 
     def _release(self, transport: str, user: str) -> None:
