@@ -3,8 +3,9 @@ then the invariant checked on every task and every stream.
 
     python -m bench.faults [--runs 5] [--tasks 12] [--only valkey-restart,worker-kill]
 
-A deployment is two web processes and two workers on a Valkey of its own (and, for the
-cluster's faults, the task streams on a local cluster of 3 primaries and 3 replicas). Each
+A deployment is two web servers (the first of two processes on one port, `--processes 2`,
+the second of one) and two workers on a Valkey of its own (and, for the cluster's faults,
+the task streams on a local cluster of 3 primaries and 3 replicas). Each
 run starts `--tasks` demo tasks, each followed (half over SSE, half over the WebSocket) by
 a client that reconnects as an EventSource would (with its last id, to the other web
 process when one is gone, after `Retry-After` when refused), waits until every task is
@@ -53,7 +54,8 @@ ENV = {
 
 @dataclass
 class Deployment:
-    """Two web processes and two workers, on `control` (and `cluster`)."""
+    """Two web servers (the first of two processes) and two workers, on `control` (and
+    `cluster`)."""
 
     workdir: Path
     cluster: Cluster | None = None
@@ -74,7 +76,7 @@ class Deployment:
             extra["TASKSTREAM_STREAMS_URL"] = self.cluster.url
         self.env = server_env(self.control.url, **extra)
         self.ports = [free_port(), free_port()]
-        self.webs = [self._web(port) for port in self.ports]
+        self.webs = [self._web(index) for index in range(len(self.ports))]
         self.workers = [self._process("worker"), self._process("worker")]
         for url in self.urls:
             wait_ready(url)
@@ -88,11 +90,12 @@ class Deployment:
             command = [sys.executable, "-m", "taskstream.cli", *args]
             return subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=log)
 
-    def _web(self, port: int) -> subprocess.Popen[bytes]:
-        return self._process("web", "--port", str(port))
+    def _web(self, index: int) -> subprocess.Popen[bytes]:
+        processes = "2" if index == 0 else "1"
+        return self._process("web", "--port", str(self.ports[index]), "--processes", processes)
 
     def restart_web(self, index: int) -> None:
-        self.webs[index] = self._web(self.ports[index])
+        self.webs[index] = self._web(index)
 
     def restart_worker(self, index: int) -> None:
         self.workers[index] = self._process("worker")
@@ -157,6 +160,20 @@ async def web_kill(deployment: Deployment, task_id: str) -> None:
     deployment.restart_web(0)
 
 
+async def web_child_kill(deployment: Deployment, task_id: str) -> None:
+    """One of the first server's two processes SIGKILLed: its clients resume on the other
+    (same port) or the other server; its parent starts it again on the same socket."""
+    os.kill(children(deployment.webs[0].pid)[0], signal.SIGKILL)
+    async with asyncio.timeout(30):
+        while len(children(deployment.webs[0].pid)) < 2:  # replaced
+            await asyncio.sleep(0.2)
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux)."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 async def primary_kill(deployment: Deployment, task_id: str) -> None:
     """The primary of the task's shard SIGKILLed; its replica takes over; it comes back."""
     assert deployment.cluster is not None
@@ -192,6 +209,7 @@ FAULTS: dict[str, tuple[bool, Fault]] = {  # name: (on a cluster, the fault)
     "valkey-outage": (False, valkey_outage),
     "worker-kill": (False, worker_kill),
     "web-kill": (False, web_kill),
+    "web-child-kill": (False, web_child_kill),
     "primary-kill": (True, primary_kill),
     "failover": (True, failover),
 }

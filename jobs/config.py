@@ -102,6 +102,7 @@ class Settings:
     mail_worker_max_jobs: int = 20
     max_body_bytes: int = 1 << 20
     max_streams: int | None = None  # unset: as many as the open-files limit holds
+    web_processes: int | None = None  # unset: `web` one per usable core, `up` one
     max_streams_per_user: int = 20
     max_tasks_in_flight_per_user: int = 20
     max_tasks_in_flight_unverified: int = 10  # an account whose address is not verified
@@ -166,6 +167,7 @@ class Settings:
             ),
             max_body_bytes=int(reader.number("TASKSTREAM_MAX_BODY_BYTES", cls.max_body_bytes)),
             max_streams=int(reader.number("TASKSTREAM_MAX_STREAMS", 0)) or None,
+            web_processes=int(reader.number("TASKSTREAM_WEB_PROCESSES", 0)) or None,
             max_streams_per_user=int(
                 reader.number("TASKSTREAM_MAX_STREAMS_PER_USER", cls.max_streams_per_user)
             ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import ipaddress
+import socket
 from types import FrameType
 
 import uvicorn
@@ -26,7 +27,15 @@ WS_MAX_FRAME = 64 * 1024  # a client's frames are a few hundred bytes; a larger 
 GC_THRESHOLDS = (20_000, 20, 20)  # CPython's default: (700, 10, 10)
 
 
-def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None:
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    backlog: int = 2048,
+    listener: socket.socket | None = None,
+) -> None:
+    """Serve on `host`:`port`, or on `listener`, a listening socket bound already (one of
+    several processes sharing it: `taskstream/processes.py`)."""
     check_trust(settings.trusted_proxies, host)
     stopping = Stopping()
     app = create_app(settings, stopping)
@@ -64,7 +73,17 @@ def serve(settings: Settings, host: str, port: int, backlog: int = 2048) -> None
         forwarded_allow_ips=settings.trusted_proxies or None,
     )
     _collect_less()
-    Server(config).run()
+    try:
+        Server(config).run(sockets=None if listener is None else [listener])
+    except KeyboardInterrupt:  # uvicorn raises a SIGINT again once it has drained: done
+        pass
+
+
+def check(settings: Settings, host: str) -> None:
+    """What `serve` would refuse at start-up (a configuration error), refused now: in the
+    parent of several web processes, before any is started."""
+    check_trust(settings.trusted_proxies, host)
+    create_app(settings)
 
 
 def check_trust(trusted: str, host: str) -> None:

@@ -2,7 +2,7 @@
 
 taskstream up       Valkey (unless REDIS_URL is set) + a worker + the web server
                     (--cluster: the task streams on a local 3+3 Valkey Cluster too)
-taskstream web      the web server only (uvicorn)
+taskstream web      the web server only (uvicorn; --processes N of them on one port)
 taskstream worker   an ARQ worker only
 """
 
@@ -13,6 +13,7 @@ import importlib.util
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 import urllib.request
@@ -41,6 +42,14 @@ def main(argv: list[str] | None = None) -> None:
             default=BACKLOG,
             help="connections the kernel holds before they are accepted (capped by somaxconn)",
         )
+        p.add_argument(
+            "--processes",
+            type=int,
+            help="web processes sharing the port (default: TASKSTREAM_WEB_PROCESSES, else "
+            + ("one per usable core)" if name == "web" else "one)"),
+        )
+    # a child of `web --processes N`: serve on the socket its parent bound
+    sub.choices["web"].add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     sub.choices["up"].add_argument(
         "--cluster",
         action="store_true",
@@ -56,13 +65,22 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings.from_env()
         if args.command == "up":
-            up(settings, args.host, args.port, args.backlog, cluster=args.cluster)
+            count = _processes(args, settings) or 1
+            up(settings, args.host, args.port, args.backlog, args.cluster, count)
         elif args.command == "web":
-            web(settings, args.host, args.port, args.backlog)
+            web(settings, args.host, args.port, args.backlog, _processes(args, settings),
+                args.listen_fd)  # fmt: skip
         else:
             worker(settings)
     except ConfigError as exc:
         sys.exit(f"taskstream: {exc}")
+
+
+def _processes(args: argparse.Namespace, settings: Settings) -> int | None:
+    count = settings.web_processes if args.processes is None else args.processes
+    if count is not None and count < 1:
+        raise ConfigError(f"--processes must be at least 1, got {count}")
+    return count
 
 
 def _loadtest_arguments(p: argparse.ArgumentParser) -> None:
@@ -112,10 +130,27 @@ def loadtest(args: argparse.Namespace) -> None:
         print(render(report))
 
 
-def web(settings: Settings, host: str, port: int, backlog: int = BACKLOG) -> None:
-    from server.serve import serve
+def web(
+    settings: Settings,
+    host: str,
+    port: int,
+    backlog: int = BACKLOG,
+    count: int | None = None,
+    listen_fd: int | None = None,
+) -> None:
+    """One web process, or `count` sharing the port (default: one per usable core)."""
+    from taskstream import processes
 
-    serve(settings, host, port, backlog)
+    count = count or processes.usable_cores()
+    from server.serve import check, serve
+
+    if listen_fd is None and count > 1:
+        check(settings, host)  # a mistake said once, not by each process, again and again
+        processes.run(host, port, backlog, count)
+        return
+
+    listener = None if listen_fd is None else socket.socket(fileno=listen_fd)
+    serve(settings, host, port, backlog, listener)
 
 
 def worker(settings: Settings) -> None:
@@ -125,7 +160,12 @@ def worker(settings: Settings) -> None:
 
 
 def up(
-    settings: Settings, host: str, port: int, backlog: int = BACKLOG, cluster: bool = False
+    settings: Settings,
+    host: str,
+    port: int,
+    backlog: int = BACKLOG,
+    cluster: bool = False,
+    processes: int = 1,
 ) -> None:
     """Everything on one machine, kept running (`Supervisor`: a process that dies is started
     again); Ctrl-C (or SIGTERM) stops all of it."""
@@ -162,7 +202,8 @@ def up(
             env["TASKSTREAM_MAIL_CATCHER_DIR"] = str(catcher.folder.resolve())
             say(f"taskstream: mails are caught, not sent: see http://{shown}:{port}/dev/mail")
         me = [sys.executable, "-m", "taskstream.cli"]
-        web_args = ["web", "--host", host, "--port", str(port), "--backlog", str(backlog)]
+        web_args = ["web", "--host", host, "--port", str(port), "--backlog", str(backlog),
+                    "--processes", str(processes)]  # fmt: skip
         keeper.add(command("the worker", [*me, "worker"], env))
         keeper.add(command("the web server", [*me, *web_args], env))
         url = f"http://{host}:{port}"

@@ -1,13 +1,21 @@
 """Keeps `taskstream up`'s processes running: one that dies is started again, after a
 backoff (1 s, doubled at each death in a row up to 30 s, back to 1 s once it has run for a
 minute), with a line for whoever watches. Only `stop` (Ctrl-C, SIGTERM) ends them, the
-last started first: the web server and the worker before the servers they need.
+last started first: the web server and the worker before the servers they need (or all at
+once: the web processes sharing a port).
+
+A process of ours runs in a session of its own: a terminal's Ctrl-C reaches the supervisor
+only, which passes it on once (a second SIGINT makes uvicorn cut its streams instead of
+draining them); and the kernel sends it SIGTERM if the supervisor dies without stopping it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +25,7 @@ from taskstream.embedded import Valkey
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
 STEADY_S = 60.0  # a process that ran this long before dying is restarted at once again
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass
@@ -28,6 +37,7 @@ class Supervised:
     running: Callable[[], bool]
     stop: Callable[[], None]
     exit_code: Callable[[], int | None] = lambda: None
+    interrupt: Callable[[], None] = lambda: None  # asked to stop, not waited for
     started_at: float = field(default=0.0)
     backoff_s: float = FIRST_BACKOFF_S
     due: float | None = None  # when a dead one is started again
@@ -71,7 +81,12 @@ class Supervisor:
                 else:
                     self.say(f"taskstream: {child.name} started again")
 
-    def stop(self) -> None:
+    def stop(self, together: bool = False) -> None:
+        """Stop every child, the last started first, or `together`: all asked at once, then
+        each waited for."""
+        if together:
+            for child in self.children:
+                child.interrupt()
         for child in reversed(self.children):
             try:
                 child.stop()
@@ -79,18 +94,30 @@ class Supervisor:
                 self.say(f"taskstream: stopping {child.name} failed: {error}")
 
 
-def command(name: str, args: list[str], env: dict[str, str]) -> Supervised:
+def command(
+    name: str, args: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()
+) -> Supervised:
     """A process of ours (`taskstream worker`, `taskstream web`), stopped as a terminal's
-    Ctrl-C would (SIGINT; killed if still there after 15 s)."""
+    Ctrl-C would (one SIGINT; killed if still there after 15 s)."""
     running: list[subprocess.Popen[bytes]] = []
+    interrupted: list[subprocess.Popen[bytes]] = []
 
     def start() -> None:
-        running[:] = [subprocess.Popen(args, env=env)]
+        process = subprocess.Popen(
+            args, env=env, pass_fds=pass_fds, start_new_session=True,
+            preexec_fn=_dies_with(os.getpid()),
+        )  # fmt: skip
+        running[:] = [process]
+
+    def interrupt() -> None:
+        process = running[0]
+        if process.poll() is None and process not in interrupted:
+            interrupted.append(process)
+            process.send_signal(signal.SIGINT)
 
     def stop() -> None:
         process = running[0]
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+        interrupt()
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
@@ -98,8 +125,23 @@ def command(name: str, args: list[str], env: dict[str, str]) -> Supervised:
             process.wait()
 
     return Supervised(
-        name, start, lambda: running[0].poll() is None, stop, lambda: running[0].returncode
-    )
+        name, start, lambda: running[0].poll() is None, stop, lambda: running[0].returncode,
+        interrupt,
+    )  # fmt: skip
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """For a child, before exec: SIGTERM once `parent` is gone (Linux). The function is
+    looked up here, in the parent: between fork and exec the child only calls it."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+    def arrange() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:  # it died before the line above
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    return arrange
 
 
 def server(name: str, valkey: Valkey) -> Supervised:

@@ -101,12 +101,14 @@ for package in (jobs, server, taskstream):
 
 @pytest.fixture(scope="module")
 def up(installed: Installed) -> Iterator[str]:
-    """`taskstream up` of the installed package, on a free port, REDIS_URL unset."""
+    """`taskstream up` of the installed package, on a free port, REDIS_URL unset, with two
+    web processes (the default of `taskstream web` on a machine of two cores or more)."""
     port = free_port()
     log = installed.home.parent / "up.log"
     with log.open("w") as out:  # a file, not a pipe: the children write their logs there too
         process = subprocess.Popen(
-            [installed.bin / "taskstream", "up", "--port", str(port)], cwd=installed.home,
+            [installed.bin / "taskstream", "up", "--port", str(port), "--processes", "2"],
+            cwd=installed.home,
             env=new_user_env(), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -119,6 +121,7 @@ def up(installed: Installed) -> Iterator[str]:
         process.send_signal(signal.SIGINT)
         code = process.wait(WAIT)
     assert code == 0, log.read_text()[-3000:]
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     assert (installed.home / ".taskstream" / "valkey").is_dir()
 
 

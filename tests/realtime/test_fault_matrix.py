@@ -15,6 +15,7 @@ CASES = [  # (fault, runs): the cheap ones more often
     ("valkey-restart", 3),
     ("worker-kill", 2),
     ("web-kill", 2),
+    ("web-child-kill", 1),
     ("valkey-pause", 1),
     ("valkey-outage", 1),
     ("failover", 1),
