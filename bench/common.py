@@ -29,6 +29,8 @@ def server_env(redis_url: str, **extra: str) -> dict[str, str]:
         "TASKSTREAM_MAX_TASKS_PER_HOUR_PER_USER": "1000000",
         "TASKSTREAM_MAX_TASKS_PER_HOUR_UNVERIFIED": "1000000",
         "TASKSTREAM_MAX_RUNNING_PER_USER": "1000000",
+        # a bench's web process is one process, its pid the one measured, unless it says
+        "TASKSTREAM_WEB_PROCESSES": "1",
         **extra,
     }
 

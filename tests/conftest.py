@@ -31,6 +31,8 @@ TEST_ENV = {
     "TASKSTREAM_SECRET_KEY": "5HUyj17lfC0ho72urVRckBYmsNw-kpWX_EY1Gb_JxUFptNKfHLROlzDbV1KoVbYr",
     "TASKSTREAM_PUBLIC_URL": "http://app.test",
     "TASKSTREAM_EXTRA_KINDS": "tests.countdown_kind",  # a kind of the suite's own
+    # one process per `web`, whose pid and log are the process's (several: test_processes)
+    "TASKSTREAM_WEB_PROCESSES": "1",
     # the suite's user runs hundreds of tasks and streams: per-user limits are tested alone
     "TASKSTREAM_MAX_STREAMS_PER_USER": "100000",
     "TASKSTREAM_MAX_TASKS_IN_FLIGHT_PER_USER": "100000",
