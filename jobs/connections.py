@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -197,6 +197,29 @@ class _Cluster(RedisCluster):
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         run = super().execute_command
         return await self._outage.call_with_retry(lambda: run(*args, **kwargs), _ignore)
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
+        if transaction or shard_hint:
+            raise RedisClusterException("a cluster's pipeline is neither a transaction nor sharded")
+        return _Pipeline(self)  # type: ignore[abstract]
+
+
+class _Pipeline(ClusterPipeline):
+    """redis-py 5's cluster pipeline, whose failure while the client re-learns the cluster is
+    a wait error. A pipeline that meets a dead node closes the client's view of the cluster
+    (its default node becomes None) until it is learned again; another pipeline whose
+    replies came back meanwhile, some with errors, then fails on that None with an
+    `AttributeError` (redis-py issue 3835): seen in one fail-over in three, where it ended
+    the streams reading at that moment. The client is mid-fail-over: wait, as for
+    CLUSTERDOWN."""
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        try:
+            return await super().execute(raise_on_error, allow_redirections)
+        except AttributeError:
+            if self._client.get_default_node() is not None:
+                raise  # not that
+            raise RedisClusterException("the cluster's nodes are being learned again") from None
 
 
 async def _ignore(error: Exception) -> None:
