@@ -191,9 +191,12 @@ class Session:
                 self.state["gate"].delivered["ws"] += 1
             await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "ended"})
         except Exception as error:
-            if not is_outage(error):
-                raise
-            await self.try_again_later()
+            if is_outage(error):
+                await self.try_again_later()
+            else:  # a subscription left silent would never end: the client comes back
+                logger.exception("a WebSocket subscription failed", extra={"taskId": task_id})
+                with suppress(Exception):  # the client may be gone already
+                    await self.end({"event": "reconnect", "retryMs": RECONNECT_MS}, 1011)
         finally:
             state["hub"].release(listener)  # also when cancelled before `follow` began
             self.subscriptions.pop(task_id, None)

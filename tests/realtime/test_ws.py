@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 import httpx
 import pytest
+import websockets
+from redis.asyncio import Redis
 
 from jobs.record import keys
 from jobs.record.tasks import TaskStore
@@ -137,3 +142,29 @@ async def test_a_frame_larger_than_the_servers_limit_closes_the_socket_1009(
     async with WsClient(web.url, auth) as ws:  # a frame within it is served as ever
         await ws.send(type="subscribe", taskId=task.id, padding="x" * 1000)
         assert await ws.next() == {"event": "subscribed", "taskId": task.id}
+
+
+async def test_a_subscription_that_fails_ends_the_socket_with_reconnect_1011(
+    private: Callable[..., Proc], store: TaskStore, redis: Redis, auth: dict[str, str]
+):
+    """A subscription whose reads fail with an error that is not an outage (here an entry
+    of the task's log that is not an event) must not go silent and leave the socket open
+    forever: the client is told to reconnect, and the failure is logged with the task."""
+    web = private("web")
+    assert web.process is not None
+    task = await store.create("demo")
+    async with WsClient(web.url, auth) as ws:
+        await ws.send(type="subscribe", taskId=task.id)
+        await ws.until("status")
+        await store.records.xadd(keys.events(task.id), {"not": "an event"})
+        # the hub's link cut: it links again and every stream reads its log to catch up
+        hub = f"taskstream:web:{web.process.pid}:hub"
+        (link,) = [c for c in await redis.client_list() if c["name"] == hub]
+        await redis.client_kill_filter(_id=link["id"])
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                frame = await ws.next()
+    assert frame == {"event": "reconnect", "retryMs": 1000}
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    failed = [line for line in web.log.read_text().splitlines() if "subscription failed" in line]
+    assert failed and json.loads(failed[0])["taskId"] == task.id
