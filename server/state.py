@@ -24,6 +24,7 @@ from server.realtime.gate import Gate, capacity
 from server.realtime.heartbeat import Heartbeat
 from server.realtime.hub import Hub
 from server.realtime.sessions import Sessions
+from server.realtime.tally import StreamTally
 
 
 class AppState(TypedDict):
@@ -79,6 +80,8 @@ def lifespan_for(
         await hub.start()
         if stopping is not None:
             stopping.on_stop(hub.close)
+        tally = StreamTally(redis, settings.max_streams_per_user)
+        await tally.start()
         sessions = Sessions()
         revocations = asyncio.create_task(sessions.follow_revocations(hub, redis))
         try:
@@ -92,7 +95,7 @@ def lifespan_for(
                 "queue": queue,
                 "hub": hub,
                 "exports": exports,
-                "gate": Gate(capacity(settings.max_streams), settings.max_streams_per_user),
+                "gate": Gate(capacity(settings.max_streams), tally),
                 "sessions": sessions,
                 "heartbeat": Heartbeat(settings.heartbeat_s),
             }
@@ -101,6 +104,7 @@ def lifespan_for(
             with suppress(asyncio.CancelledError):
                 await revocations
             await hub.stop()
+            await tally.stop()
             await queue.aclose(close_connection_pool=True)
             await redis.aclose()
             await store.aclose()

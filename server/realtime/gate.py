@@ -7,8 +7,8 @@ and ordinary requests, or `TASKSTREAM_MAX_STREAMS` when that is fewer. Past it e
 jittered `Retry-After` (a load balancer sends the retry to another process; a crowd does
 not come back at once), and ordinary requests go on being served; one warning a episode,
 not one a refusal, and `/metrics` counts them. Past `TASKSTREAM_MAX_STREAMS_PER_USER`
-streams of one user in this process, a new one is refused 429 `TOO_MANY_STREAMS` with
-`Retry-After` (the client library needs one).
+streams of one user, in all web processes together (`tally.py`), a new one is refused
+429 `TOO_MANY_STREAMS` with `Retry-After` (the client library needs one).
 
 A stream is counted the moment it is admitted, before the first await of its answer, so
 that concurrent opens cannot all pass the check before any is counted.
@@ -21,6 +21,7 @@ import resource
 from collections import Counter
 
 from server.errors import ApiError, TooManyRequests, retry_after
+from server.realtime.tally import StreamTally
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +56,10 @@ class StreamsExhausted(ApiError):
 
 
 class Gate:
-    def __init__(self, limit: int, per_user: int) -> None:
+    def __init__(self, limit: int, tally: StreamTally) -> None:
         self.limit = limit
-        self.per_user = per_user
+        self.tally = tally  # each user's streams, across processes
         self.open: Counter[str] = Counter()
-        self.by_user: Counter[str] = Counter()
         self.delivered: Counter[str] = Counter()  # events sent, by transport
         self.refused: Counter[str] = Counter()  # by why: "full", "per_user"
         self.polls = 0  # status requests answered (200 or 304)
@@ -69,16 +69,25 @@ class Gate:
     def full(self) -> bool:
         return self.open.total() >= self.limit
 
-    def admit(self, transport: str, user: str) -> Admission:
-        """Count a new stream of `user` now, or refuse it; release the admission when the
-        stream ends."""
+    async def admit(self, transport: str, user: str) -> Admission:
+        """Count a new stream of `user`, or refuse it; release the admission when the
+        stream ends. Counted in this process before the first await (concurrent opens
+        cannot all pass `full`), then among the user's streams of every process."""
         self.check(user)
         self.open[transport] += 1
-        self.by_user[user] += 1
+        try:
+            claimed = await self.tally.claim(user)
+        except BaseException:
+            self.open[transport] -= 1
+            raise
+        if not claimed:
+            self.open[transport] -= 1
+            raise self._too_many()
         return Admission(self, transport, user)
 
     def check(self, user: str) -> None:
-        """Refuse now what `admit` would refuse (before a stream's reads are made)."""
+        """Refuse now, with no round trip, what `admit` would refuse for sure (before a
+        stream's reads are made)."""
         if self.full:
             self.refused["full"] += 1
             if not self._refusing:
@@ -88,19 +97,20 @@ class Gate:
                 f"this process holds its maximum of {self.limit} streams; retry shortly",
                 headers=retry_after(RETRY_AFTER_S),
             )
-        if self.by_user[user] >= self.per_user:
-            self.refused["per_user"] += 1
-            raise TooManyRequests(
-                f"at most {self.per_user} open streams per user; close one first",
-                code="TOO_MANY_STREAMS",
-                headers=retry_after(RETRY_AFTER_S),
-            )
+        if self.tally.held[user] >= self.tally.per_user:
+            raise self._too_many()
+
+    def _too_many(self) -> TooManyRequests:
+        self.refused["per_user"] += 1
+        return TooManyRequests(
+            f"at most {self.tally.per_user} open streams per user; close one first",
+            code="TOO_MANY_STREAMS",
+            headers=retry_after(RETRY_AFTER_S),
+        )
 
     def _release(self, transport: str, user: str) -> None:
         self.open[transport] -= 1
-        self.by_user[user] -= 1
-        if not self.by_user[user]:
-            del self.by_user[user]
+        self.tally.release(user)
         if self._refusing and not self.full:
             logger.warning("streams admitted again, after %d refused", self._refusing)
             self._refusing = 0

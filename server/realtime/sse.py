@@ -170,17 +170,16 @@ class EventStream(Response):
 
 def stream(
     request: Request,
-    principal: Principal,
+    admission: Admission,
     watch: Watch,
     events: Callable[[Watch], AsyncIterator[Event]],
     on_close: Callable[[], None] | None = None,
 ) -> Response:
     """The SSE answer carrying `events`, bounded by the caller's login (`watch`); from
-    here on the answer closes `watch` and runs `on_close` however it ends (even if
-    `events` never started)."""
+    here on the answer gives back `admission`, closes `watch` and runs `on_close` however
+    it ends (even if `events` never started)."""
     state = app_state(request)
     gate = state["gate"]
-    admission = gate.admit("sse", principal.user_id)
 
     async def body() -> AsyncIterator[bytes]:
         async for event in events(watch):
@@ -203,9 +202,11 @@ async def task_events(request: Request) -> Response:
     hub, store = state["hub"], state["store"]
     state["gate"].check(principal.user_id)  # a full process refuses before any read
     watch = await watch_login(request, principal, guarded=True)
+    admission: Admission | None = None
     listener: Listener | None = None
     handed = False
     try:
+        admission = await state["gate"].admit("sse", principal.user_id)
         # never a channel for a made-up id (its read still tells a revoked login: 401)
         listener = await hub.subscribe(task_id) if is_task_id(task_id) else None
         try:
@@ -218,12 +219,14 @@ async def task_events(request: Request) -> Response:
         if batch is None or has_seen_end(opening.task, last_id):
             return Response(status_code=204)
         events = partial(follow, hub, store, task_id, last_id, opened=(listener, batch))
-        answer = stream(request, principal, watch, events, partial(hub.release, listener))
+        answer = stream(request, admission, watch, events, partial(hub.release, listener))
         handed = True
         return answer
     finally:
         if not handed:
             watch.close()
+            if admission is not None:
+                admission.release()
             if listener is not None:
                 hub.release(listener)
 
@@ -235,24 +238,30 @@ async def many_events(request: Request) -> Response:
         raise ApiError(
             f"at most {MAX_TASKS_PER_STREAM} distinct tasks per stream", code="TOO_MANY_TASKS"
         )
-    app_state(request)["gate"].check(principal.user_id)  # a full process: before any read
+    gate = app_state(request)["gate"]
+    gate.check(principal.user_id)  # a full process: before any read
     watch = await watch_login(request, principal)  # before the reads: none outruns it
+    admission: Admission | None = None
+    answer: Response | None = None
     try:
-        answer = await _many(request, principal, watch, ids)
-    except BaseException:
-        watch.close()
-        raise
-    if not isinstance(answer, EventStream):  # 204: nothing to follow
-        watch.close()
+        admission = await gate.admit("sse", principal.user_id)
+        answer = await _many(request, principal, admission, watch, ids)
+    finally:
+        if not isinstance(answer, EventStream):  # refused, failed or 204: nothing to follow
+            watch.close()
+            if admission is not None:
+                admission.release()
     return answer
 
 
-async def _many(request: Request, principal: Principal, watch: Watch, ids: list[str]) -> Response:
+async def _many(
+    request: Request, principal: Principal, admission: Admission, watch: Watch, ids: list[str]
+) -> Response:
     state = app_state(request)
     if not ids:  # every task of the caller's, new ones included
         since = AllCursor.parse(last_event_id(request))
         everything = partial(follow_all, state["hub"], state["store"], principal.user_id, since)
-        return stream(request, principal, watch, everything)
+        return stream(request, admission, watch, everything)
     tasks = [await state["store"].owned(t, principal.user_id) for t in ids]
     missing = [t for t, task in zip(ids, tasks, strict=True) if task is None]
     if missing:
@@ -262,7 +271,7 @@ async def _many(request: Request, principal: Principal, watch: Watch, ids: list[
     if all(has_seen_end(t, c) for t, c in zip(found, cursor, strict=True)):
         return Response(status_code=204)
     events = partial(follow_many, state["hub"], state["store"], ids, cursor)
-    return stream(request, principal, watch, events)
+    return stream(request, admission, watch, events)
 
 
 routes = [

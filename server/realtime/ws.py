@@ -294,12 +294,15 @@ async def endpoint(websocket: WebSocket) -> None:
         await websocket.send_denial_response(api_error_response(refused))
         return
     try:
-        admission = state["gate"].admit("ws", principal.user_id)
+        admission = await state["gate"].admit("ws", principal.user_id)
     except StreamsExhausted:  # a full process: "try again later", in WebSocket terms
         watch.close()
         await websocket.accept()
         await websocket.close(code=1013, reason="too many streams; retry shortly")
         return
+    except BaseException:
+        watch.close()
+        raise
     session = Session(websocket, state, principal, watch, admission)
     try:
         await websocket.accept()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable
 
 import httpx
@@ -49,20 +50,20 @@ async def test_past_the_limit_every_stream_route_gets_503_with_retry_after(
 
 
 async def test_one_user_past_their_stream_limit_gets_429_while_others_are_served(
-    private: Callable[..., Proc], store: TaskStore, auth: dict[str, str]
+    private: Callable[..., Proc], store: TaskStore
 ):
     web = private("web", TASKSTREAM_MAX_STREAMS_PER_USER="2")
-    task = await store.create("demo")
-    url = f"/api/v1/tasks/{task.id}/events"
-    async with httpx.AsyncClient(base_url=web.url, headers=auth, timeout=WAIT) as http:
-        other = await signup(http)
-        async with SseStream(http, url) as first, SseStream(http, url):
+    async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
+        user, other = await signup(http), await signup(http)  # counted alone: nobody else's
+        task = await store.create("demo", owner=user.user_id)
+        url = f"/api/v1/tasks/{task.id}/events"
+        async with SseStream(http, url, user.headers) as first, SseStream(http, url, user.headers):
             await first.next()
-            refused = await http.get(url)
+            refused = await http.get(url, headers=user.headers)
             assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 5
             assert refused.json()["error"]["code"] == "TOO_MANY_STREAMS"
             with pytest.raises(websockets.InvalidStatus) as denied:
-                async with WsClient(web.url, auth):
+                async with WsClient(web.url, user.headers):
                     pass
             assert denied.value.response.status_code == 429
             theirs = await store.create("demo", owner=other.user_id)
@@ -89,29 +90,73 @@ async def test_a_user_with_too_many_tasks_in_flight_gets_429_until_one_ends(
         assert (await http.post("/api/v1/demo/tasks", json={"steps": 1})).status_code == 202
 
 
+async def open_at_once(urls: list[str], headers: dict[str, str]) -> list[int]:
+    """Open every stream at once, hold those admitted until every open has its answer:
+    the status codes."""
+    release = asyncio.Event()
+    limits = httpx.Limits(max_connections=len(urls))
+    async with httpx.AsyncClient(headers=headers, timeout=WAIT, limits=limits) as http:
+
+        async def open_and_hold(url: str) -> int:
+            async with http.stream("GET", url) as response:
+                if response.status_code == 200:
+                    await release.wait()
+                return response.status_code
+
+        attempts = [asyncio.create_task(open_and_hold(url)) for url in urls]
+        async with asyncio.timeout(WAIT):
+            while sum(a.done() for a in attempts) < len(urls) * 4 // 5:  # refusals: at once
+                await asyncio.wait(attempts, return_when=asyncio.FIRST_COMPLETED)
+        release.set()
+        return list(await asyncio.gather(*attempts))
+
+
 async def test_a_hundred_concurrent_opens_get_exactly_the_users_limit_of_streams(
     private: Callable[..., Proc], store: TaskStore, auth: dict[str, str]
 ):
     web = private("web", TASKSTREAM_MAX_STREAMS_PER_USER="20")
     task = await store.create("demo")
-    url = f"/api/v1/tasks/{task.id}/events"
-    release = asyncio.Event()
-    limits = httpx.Limits(max_connections=200)
-    async with httpx.AsyncClient(base_url=web.url, headers=auth, timeout=WAIT, limits=limits) as h:
-
-        async def open_and_hold() -> int:
-            async with h.stream("GET", url) as response:
-                if response.status_code == 200:
-                    await release.wait()  # held open until every attempt has its answer
-                return response.status_code
-
-        attempts = [asyncio.create_task(open_and_hold()) for _ in range(100)]
-        async with asyncio.timeout(WAIT):
-            while sum(a.done() for a in attempts) < 80:  # the refusals come back at once
-                await asyncio.wait(attempts, return_when=asyncio.FIRST_COMPLETED)
-        release.set()
-        codes = await asyncio.gather(*attempts)
+    codes = await open_at_once([f"{web.url}/api/v1/tasks/{task.id}/events"] * 100, auth)
     assert (codes.count(200), codes.count(429)) == (20, 80)
+
+
+async def test_a_users_limit_holds_across_web_processes(
+    private: Callable[..., Proc], store: TaskStore
+):
+    """100 opens at once, half to each of two web processes: exactly the limit in all."""
+    webs = [private("web", TASKSTREAM_MAX_STREAMS_PER_USER="20") for _ in range(2)]
+    async with httpx.AsyncClient(base_url=webs[0].url, timeout=WAIT) as http:
+        user = await signup(http)
+    task = await store.create("demo", owner=user.user_id)
+    urls = [f"{web.url}/api/v1/tasks/{task.id}/events" for web in webs] * 50
+    codes = await open_at_once(urls, user.headers)
+    assert (codes.count(200), codes.count(429)) == (20, 80)
+
+
+async def test_a_killed_processs_streams_stop_counting_against_its_users_limit(
+    private: Callable[..., Proc], store: TaskStore
+):
+    """The places of a process killed without a word come back once its lease lapses
+    (seconds), to the same user on another process."""
+    held = private("web", TASKSTREAM_MAX_STREAMS_PER_USER="2")
+    other = private("web", TASKSTREAM_MAX_STREAMS_PER_USER="2")
+    async with httpx.AsyncClient(base_url=other.url, timeout=WAIT) as http:
+        user = await signup(http)
+        task = await store.create("demo", owner=user.user_id)
+        path = f"/api/v1/tasks/{task.id}/events"
+        first = SseStream(http, held.url + path, user.headers)
+        second = SseStream(http, held.url + path, user.headers)
+        async with first, second:
+            refused = await http.get(path, headers=user.headers)
+            assert refused.status_code == 429  # the two on `held` count here
+            held.stop(signal.SIGKILL)
+            async with asyncio.timeout(WAIT):
+                while True:
+                    async with http.stream("GET", path, headers=user.headers) as again:
+                        if again.status_code == 200:
+                            break
+                        assert again.status_code == 429
+                    await asyncio.sleep(0.2)
 
 
 async def test_a_hundred_concurrent_submits_start_exactly_the_users_limit_of_tasks(

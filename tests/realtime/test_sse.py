@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from jobs.record import keys
 from jobs.record.keys import channel
@@ -282,7 +283,7 @@ async def test_a_client_that_goes_away_leaves_no_subscription_behind(
             await asyncio.sleep(0.05)
 
 
-async def test_a_stream_runs_after_the_middleware_stack_has_returned():
+async def test_a_stream_runs_after_the_middleware_stack_has_returned(redis: Redis):
     """The body runs outside the request's middleware and routing (their frames freed),
     and gives back its place at the gate when it ends."""
     from server.realtime.gate import Gate
@@ -290,8 +291,12 @@ async def test_a_stream_runs_after_the_middleware_stack_has_returned():
     from server.realtime.heartbeat import Heartbeat
     from server.realtime.sessions import Sessions
     from server.realtime.sse import EventStream
+    from server.realtime.tally import StreamTally
 
-    gate = Gate(10, 10)
+    tally = StreamTally(redis, 10)
+    await tally.start()
+    gate = Gate(10, tally)
+    admission = await gate.admit("sse", "u")
     stack_returned: list[bool] = []
     seen: list[bool] = []
     sent: list[dict[str, object]] = []
@@ -302,7 +307,7 @@ async def test_a_stream_runs_after_the_middleware_stack_has_returned():
 
     async def app(scope, receive, send):  # a middleware around the endpoint's answer
         stream = EventStream(
-            body(), heartbeat=Heartbeat(60), admission=gate.admit("sse", "u"),
+            body(), heartbeat=Heartbeat(60), admission=admission,
             watch=Sessions().open("f", 2e9),
         )  # fmt: skip
         await stream(scope, receive, send)
@@ -318,4 +323,5 @@ async def test_a_stream_runs_after_the_middleware_stack_has_returned():
     assert seen == [True]
     assert [m["type"] for m in sent] == ["http.response.start", *["http.response.body"] * 2]
     assert sent[1]["body"] == b"data: 1\n\n" and sent[2]["more_body"] is False
-    assert gate.open["sse"] == 0  # the place was given back
+    assert gate.open["sse"] == 0 and not tally.held  # the place was given back
+    await tally.stop()
