@@ -17,9 +17,9 @@ that concurrent opens cannot all pass the check before any is counted.
 from __future__ import annotations
 
 import logging
-import resource
 from collections import Counter
 
+from jobs.openfiles import raise_open_files
 from server.errors import ApiError, TooManyRequests, retry_after
 from server.realtime.tally import StreamTally
 
@@ -33,14 +33,7 @@ def capacity(wanted: int | None) -> int:
     """How many streams this process can hold (at most `wanted`, when given): its
     open-files limit raised to the hard limit, less a reserve (an eighth, at least
     `RESERVE_MIN`) for its Redis connections, the listener and ordinary requests."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass  # as it is
+    soft = raise_open_files()
     usable = max(0, soft - max(RESERVE_MIN, soft // 8))
     if wanted is not None and usable < wanted:
         logger.warning(
