@@ -39,6 +39,7 @@ from bench.common import server_env, wait_ready
 from jobs.connections import Client, connect_streams
 from jobs.record import keys
 from taskstream.embedded import Cluster, ClusterNode, Valkey, free_port
+from taskstream.loadtest.report import children
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDED = {"completed", "failed", "cancelled"}
@@ -167,11 +168,6 @@ async def web_child_kill(deployment: Deployment, task_id: str) -> None:
     async with asyncio.timeout(30):
         while len(children(deployment.webs[0].pid)) < 2:  # replaced
             await asyncio.sleep(0.2)
-
-
-def children(pid: int) -> list[int]:
-    """The processes `pid` started (Linux)."""
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 async def primary_kill(deployment: Deployment, task_id: str) -> None:

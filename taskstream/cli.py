@@ -87,6 +87,7 @@ def _loadtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", default="http://127.0.0.1:8000")
     p.add_argument("--token", help="an access token (by default it signs up an account)")
     p.add_argument("--clients", type=int, default=100)
+    p.add_argument("--procs", type=int, default=1, help="processes to spread the clients over")
     p.add_argument("--transport", choices=["sse", "ws", "poll", "mixed"], default="sse")
     p.add_argument("--share", type=int, default=1, help="clients following one task")
     p.add_argument("--ramp", type=float, default=5.0, help="seconds to open all clients")
@@ -109,8 +110,8 @@ def loadtest(args: argparse.Namespace) -> None:
     from taskstream.loadtest import Options, run
     from taskstream.loadtest.report import PLOT_NEEDS, plot, render
 
-    if not 1 <= args.clients <= 50_000 or args.share < 1 or args.step <= 0:
-        sys.exit("taskstream loadtest: --clients 1..50000, --share ≥ 1, --step > 0")
+    if not 1 <= args.clients <= 200_000 or args.share < 1 or args.step <= 0 or args.procs < 1:
+        sys.exit("taskstream loadtest: --clients 1..200000, --share ≥ 1, --step > 0, --procs ≥ 1")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         # said now, not after the load, when its report would be lost with the exit
         sys.exit(f"taskstream loadtest: {PLOT_NEEDS}")

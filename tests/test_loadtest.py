@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from collections.abc import Callable
 import httpx
 
 from taskstream.embedded import Valkey
+from taskstream.loadtest.report import rss_kib
 from tests.support import ROOT, Proc
 
 
@@ -65,6 +67,44 @@ async def test_clients_are_dealt_over_every_web_process_named(
             r'^taskstream_events_delivered_total\{transport="(\w+)"\} (\d+)', metrics, re.M
         )
         assert {transport for transport, count in delivered if int(count) > 0} >= {"sse", "ws"}
+
+
+def loadtest(*args: str, open_files: int | None = None) -> subprocess.CompletedProcess[str]:
+    def limited() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+    return subprocess.run(
+        [sys.executable, "-m", "taskstream.cli", "loadtest", *args], cwd=ROOT,
+        capture_output=True, text=True, timeout=120, preexec_fn=limited,
+    )  # fmt: skip
+
+
+async def test_procs_spread_the_clients_over_processes_each_within_its_open_files(
+    private: Callable[..., Proc],
+):
+    """40 clients do not fit one load process allowed 100 open files (64 kept aside):
+    refused, with what to do; over two processes they do, and every event is accounted
+    for in one report. The server's figures are its whole family's (a supervisor's web
+    processes')."""
+    web = private("web", TASKSTREAM_WEB_PROCESSES="2")
+    private("worker")
+    assert web.process is not None
+    args = ("--url", web.url, "--clients", "40", "--transport", "mixed", "--seconds", "1",
+            "--step", "0.2", "--ramp", "0.5", "--max-seconds", "20", "--json", "--quiet",
+            "--server-pid", str(web.process.pid))  # fmt: skip
+    alone = loadtest(*args, open_files=100)
+    assert alone.returncode != 0 and "--procs" in alone.stderr
+    spread = loadtest(*args, "--procs", "2", open_files=100)
+    assert spread.returncode == 0, spread.stderr[-3000:]
+    report = json.loads(spread.stdout)
+    assert report["connected"] == report["finished"] == 40 and report["failed"] == 0
+    events = report["events"]
+    assert events["expected"] > 0 and events["received"] == events["expected"]
+    assert (events["lost"], events["duplicated"]) == (0, 0)
+    assert set(report["by_transport"]) == {"sse", "ws", "poll"}
+    supervisor_mib = rss_kib(web.process.pid) / 1024
+    assert report["server"]["rss_end_mib"] > 2 * supervisor_mib  # its two children's too
 
 
 def test_loadtest_refuses_nonsense_arguments():

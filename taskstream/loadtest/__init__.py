@@ -3,7 +3,9 @@
     taskstream loadtest --url http://127.0.0.1:8000 --clients 1000 --transport sse
 
 `--url` may name several web processes, comma-separated: the clients are dealt out over
-them in turn (tasks are started through the first).
+them in turn (tasks are started through the first). `--procs N` spreads the clients over
+N processes of the load test's own (each within its open-files limit, each on a core if
+it has one) and merges what they saw into one report.
 
 Each client follows its own demo task (or `--share K` clients share one, for fan-out)
 over SSE, WebSocket or polling (`mixed` cycles through the three); tasks are created 50 at
@@ -22,14 +24,19 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, replace
+from multiprocessing import get_context
 
 import httpx
 
+from jobs.openfiles import raise_open_files
 from taskstream.loadtest.clients import Tally, Target, follow_poll, follow_sse, follow_ws
 from taskstream.loadtest.report import Probe, Report, summarize
 
 TRANSPORTS = ("sse", "ws", "poll")
+FILES_RESERVE = 64  # descriptors a load process keeps beside its clients' connections
 
 
 @dataclass(frozen=True)
@@ -48,25 +55,101 @@ class Options:
     server_pid: int | None = None
     redis_url: str | None = None
     quiet: bool = False
+    procs: int = 1  # processes to spread the clients over
+    part: int | None = None  # which of them this is
+
+
+@dataclass
+class Load:
+    """What one process's clients saw."""
+
+    tallies: list[Tally]
+    started: float
+    ended: float
+    storm_s: float | None
+    most_open: int  # the most streams open at one sample
 
 
 async def run(options: Options) -> Report:
-    urls = options.url.split(",")
+    """The load, from this process or spread over `options.procs`: its report."""
     if options.token is None:
-        options = replace(options, token=await sign_up(urls[0]))
+        options = replace(options, token=await sign_up(options.url.split(",")[0]))
+    probe = Probe(options.server_pid, options.redis_url)
+    await probe.start()
+    if options.procs == 1:
+        load = await _load(options, probe)
+    else:
+        load = await _spread(options, probe)
+    probe.most_open = max(probe.most_open, load.most_open)
+    server = await probe.finish()
+    return summarize(options, load.tallies, load.started, load.ended, load.storm_s, server)
+
+
+async def _spread(options: Options, probe: Probe) -> Load:
+    """The clients dealt over `options.procs` processes (spawned: none shares this one's
+    loop or descriptors), each its own load; their tallies merged."""
+    parts = [
+        replace(options, clients=count, procs=1, part=k)
+        for k in range(options.procs)
+        if (count := options.clients // options.procs + (k < options.clients % options.procs))
+    ]
+    ticker = asyncio.create_task(_probe_ticks(probe))
+    try:
+        with ProcessPoolExecutor(len(parts), mp_context=get_context("spawn")) as pool:
+            loop = asyncio.get_running_loop()
+            loads = await asyncio.gather(*(loop.run_in_executor(pool, _part, p) for p in parts))
+    finally:
+        ticker.cancel()
+    storms = [load.storm_s for load in loads]
+    return Load(
+        [tally for load in loads for tally in load.tallies],
+        min(load.started for load in loads),
+        max(load.ended for load in loads),
+        None if None in storms or not storms else max(s for s in storms if s is not None),
+        sum(load.most_open for load in loads),
+    )
+
+
+def _part(options: Options) -> Load:
+    """One process's share of a spread load (run in a process of its own)."""
+    with suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    load = asyncio.run(_load(options, Probe(None, None)))
+    for tally in load.tallies:
+        tally.drop = None  # a connection's closer: not for another process
+    return load
+
+
+async def _probe_ticks(probe: Probe) -> None:
+    while True:
+        await asyncio.sleep(1)
+        probe.sample()
+
+
+async def _load(options: Options, probe: Probe) -> Load:
+    urls = options.url.split(",")
+    open_files = raise_open_files()
+    if options.clients + FILES_RESERVE > open_files:
+        raise SystemExit(
+            f"taskstream loadtest: {options.clients} clients need more than this process's "
+            f"{open_files} open files: spread them with --procs"
+        )
+    # each part deals its clients from its own place in the list: all parts, evenly
     targets = [(url, Target.from_url(url, options.token)) for url in urls]
+    first = (options.part or 0) % len(targets)
+    targets = targets[first:] + targets[:first]
     transports = itertools.cycle(
         TRANSPORTS if options.transport == "mixed" else [options.transport]
     )
     tallies: list[Tally] = []
-    probe = Probe(options.server_pid, options.redis_url)
-    await probe.start()
     started = time.time()
     followers: list[asyncio.Task[None]] = []
     storm: asyncio.Task[float] | None = None
     if options.storm_at is not None:
         storm = asyncio.create_task(_storm(tallies, options.storm_at))
-    ticker = asyncio.create_task(_tick(tallies, started, options.quiet, probe))
+    ticker = asyncio.create_task(_tick(tallies, started, options, probe))
     storm_time: float | None = None
     pause = options.ramp / options.clients
     try:
@@ -87,7 +170,7 @@ async def run(options: Options) -> Report:
     finally:
         for task in [*followers, ticker, *([storm] if storm else [])]:
             task.cancel()
-    return summarize(options, tallies, started, time.time(), storm_time, await probe.finish())
+    return Load(tallies, started, time.time(), storm_time, probe.most_open)
 
 
 async def _follow(options: Options, url: str, target: Target, tally: Tally) -> None:
@@ -165,16 +248,19 @@ async def _storm(tallies: list[Tally], at: float) -> float:
     return max(back, default=began) - began
 
 
-async def _tick(tallies: list[Tally], started: float, quiet: bool, probe: Probe) -> None:
-    """A line a second on stderr: connected, done, events/s, errors; the server's peak RSS."""
+async def _tick(tallies: list[Tally], started: float, options: Options, probe: Probe) -> None:
+    """A line a second on stderr (each process's, when spread): connected, done, events/s,
+    errors; the most streams open, and the server's peak RSS."""
     last = 0
+    part = "" if options.part is None else f" p{options.part}"
     while True:
         await asyncio.sleep(1)
         probe.sample(sum(t.connected and not t.done for t in tallies))
         received = sum(t.received for t in tallies)
-        if not quiet:
+        if not options.quiet:
+            connected = sum(t.connected for t in tallies)
             print(
-                f"[{time.time() - started:5.0f}s] connected {sum(t.connected for t in tallies)}"
+                f"[{time.time() - started:5.0f}s{part}] connected {connected}"
                 f"  done {sum(t.done for t in tallies)}/{len(tallies)}"
                 f"  events/s {received - last}  errors {sum(bool(t.failed) for t in tallies)}",
                 file=sys.stderr,

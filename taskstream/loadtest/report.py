@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,8 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 class Probe:
-    """The server's RSS and CPU from /proc (with its pid), its Redis connections (with a URL)."""
+    """The server's RSS and CPU from /proc (with its pid: a supervisor's are its web
+    processes'), its Redis connections (with a URL)."""
 
     def __init__(self, pid: int | None, redis_url: str | None) -> None:
         self.pid = pid
@@ -41,21 +43,21 @@ class Probe:
     async def start(self) -> None:
         self.start_time = time.monotonic()
         if self.pid:
-            self.start_rss, self.start_cpu = rss_kib(self.pid), cpu_seconds(self.pid)
+            self.start_rss, self.start_cpu = self._rss(), self._cpu()
             self.peak_rss = self.start_rss
 
     def sample(self, open_streams: int = 0) -> None:
         """Note the server's RSS and the open streams now (once a second), for their peaks."""
         self.most_open = max(self.most_open, open_streams)
         if self.pid:
-            self.peak_rss = max(self.peak_rss, rss_kib(self.pid))
+            self.peak_rss = max(self.peak_rss, self._rss())
 
     async def finish(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
         if self.pid:
             elapsed = time.monotonic() - self.start_time
             self.sample()
-            rss, cpu = rss_kib(self.pid), cpu_seconds(self.pid) - self.start_cpu
+            rss, cpu = self._rss(), self._cpu() - self.start_cpu
             found |= {
                 "rss_start_mib": round(self.start_rss / 1024, 1),
                 "rss_peak_mib": round(self.peak_rss / 1024, 1),
@@ -76,6 +78,24 @@ class Probe:
             found["redis_connections_all"] = len(clients)
         return found
 
+    def _family(self) -> list[int]:
+        assert self.pid is not None
+        return [self.pid, *children(self.pid)]
+
+    def _rss(self) -> float:
+        return sum(_or_gone(rss_kib, pid) for pid in self._family())
+
+    def _cpu(self) -> float:
+        return sum(_or_gone(cpu_seconds, pid) for pid in self._family())
+
+
+def _or_gone(read: Callable[[int], float], pid: int) -> float:
+    """`read(pid)`, or 0 for a process that ended meanwhile."""
+    try:
+        return read(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
 
 def rss_kib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -87,6 +107,11 @@ def rss_kib(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux)."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def _group(tallies: list[Tally], seconds: float) -> Report:

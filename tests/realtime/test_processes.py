@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.faults import children
+from taskstream.loadtest.report import children
 from tests.support import WAIT, Proc, SseStream, start_demo
 
 
