@@ -9,6 +9,7 @@ v, v+1, … v+n with none missing and none repeated has lost nothing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import time
@@ -74,6 +75,18 @@ class Tally:
         return False
 
 
+_connections = itertools.count()
+
+
+def local_address(host: str) -> tuple[str, int] | None:
+    """Where the next connection to `host` comes from: to loopback, from 127.0.0.1 to
+    127.0.0.64 in turn. One address has about 28,000 ephemeral ports, so from one address
+    a machine cannot open more connections than that to one server's port."""
+    if not host.startswith("127."):
+        return None
+    return f"127.0.0.{1 + next(_connections) % 64}", 0
+
+
 @dataclass(frozen=True)
 class Target:
     host: str
@@ -99,7 +112,9 @@ async def follow_sse(target: Target, tally: Tally) -> None:
         if tally.last_id:
             headers["Last-Event-ID"] = tally.last_id
         try:
-            reader, writer = await asyncio.open_connection(target.host, target.port)
+            reader, writer = await asyncio.open_connection(
+                target.host, target.port, local_addr=local_address(target.host)
+            )
         except OSError as error:
             tally.failed = f"connect: {error}"
             return
@@ -145,8 +160,9 @@ async def follow_ws(url: str, token: str | None, tally: Tally) -> None:
     while not tally.done:
         try:
             async with websockets.connect(
-                ws_url, max_queue=64, additional_headers=headers
-            ) as socket:
+                ws_url, max_queue=64, additional_headers=headers,
+                local_addr=local_address(urlsplit(url).hostname or ""),
+            ) as socket:  # fmt: skip
                 tally.drop = socket.transport.close
                 frame = {"type": "subscribe", "taskId": tally.task_id}
                 if tally.last_id:
@@ -179,7 +195,9 @@ async def follow_ws(url: str, token: str | None, tally: Tally) -> None:
 
 async def follow_poll(target: Target, tally: Tally, interval: float) -> None:
     """Poll the status endpoint with ETag over one keep-alive connection."""
-    reader, writer = await asyncio.open_connection(target.host, target.port)
+    reader, writer = await asyncio.open_connection(
+        target.host, target.port, local_addr=local_address(target.host)
+    )
     etag = ""
     try:
         while not tally.done:
