@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import resource
 import sys
 import time
 import uuid
@@ -68,6 +69,7 @@ class Load:
     ended: float
     storm_s: float | None
     most_open: int  # the most streams open at one sample
+    cpu_s: float  # what the load process(es) spent: near a core each, they are the limit
 
 
 async def run(options: Options) -> Report:
@@ -82,7 +84,10 @@ async def run(options: Options) -> Report:
         load = await _spread(options, probe)
     probe.most_open = max(probe.most_open, load.most_open)
     server = await probe.finish()
-    return summarize(options, load.tallies, load.started, load.ended, load.storm_s, server)
+    report = summarize(options, load.tallies, load.started, load.ended, load.storm_s, server)
+    seconds = max(load.ended - load.started, 1e-3)
+    report["load_cpu_percent_of_a_core"] = round(100 * load.cpu_s / seconds / options.procs)
+    return report
 
 
 async def _spread(options: Options, probe: Probe) -> Load:
@@ -107,6 +112,7 @@ async def _spread(options: Options, probe: Probe) -> Load:
         max(load.ended for load in loads),
         None if None in storms or not storms else max(s for s in storms if s is not None),
         sum(load.most_open for load in loads),
+        sum(load.cpu_s for load in loads),
     )
 
 
@@ -170,7 +176,10 @@ async def _load(options: Options, probe: Probe) -> Load:
     finally:
         for task in [*followers, ticker, *([storm] if storm else [])]:
             task.cancel()
-    return Load(tallies, started, time.time(), storm_time, probe.most_open)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    return Load(
+        tallies, started, time.time(), storm_time, probe.most_open, cpu.ru_utime + cpu.ru_stime
+    )
 
 
 async def _follow(options: Options, url: str, target: Target, tally: Tally) -> None:

@@ -214,6 +214,8 @@ def render(report: Report) -> str:
         f"  requests {report['requests']} ({report['requests_per_s']}/s)  "
         f"bytes/s {report['bytes_per_s']}"
     )
+    if "load_cpu_percent_of_a_core" in report:
+        lines.append(f"  load: {report['load_cpu_percent_of_a_core']} % of a core per process")
     if "storm" in report:
         lines.append(f"  storm: recovered in {report['storm']['recovery_s']} s")
     if "server" in report:
