@@ -48,20 +48,21 @@ def wait_ready(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not become ready in {timeout:g} s")
 
 
-def pin(server_pids: list[int], other_pids: list[int]) -> str:
-    """With `--cpus`: the servers measured on the first core, the other processes named
-    (Valkey, load generators) on the rest, so that a server's figures are its own core's.
-    A caller that names itself passes its affinity on to the processes it starts later.
-    Returns how it pinned, for the report ("" when the machine has one core)."""
+def pin(server_pids: list[int], other_pids: list[int], server_cores: int = 1) -> str:
+    """With `--cpus`: the servers measured on the first `server_cores` cores, the other
+    processes named (Valkey, load generators) on the rest, so that a server's figures are
+    its own cores'. A caller that names itself passes its affinity on to the processes it
+    starts later. Returns how it pinned, for the report ("" when the machine has no core
+    to spare)."""
     cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
+    if len(cores) <= server_cores:
         return ""
-    mine, rest = {cores[0]}, set(cores[1:])
+    mine, rest = set(cores[:server_cores]), set(cores[server_cores:])
     for pid in server_pids:
         os.sched_setaffinity(pid, mine)
     for pid in other_pids:
         os.sched_setaffinity(pid, rest)
-    return f"server on core {cores[0]}, the rest on {sorted(rest)}"
+    return f"servers on cores {sorted(mine)}, the rest on {sorted(rest)}"
 
 
 async def ready_user(base: str) -> tuple[str, str]:
