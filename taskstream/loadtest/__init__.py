@@ -143,7 +143,7 @@ async def _load(options: Options, probe: Probe) -> Load:
             f"{open_files} open files: spread them with --procs"
         )
     # each part deals its clients from its own place in the list: all parts, evenly
-    targets = [(url, Target.from_url(url, options.token)) for url in urls]
+    targets = [Target.from_url(url, options.token) for url in urls]
     first = (options.part or 0) % len(targets)
     targets = targets[first:] + targets[:first]
     transports = itertools.cycle(
@@ -165,9 +165,9 @@ async def _load(options: Options, probe: Probe) -> Load:
             async for task_id in _start_tasks(options, urls[0], count):
                 for _ in range(min(options.share, options.clients - len(tallies))):
                     tally = Tally(next(transports), task_id)
-                    url, target = targets[len(tallies) % len(targets)]
+                    target = targets[len(tallies) % len(targets)]
                     tallies.append(tally)
-                    followers.append(asyncio.create_task(_follow(options, url, target, tally)))
+                    followers.append(asyncio.create_task(_follow(options, target, tally)))
                     await asyncio.sleep(pause)
             await asyncio.gather(*followers)
             storm_time = await storm if storm is not None else None
@@ -182,11 +182,11 @@ async def _load(options: Options, probe: Probe) -> Load:
     )
 
 
-async def _follow(options: Options, url: str, target: Target, tally: Tally) -> None:
+async def _follow(options: Options, target: Target, tally: Tally) -> None:
     if tally.transport == "sse":
         await follow_sse(target, tally)
     elif tally.transport == "ws":
-        await follow_ws(url, options.token, tally)
+        await follow_ws(target, tally)
     else:
         await follow_poll(target, tally, options.poll_interval)
 

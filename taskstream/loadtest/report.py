@@ -78,15 +78,26 @@ class Probe:
             found["redis_connections_all"] = len(clients)
         return found
 
-    def _family(self) -> list[int]:
-        assert self.pid is not None
-        return [self.pid, *children(self.pid)]
-
     def _rss(self) -> float:
-        return sum(_or_gone(rss_kib, pid) for pid in self._family())
+        assert self.pid is not None
+        return family_rss_kib(self.pid)
 
     def _cpu(self) -> float:
-        return sum(_or_gone(cpu_seconds, pid) for pid in self._family())
+        assert self.pid is not None
+        return family_cpu_seconds(self.pid)
+
+
+def family(pid: int) -> list[int]:
+    """`pid` and the processes it started (a supervisor's web processes)."""
+    return [pid, *children(pid)]
+
+
+def family_rss_kib(pid: int) -> float:
+    return sum(_or_gone(rss_kib, p) for p in family(pid))
+
+
+def family_cpu_seconds(pid: int) -> float:
+    return sum(_or_gone(cpu_seconds, p) for p in family(pid))
 
 
 def _or_gone(read: Callable[[int], float], pid: int) -> float:
