@@ -3,7 +3,8 @@
 A process holds at most `capacity()` streams: as many as its open-files limit (raised at
 start to the hard limit) holds beside a reserve for its Redis connections, the listener
 and ordinary requests, or `TASKSTREAM_MAX_STREAMS` when that is fewer. Past it every stream route
-(SSE, all-tasks, a stream ticket) answers at once 503 `STREAMS_EXHAUSTED` with a
+(SSE, all-tasks, the WebSocket handshake, a stream ticket) answers at once 503
+`STREAMS_EXHAUSTED` with a
 jittered `Retry-After` (a load balancer sends the retry to another process; a crowd does
 not come back at once), and ordinary requests go on being served; one warning a episode,
 not one a refusal, and `/metrics` counts them. Past `TASKSTREAM_MAX_STREAMS_PER_USER`

@@ -45,7 +45,7 @@ from server.realtime.follow import (
     follow,
     has_seen_end,
 )
-from server.realtime.gate import Admission, StreamsExhausted
+from server.realtime.gate import Admission
 from server.realtime.handover import hand_over
 from server.realtime.hub import Listener
 from server.realtime.sessions import Watch
@@ -289,16 +289,16 @@ async def endpoint(websocket: WebSocket) -> None:
     state = app_state(websocket)
     try:
         principal = await identify(websocket, ticket=True)
+        state["gate"].check(principal.user_id)  # a full process refuses before any read
         watch = await watch_login(websocket, principal)  # before anything can outrun it
-    except ApiError as refused:
+    except ApiError as refused:  # 401, 429, or 503 when full: the handshake's answer
         await websocket.send_denial_response(api_error_response(refused))
         return
     try:
         admission = await state["gate"].admit("ws", principal.user_id)
-    except StreamsExhausted:  # a full process: "try again later", in WebSocket terms
+    except ApiError as refused:  # filled up meanwhile, or the user's limit
         watch.close()
-        await websocket.accept()
-        await websocket.close(code=1013, reason="too many streams; retry shortly")
+        await websocket.send_denial_response(api_error_response(refused))
         return
     except BaseException:
         watch.close()
