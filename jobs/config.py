@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,10 @@ from jobs.connections import ClusterTarget
 
 if TYPE_CHECKING:
     from jobs.kind import Kind, KindPolicy
+
+
+# an origin as a browser sends it: a scheme, a host (a name, IPv4 or [IPv6]), maybe a port
+ORIGIN = re.compile(r"https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
 
 
 class ConfigError(RuntimeError):
@@ -129,6 +134,7 @@ class Settings:
     mail_catcher_dir: str | None = None
     trusted_proxies: str = ""  # addresses whose X-Forwarded-For/-Proto are believed
     metrics_token: str | None = None  # /metrics for clients elsewhere than this machine
+    cors_origins: tuple[str, ...] = ()  # other origins whose pages may call the API
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -247,6 +253,7 @@ class Settings:
             mail_catcher_dir=env.get("TASKSTREAM_MAIL_CATCHER_DIR") or None,
             trusted_proxies=env.get("TASKSTREAM_TRUSTED_PROXIES", "").strip(),
             metrics_token=env.get("TASKSTREAM_METRICS_TOKEN") or None,
+            cors_origins=reader.origins("TASKSTREAM_CORS_ORIGINS"),
             gemini=GeminiSettings(
                 api_key=env.get("GEMINI_API_KEY") or None,
                 model=env.get("GEMINI_MODEL") or GeminiSettings.model,
@@ -368,6 +375,21 @@ class _Reader:
         if raw not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
         return raw
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        """Exact origins, comma-separated: `scheme://host[:port]`, nothing else."""
+        found = []
+        for raw in (o.strip() for o in self.env.get(name, "").split(",")):
+            if not raw:
+                continue
+            origin = raw.rstrip("/").lower()
+            if not ORIGIN.fullmatch(origin):
+                raise ConfigError(
+                    f"{name} names exact origins (https://app.example.com, "
+                    f"http://localhost:5173), comma-separated; not {raw!r}"
+                )
+            found.append(origin)
+        return tuple(found)
 
     def number(self, name: str, default: float) -> float:
         raw = self.env.get(name)

@@ -28,6 +28,7 @@ from server.api import (
     openapi,
     tasks,
 )
+from server.cors import Cors
 from server.deadline import AnswerDeadline
 from server.errors import EXCEPTION_HANDLERS
 from server.headers import SecurityHeaders
@@ -50,11 +51,12 @@ def page(path: str, name: str, media_type: str | None = None) -> Route:
 
 class App(Starlette):
     """Starlette, with the streams it answers run outside its middleware stack, and the
-    security headers on every answer, Starlette's own 500 included (outside the stack)."""
+    security headers and the cross-origin grants on every answer, Starlette's own 500
+    included (outside the stack)."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, origins: tuple[str, ...] = (), **options: Any) -> None:
         super().__init__(**options)
-        self.secured = SecurityHeaders(super().__call__)
+        self.secured = SecurityHeaders(Cors(super().__call__, origins))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await with_handover(self.secured, scope, receive, send)
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, stopping: Stopping | None = Non
     settings.require_secret()
     registry = kinds.load(settings.extra_kinds)
     return App(
+        settings.cors_origins,
         routes=[
             *health.routes,
             *metrics.routes,

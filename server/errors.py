@@ -63,6 +63,11 @@ class NotFound(ApiError):
     code = "NOT_FOUND"
 
 
+class Forbidden(ApiError):
+    status_code = 403
+    code = "FORBIDDEN"
+
+
 class Conflict(ApiError):
     status_code = 409
     code = "CONFLICT"

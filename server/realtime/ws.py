@@ -35,7 +35,8 @@ from jobs.connections import is_outage
 from jobs.record.tasks import Event, Task, WriteRejected, is_task_id
 from jobs.runtime import control
 from server.auth import Principal, identify, watch_login
-from server.errors import ApiError, Unprocessable, api_error_response
+from server.cors import origin_allowed
+from server.errors import ApiError, Forbidden, Unprocessable, api_error_response
 from server.realtime.follow import (
     REAUTHENTICATE,
     RECONNECT,
@@ -287,6 +288,10 @@ class Session:
 
 async def endpoint(websocket: WebSocket) -> None:
     state = app_state(websocket)
+    if not origin_allowed(websocket.scope, state["settings"]):  # a page elsewhere: never
+        refused = Forbidden("this origin may not open a WebSocket here", code="ORIGIN_NOT_ALLOWED")
+        await websocket.send_denial_response(api_error_response(refused))
+        return
     try:
         principal = await identify(websocket, ticket=True)
         state["gate"].check(principal.user_id)  # a full process refuses before any read
