@@ -18,6 +18,7 @@ const STAGES = {
 /**
  * The stage in the reader's language (`rendering:<part>` names the part).
  * @param {string|null} stage @param {"ko"|"en"} [language]
+ * @returns {ReturnType<typeof import("./stages.js").stageLabel>}  (checked: stages.d.ts)
  */
 export function stageLabel(stage, language = "ko") {
   if (!stage) return "";

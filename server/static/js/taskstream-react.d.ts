@@ -1,4 +1,4 @@
-// Types of the React bindings (taskstream-react.js).
+// Types of the React bindings (taskstream-react.js), which is checked against them.
 
 import type { Context, ReactElement, ReactNode } from "react";
 import type { Task, TaskStatus, TaskstreamClient, Transport } from "./taskstream.js";

@@ -20,15 +20,21 @@ import { ENDED } from "./taskstream.js";
 
 export { stageLabel };
 
+// Checked against the declarations (taskstream-react.d.ts), as taskstream.js is against its.
 /** @typedef {import("./taskstream.js").Task} Task */
 /** @typedef {import("./taskstream.js").TaskstreamClient} TaskstreamClient */
+/** @typedef {typeof import("./taskstream-react.js")} Declared */
 
 // errors that another try cannot mend
 const FINAL = /^(TOKEN_REVOKED|TASK_NOT_FOUND)/;
 
+/** @type {Declared["TaskstreamContext"]} */
 export const TaskstreamContext = createContext(/** @type {TaskstreamClient|null} */ (null));
 
-/** @param {{client: TaskstreamClient, children?: any}} props */
+/**
+ * @param {Parameters<Declared["TaskstreamProvider"]>[0]} props
+ * @returns {ReturnType<Declared["TaskstreamProvider"]>}
+ */
 export function TaskstreamProvider({ client, children }) {
   return h(TaskstreamContext.Provider, { value: client }, children);
 }
@@ -52,7 +58,8 @@ function initial(taskId) {
 /**
  * Follow a task: its state, re-rendered at every event; `cancel()` asks the server.
  * @param {string|null|undefined} taskId  nothing is followed while it is empty
- * @param {{client?: TaskstreamClient, timeout?: number, maxRetries?: number, retryDelay?: number}} [options]
+ * @param {import("./taskstream-react.js").UseTaskOptions} [options]
+ * @returns {import("./taskstream-react.js").TaskState}
  */
 export function useTask(taskId, options = {}) {
   const provided = useContext(TaskstreamContext);
@@ -112,14 +119,14 @@ export function useTask(taskId, options = {}) {
 
 const WORDS = {
   ko: {
-    progress: "진행률", cancel: "취소", cancelling: "취소하는 중…", left: (t) => `약 ${t} 남음`,
-    seconds: (n) => `${n}초`, minutes: (n) => `${n}분`, retrying: "연결을 다시 시도하는 중…",
+    progress: "진행률", cancel: "취소", cancelling: "취소하는 중…", left: (/** @type {string} */ t) => `약 ${t} 남음`,
+    seconds: (/** @type {number} */ n) => `${n}초`, minutes: (/** @type {number} */ n) => `${n}분`, retrying: "연결을 다시 시도하는 중…",
     status: { pending: "대기 중", processing: "진행 중", completed: "완료", failed: "실패", cancelled: "취소됨" },
     failed: "작업이 실패했습니다", timeout: "시간 안에 끝나지 않았습니다",
   },
   en: {
-    progress: "Progress", cancel: "Cancel", cancelling: "Cancelling…", left: (t) => `about ${t} left`,
-    seconds: (n) => `${n} s`, minutes: (n) => `${n} min`, retrying: "Reconnecting…",
+    progress: "Progress", cancel: "Cancel", cancelling: "Cancelling…", left: (/** @type {string} */ t) => `about ${t} left`,
+    seconds: (/** @type {number} */ n) => `${n} s`, minutes: (/** @type {number} */ n) => `${n} min`, retrying: "Reconnecting…",
     status: { pending: "Waiting", processing: "In progress", completed: "Done", failed: "Failed", cancelled: "Cancelled" },
     failed: "The task failed", timeout: "It did not end in time",
   },
@@ -135,8 +142,8 @@ function timeLeft(seconds, words) {
 /**
  * A task's progress: bar, stage, time left, cancel; announced politely to screen readers
  * (the stage and the end, not every percent).
- * @param {{taskId: string|null|undefined, language?: "ko"|"en", options?: Parameters<typeof useTask>[1],
- *          onEnd?: (task: Task) => void, className?: string}} props
+ * @param {Parameters<Declared["TaskProgress"]>[0]} props
+ * @returns {ReturnType<Declared["TaskProgress"]>}
  */
 export function TaskProgress({ taskId, language = "ko", options, onEnd, className }) {
   const task = useTask(taskId, options);

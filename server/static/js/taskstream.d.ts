@@ -1,5 +1,7 @@
 // Types of Taskstream's browser client (taskstream.js), for TypeScript code that imports it.
-// Checked with `tsc --noEmit` against a typed example (tests/browser/js/example.tsx).
+// The types are declared here once: taskstream.js imports them in its JSDoc and is checked
+// against them (checkJs, strict: tests/browser/js/tsconfig.client.json), and a typed
+// example uses them (tests/browser/js/example.tsx); both in scripts/check.
 
 export type TaskStatus = "pending" | "processing" | "completed" | "failed" | "cancelled";
 /** The statuses a task ends in. */

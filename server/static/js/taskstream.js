@@ -13,60 +13,22 @@
 // subscriptions to one task (two components showing it) share its place on the wire: a
 // later one starts from what the first has seen.
 
-/** @typedef {"pending"|"processing"|"completed"|"failed"|"cancelled"} TaskStatus */
-/** @typedef {"sse"|"ws"|"poll"} Transport */
+// The types are declared once, in taskstream.d.ts (what the package publishes); this file
+// is checked against them (`tsc -p tests/browser/js/tsconfig.client.json`, checkJs strict):
+// "./taskstream.js" below resolves to those declarations.
+/** @typedef {import("./taskstream.js").TaskStatus} TaskStatus */
+/** @typedef {import("./taskstream.js").Transport} Transport */
+/** @typedef {import("./taskstream.js").EventType} EventType */
+/** @typedef {import("./taskstream.js").Task} Task */
+/** @typedef {import("./taskstream.js").Handlers} Handlers */
+/** @typedef {import("./taskstream.js").SubscribeOptions} SubscribeOptions */
+/** @typedef {import("./taskstream.js").ClientOptions} ClientOptions */
+/** @typedef {import("./taskstream.js").Tokens} Tokens */
+/** @typedef {import("./taskstream.js").Subscription} DeclaredSubscription */
+/** @typedef {import("./taskstream.js").TaskstreamClient} DeclaredClient */
 
-/**
- * A task as every event carries it.
- * @typedef {Object} Task
- * @property {string} taskId
- * @property {string} kind
- * @property {TaskStatus} status
- * @property {number} progress                 0–100
- * @property {string|null} currentStage
- * @property {number|null} estimatedRemaining  seconds
- * @property {string|null} errorCode
- * @property {string|null} errorMessage
- * @property {number} attempt
- * @property {number} version                  +1 per event
- * @property {string} [text]                   on `status`: the text written so far
- * @property {string} [resultUrl]
- */
-
-/**
- * @typedef {Object} Handlers
- * @property {(task: Task) => void} [onStatus]     the full state (first, and after a resync)
- * @property {(task: Task) => void} [onProgress]
- * @property {(task: Task, text: string) => void} [onPartial]  text added to the task's text
- * @property {(task: Task) => void} [onCompleted]
- * @property {(task: Task) => void} [onFailed]
- * @property {(task: Task) => void} [onCancelled]
- * @property {(type: string, task: Task) => void} [onEvent]  every event, whatever its type
- * @property {(transport: Transport) => void} [onTransport]  which transport carries it now
- * @property {(up: boolean) => void} [onConnection]  the connection was lost (false: trying
- *   again) or is back (true)
- * @property {() => void} [onTimeout]        `timeout` passed before the task ended
- * @property {(error: Error) => void} [onError]  gave up (no transport left), or auth failed
- */
-
-/**
- * @typedef {Object} SubscribeOptions
- * @property {number} [timeout]   ms until `onTimeout` and the end of the subscription
- */
-
-/**
- * @typedef {Object} ClientOptions
- * @property {string} [baseUrl=""]
- * @property {{accessToken: () => (string|Promise<string>), refresh: () => Promise<string>}} auth
- *   the current access token, and how to get a new one when it expires
- * @property {"auto"|Transport} [transport="auto"]
- * @property {number} [pollInterval=2000]  ms between status polls
- * @property {number} [maxRetries=5]   failed connections in a row before moving on / giving up
- * @property {number} [retryDelay=1000]  first reconnect delay (ms); doubles, with jitter, to 30 s
- */
-
-/** The statuses a task ends in. */
-export const ENDED = new Set(["completed", "failed", "cancelled"]);
+/** The statuses a task ends in. @type {ReadonlySet<TaskStatus>} */
+export const ENDED = new Set(/** @type {TaskStatus[]} */ (["completed", "failed", "cancelled"]));
 const TYPES = ["status", "progress", "partial", "completed", "failed", "cancelled"];
 const ORDER = /** @type {Transport[]} */ (["sse", "ws", "poll"]);
 /**
@@ -89,7 +51,10 @@ const HANDLER = /** @type {const} */ ({
   failed: "onFailed", cancelled: "onCancelled",
 });
 
-/** One task's listener: its handlers, and what it has seen. */
+/**
+ * One task's listener: its handlers, and what it has seen.
+ * @implements {DeclaredSubscription}
+ */
 export class Subscription {
   /** @param {TaskstreamClient} client @param {string} taskId @param {Handlers} handlers */
   constructor(client, taskId, handlers) {
@@ -138,11 +103,12 @@ export class Subscription {
         this.handlers[HANDLER[/** @type {keyof typeof HANDLER} */ (task.status)]]?.(task);
       }
     }
-    this.handlers.onEvent?.(type, task);
+    this.handlers.onEvent?.(/** @type {EventType} */ (type), task);
     if (ENDED.has(task.status)) this.client._drop(this);
   }
 }
 
+/** @implements {DeclaredClient} */
 export class TaskstreamClient {
   /** @param {ClientOptions} options */
   constructor(options) {
@@ -236,7 +202,10 @@ export class TaskstreamClient {
   /** Every subscription, a copy (dropping one while going through them is safe). */
   _all() { return [...this.subs.values()].flat(); }
 
-  /** The task's subscriptions get what the wire said of it. */
+  /**
+   * The task's subscriptions get what the wire said of it.
+   * @param {string} type @param {any} data @param {string|null} id
+   */
   _deliver(type, data, id) {
     for (const sub of [...(this.subs.get(data.taskId) ?? [])]) sub._deliver(type, data, id);
   }
@@ -347,7 +316,7 @@ export class TaskstreamClient {
     const peers = (this.subs.get(sub.taskId) ?? []).filter((peer) => peer !== sub);
     if (peers.length) { this.subs.set(sub.taskId, peers); return; }  // still followed
     this.subs.delete(sub.taskId);
-    if (this.transport === "ws" && this.socket?.readyState === WebSocket.OPEN && !ENDED.has(sub.task?.status ?? "")) {
+    if (this.transport === "ws" && this.socket?.readyState === WebSocket.OPEN && !(sub.task && ENDED.has(sub.task.status))) {
       this.socket.send(JSON.stringify({ type: "unsubscribe", taskId: sub.taskId }));
     }
     if (!this.subs.size) {
@@ -398,14 +367,20 @@ export class TaskstreamClient {
     return part ? part.slice(taskId.length + 1) : null;
   }
 
-  /** What the shared stream said last of each task, so that a late subscriber starts whole. */
+  /**
+   * What the shared stream said last of each task, so that a late subscriber starts whole.
+   * @param {string} type @param {any} data @param {string|null} id
+   */
   _remember(type, data, id) {
     const known = this.seen.get(data.taskId);
     const text = type === "status" ? (data.text ?? "") : (known?.text ?? "") + (type === "partial" ? data.text ?? "" : "");
     this.seen.set(data.taskId, { type, data, id: id ?? "", text });
   }
 
-  /** A subscriber joins a stream already under way: give it the task as last seen, or ask. */
+  /**
+   * A subscriber joins a stream already under way: give it the task as last seen, or ask.
+   * @param {Subscription} sub
+   */
   async _fromSeen(sub) {
     const waiting = () => (this.subs.get(sub.taskId) ?? []).filter((peer) => !peer.task);
     const known = this.seen.get(sub.taskId);
@@ -459,6 +434,7 @@ export class TaskstreamClient {
 
   /** @param {Subscription} sub */
   _subscribe(sub) {
+    /** @type {{type: string, taskId: string, lastEventId?: string}} */
     const frame = { type: "subscribe", taskId: sub.taskId };
     if (sub.lastEventId) frame.lastEventId = sub.lastEventId;
     this.socket?.send(JSON.stringify(frame));
@@ -525,12 +501,13 @@ export class TaskstreamClient {
 /**
  * The smallest `auth` for a client: tokens kept in sessionStorage, refreshed on demand.
  * @param {string} [baseUrl]
+ * @returns {ReturnType<typeof import("./taskstream.js").storedSession>}
  */
 export function storedSession(baseUrl = "") {
   const key = "taskstream.tokens";
   const read = () => JSON.parse(sessionStorage.getItem(key) ?? "null");
   return {
-    /** @param {{accessToken: string, refreshToken: string}} tokens */
+    /** @param {Tokens} tokens */
     save(tokens) { sessionStorage.setItem(key, JSON.stringify(tokens)); },
     signedIn() { return read() !== null; },
     accessToken() { return read()?.accessToken ?? ""; },
