@@ -32,7 +32,7 @@ class Exposition:
         self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
 
     def sample(self, name: str, value: float, **labels: str) -> None:
-        inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        inner = ",".join(f'{k}="{escape(v)}"' for k, v in labels.items())
         self.lines.append(f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}")
 
     def histogram(
@@ -49,6 +49,12 @@ class Exposition:
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
+
+
+def escape(value: str) -> str:
+    """A label value as the text format wants it: backslash, double quote and line feed
+    escaped (a worker's or a kind's name could hold any of them)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _task_metrics(out: Exposition, fields: dict[str, str]) -> None:

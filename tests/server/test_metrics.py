@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
+from jobs.metrics import WORKERS
 from jobs.record.tasks import TaskStore
 from tests.support import SseStream, start_demo, wait_for_status
 
@@ -85,3 +87,22 @@ async def test_metrics_are_for_this_machine_or_the_holder_of_the_metrics_token(p
             assert refused.status_code == 404 and refused.json()["success"] is False
         allowed = await http.get("/metrics", headers=remote | {"Authorization": "Bearer m3tr1cs"})
         assert allowed.status_code == 200 and "taskstream_open_streams" in allowed.text
+
+
+async def test_a_label_value_with_a_quote_a_backslash_and_a_newline_is_escaped(
+    client: httpx.AsyncClient, redis: Redis
+):
+    """A worker's name goes into a label: written as the text format says, never breaking
+    the line it is on."""
+    name = 'host"1\\b\nsecond-line'
+    key = f"{WORKERS}{name}"
+    await redis.hset(key, mapping={"running": "1"})  # type: ignore[misc]
+    await redis.expire(key, 60)
+    try:
+        response = await client.get("/metrics")
+        samples = await scrape(client)  # every line one sample
+    finally:
+        await redis.delete(key)
+    assert 'worker="host\\"1\\\\b\\nsecond-line"' in response.text
+    assert all(not line.startswith("second-line") for line in response.text.splitlines())
+    assert any('worker="host' in "".join(labels) for _, labels in samples)
