@@ -94,6 +94,9 @@ def create_app(settings: Settings | None = None, stopping: Stopping | None = Non
             page("/favicon.ico", "favicon.svg", "image/svg+xml"),  # where browsers look first
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
+        # Stream bodies run after this stack has returned (`realtime/handover.py`): a
+        # middleware here sees a stream's start, never its body; one that must wrap the
+        # body (tracing, compression) does not belong here.
         middleware=[Middleware(AnswerDeadline, seconds=settings.answer_within_s)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan_for(settings, registry, stopping),

@@ -112,8 +112,7 @@ def _collect_less() -> None:
     5,000 opens ran ~1,200 collections, some of them full, and spent 40 % of its CPU in the
     collector. Everything made at start-up (modules, routes, settings) lives as long as the
     process: frozen, no collection walks it again. A young collection of 20,000 objects
-    pauses the loop a few milliseconds (`python -m bench.storm`: 0.35 ms CPU per open,
-    was 0.60)."""
+    pauses the loop a few milliseconds (`python -m bench.storm` measures the CPU per open)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

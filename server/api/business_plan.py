@@ -1,6 +1,6 @@
 """`/api/v1/business-plan`: generate a plan from the wizard's answers, read it back.
 
-For clients written against the old synchronous endpoint (client plan §10.2), the feature
+For clients written against the old synchronous endpoint (the client plan's migration), the feature
 flag `TASKSTREAM_SYNC_WAIT_MAX_SECONDS` lets `Prefer: wait=N` (RFC 7240) hold the answer
 until the plan is done: 200 with the plan if it finishes within N seconds (capped by the
 flag), the usual 202 otherwise.
