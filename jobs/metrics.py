@@ -4,7 +4,8 @@ Counters and histogram buckets live in one hash, `ts:metrics`, incremented when 
 created and when it ends (by `TaskStore`, the one place every terminal write passes).
 They are cluster-wide: every web process reports the same values, so a dashboard takes
 `max` over instances, not `sum`. Workers publish their own gauges under
-`ts:metrics:worker:<name>` every few seconds, with a TTL, so a dead worker drops out.
+`ts:metrics:worker:<name>` every few seconds, with a TTL, so a dead worker drops out; web
+processes their stream figures under `ts:metrics:web:<name>` the same way.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ from redis.asyncio import Redis
 
 KEY = "ts:metrics"
 WORKERS = "ts:metrics:worker:"
+WEBS = "ts:metrics:web:"  # each web process's stream figures (`server/realtime/figures.py`)
 WORKER_GAUGES = ("jobs_running", "jobs_complete", "jobs_failed", "jobs_retried")
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 POLL_BUCKETS = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 100.0)
@@ -50,22 +53,28 @@ async def record_finished(redis: Redis, snapshot: dict[str, Any], polls: int) ->
         await pipe.execute()
 
 
-def worker_name() -> str:
+def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def publish_worker(redis: Redis, gauges: dict[str, int], ttl_s: int) -> None:
-    key = WORKERS + worker_name()
+async def publish(redis: Redis, prefix: str, gauges: Mapping[str, float], ttl_s: int) -> None:
+    """This process's gauges under `prefix` (`WORKERS`, `WEBS`), for `ttl_s`."""
+    key = prefix + process_name()
     async with redis.pipeline(transaction=True) as tx:
-        tx.hset(key, mapping=gauges)
+        tx.delete(key)  # a field no longer published goes too
+        tx.hset(key, mapping=dict(gauges))
         tx.expire(key, ttl_s)
         await tx.execute()
 
 
 async def read(redis: Redis) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """The task metrics hash, and each live worker's gauges."""
-    tasks: dict[str, str] = await redis.hgetall(KEY)  # type: ignore[misc]
-    workers: dict[str, dict[str, str]] = {}
-    async for key in redis.scan_iter(match=WORKERS + "*", count=100):
-        workers[key.removeprefix(WORKERS)] = await redis.hgetall(key)  # type: ignore[misc]
-    return tasks, workers
+    return await redis.hgetall(KEY), await published(redis, WORKERS)  # type: ignore[misc]
+
+
+async def published(redis: Redis, prefix: str) -> dict[str, dict[str, str]]:
+    """Each live process's gauges under `prefix`, by its name."""
+    found: dict[str, dict[str, str]] = {}
+    async for key in redis.scan_iter(match=prefix + "*", count=100):
+        found[key.removeprefix(prefix)] = await redis.hgetall(key)  # type: ignore[misc]
+    return found

@@ -157,7 +157,7 @@ async def _publish_gauges(ctx: dict[str, Any]) -> None:
     """This worker's gauges (counted by the lifecycle), for the web processes' /metrics."""
     gauges: Counter[str] = ctx["gauges"]
     shown = {name: gauges[name] for name in metrics.WORKER_GAUGES}
-    await metrics.publish_worker(ctx["redis"], shown, int(METRICS_EVERY_S * 3))
+    await metrics.publish(ctx["redis"], metrics.WORKERS, shown, int(METRICS_EVERY_S * 3))
 
 
 def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from jobs.export_store import ExportStore, export_store
 from jobs.kinds import Kinds
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
+from server.realtime.figures import publish_every
 from server.realtime.gate import Gate, capacity
 from server.realtime.heartbeat import Heartbeat
 from server.realtime.hub import Hub
@@ -84,6 +85,8 @@ def lifespan_for(
         await tally.start()
         sessions = Sessions()
         revocations = asyncio.create_task(sessions.follow_revocations(hub, redis))
+        gate = Gate(capacity(settings.max_streams), tally)
+        publishing = asyncio.create_task(publish_every(redis, gate, hub))
         try:
             yield {
                 "settings": settings,
@@ -95,14 +98,15 @@ def lifespan_for(
                 "queue": queue,
                 "hub": hub,
                 "exports": exports,
-                "gate": Gate(capacity(settings.max_streams), tally),
+                "gate": gate,
                 "sessions": sessions,
                 "heartbeat": Heartbeat(settings.heartbeat_s),
             }
         finally:
-            revocations.cancel()
-            with suppress(asyncio.CancelledError):
-                await revocations
+            for task in (revocations, publishing):
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             await hub.stop()
             await tally.stop()
             await queue.aclose(close_connection_pool=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -267,3 +269,13 @@ async def assert_no_gap(redis: Any, task_id: str, received: Sequence[str | None]
     """After the first (a snapshot's) id, `received` is exactly the task's event log."""
     log = [eid for eid, _ in await redis.xrange(keys.events(task_id))]
     assert received[1:] == log[log.index(received[0]) + 1 :]
+
+
+def own_metric(text: str, pid: int, name: str, **labels: str) -> float | None:
+    """What the web process `pid` reports of itself as `name` with `labels` in a /metrics
+    text (each web process's figures are labelled `process="<host>:<pid>"`); None if not
+    there."""
+    wanted = {"process": f"{socket.gethostname()}:{pid}", **labels}
+    inner = ",".join(f'{k}="{v}"' for k, v in wanted.items())
+    found = re.search(rf"^{name}{{{re.escape(inner)}}} (\S+)$", text, re.MULTILINE)
+    return None if found is None else float(found[1])

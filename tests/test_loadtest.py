@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import resource
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import httpx
 
 from taskstream.embedded import Valkey
 from taskstream.loadtest.report import rss_kib
-from tests.support import ROOT, Proc
+from tests.support import ROOT, Proc, own_metric
 
 
 def test_a_small_mixed_load_with_a_reconnect_storm_loses_nothing(
@@ -63,10 +62,12 @@ async def test_clients_are_dealt_over_every_web_process_named(
     for proc in (web, other):
         async with httpx.AsyncClient(base_url=proc.url) as http:
             metrics = (await http.get("/metrics")).text
-        delivered = re.findall(
-            r'^taskstream_events_delivered_total\{transport="(\w+)"\} (\d+)', metrics, re.M
-        )
-        assert {transport for transport, count in delivered if int(count) > 0} >= {"sse", "ws"}
+        assert proc.process is not None
+        for transport in ("sse", "ws"):
+            delivered = own_metric(
+                metrics, proc.process.pid, "taskstream_events_delivered_total", transport=transport
+            )
+            assert delivered is not None and delivered > 0, (proc.url, transport)
 
 
 def loadtest(*args: str, open_files: int | None = None) -> subprocess.CompletedProcess[str]:

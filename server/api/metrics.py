@@ -1,8 +1,10 @@
 """`GET /metrics`, in Prometheus' text format.
 
-Two sources: the task metrics in Redis (`jobs.metrics`; cluster-wide, the same from every
-process: take `max` over instances) and this process's own (streams open, events
-delivered, status polls, the hub's link and lag), plus each live worker's gauges.
+Three sources: the task metrics in Redis (`jobs.metrics`; cluster-wide, the same from
+every process: take `max` over instances), each live web process's own (streams open,
+events delivered, status polls, the hub's link and lag; labelled `process`, this one's
+live, the others' as they published them at most two seconds ago: sum over `process`),
+and each live worker's gauges.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.routing import Route
 from jobs import metrics
 from server.clients import is_local
 from server.errors import NotFound
+from server.realtime.figures import figures
 from server.state import app_state
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -106,36 +109,51 @@ async def endpoint(request: Request) -> Response:
     tasks, workers = await metrics.read(state["redis"])
     out = Exposition()
     _task_metrics(out, tasks)
-    gate, hub = state["gate"], state["hub"]
-    out.metric("taskstream_open_streams", "gauge", "Streams open in this process.")
-    for transport in ("sse", "ws"):
-        out.sample("taskstream_open_streams", gate.open[transport], transport=transport)
-    out.metric("taskstream_events_delivered_total", "counter", "Events sent by this process.")
-    for transport in ("sse", "ws"):
-        out.sample("taskstream_events_delivered_total", gate.delivered[transport],
-                   transport=transport)  # fmt: skip
-    out.metric("taskstream_streams_refused_total", "counter", "Streams refused by this process.")
-    for why in ("full", "per_user"):
-        out.sample("taskstream_streams_refused_total", gate.refused[why], reason=why)
-    out.metric("taskstream_stream_capacity", "gauge", "Streams this process can hold.")
-    out.sample("taskstream_stream_capacity", gate.limit)
-    out.metric("taskstream_status_polls_total", "counter", "Status requests this process answered.")
-    out.sample("taskstream_status_polls_total", gate.polls)
-    out.metric("taskstream_hub_reconnects_total", "counter", "Times the hub re-linked to Redis.")
-    out.sample("taskstream_hub_reconnects_total", hub.reconnects)
-    out.metric(
-        "taskstream_hub_channels",
-        "gauge",
-        "Channels this process listens to: tasks, users' new tasks, revocations.",
-    )
-    out.sample("taskstream_hub_channels", hub.channel_count)
-    out.metric("taskstream_hub_lag_milliseconds", "histogram", "Publish → hub dispatch delay.")
-    out.histogram("taskstream_hub_lag_milliseconds", dict(hub.lag_ms), hub.lag_sum_ms)
+    webs = await metrics.published(state["redis"], metrics.WEBS)
+    webs[metrics.process_name()] = {
+        k: f"{v:g}" for k, v in figures(state["gate"], state["hub"]).items()
+    }
+    _web_metrics(out, webs)
     out.metric("taskstream_worker_jobs", "gauge", "Each live worker's job counts.")
     for name, gauges in sorted(workers.items()):
         for key, value in sorted(gauges.items()):
             out.sample("taskstream_worker_jobs", float(value), worker=name, state=key)
     return PlainTextResponse(out.text(), media_type=CONTENT_TYPE)
+
+
+# each web process's figures (`server/realtime/figures.py`): metric, type, help, field, label
+_WEB = [
+    ("taskstream_open_streams", "gauge", "Streams open in the process.", "open", "transport"),
+    ("taskstream_events_delivered_total", "counter", "Events sent by the process.", "delivered",
+     "transport"),
+    ("taskstream_streams_refused_total", "counter", "Streams refused by the process.", "refused",
+     "reason"),
+    ("taskstream_stream_capacity", "gauge", "Streams the process can hold.", "capacity", ""),
+    ("taskstream_status_polls_total", "counter", "Status requests the process answered.",
+     "polls", ""),
+    ("taskstream_hub_reconnects_total", "counter", "Times the process's hub re-linked to Redis.",
+     "hub_reconnects", ""),
+    ("taskstream_hub_channels", "gauge",
+     "Channels the process listens to: tasks, users' new tasks, revocations.", "hub_channels", ""),
+]  # fmt: skip
+
+
+def _web_metrics(out: Exposition, webs: dict[str, dict[str, str]]) -> None:
+    """Every live web process's figures, labelled `process` (host:pid)."""
+    for name, kind, help_text, field, label in _WEB:
+        out.metric(name, kind, help_text)
+        for process, found in sorted(webs.items()):
+            for key, raw in sorted(found.items()):
+                head, _, tail = key.partition("|")
+                if head == field:
+                    labels = {label: tail} if label else {}
+                    out.sample(name, float(raw), process=process, **labels)
+    out.metric("taskstream_hub_lag_milliseconds", "histogram", "Publish → hub dispatch delay.")
+    for process, found in sorted(webs.items()):
+        buckets = {float(k.partition("|")[2]): float(v) for k, v in found.items()
+                   if k.startswith("lag|")}  # fmt: skip
+        out.histogram("taskstream_hub_lag_milliseconds", buckets,
+                      float(found.get("lag_sum", 0)), process=process)  # fmt: skip
 
 
 def _has_token(request: Request, token: str | None) -> bool:

@@ -3,7 +3,6 @@ server that goes away mid-task, cancel, many tasks on one connection, reload, ex
 
 from __future__ import annotations
 
-import re
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import screenshot
-from tests.support import WAIT, Proc
+from tests.support import WAIT, Proc, own_metric
 
 TIMEOUT_MS = WAIT * 1000
 ENDED = "completed, failed, cancelled"
@@ -111,7 +110,8 @@ async def test_eight_tasks_progress_together_over_one_connection(
     )
     async with httpx.AsyncClient(base_url=web.url) as http:
         metrics = (await http.get("/metrics")).text
-    assert re.search(r'taskstream_open_streams\{transport="sse"\} 1\b', metrics), metrics
+    assert web.process is not None
+    assert own_metric(metrics, web.process.pid, "taskstream_open_streams", transport="sse") == 1
     await expect(page.locator("#tasks li[data-status=completed]")).to_have_count(
         8, timeout=TIMEOUT_MS
     )

@@ -5,7 +5,6 @@ the open streams keep delivering every event, and places freed are taken again."
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 
@@ -14,7 +13,7 @@ import pytest
 
 from jobs.record.tasks import TaskStore
 from server.realtime.gate import RESERVE_MIN
-from tests.support import WAIT, Proc, SseEvent, sse_events
+from tests.support import WAIT, Proc, SseEvent, own_metric, sse_events
 
 OPEN_FILES = 400  # the web process's limit, soft and hard: it cannot raise it
 EXTRA = 60  # clients past what it can hold
@@ -45,9 +44,10 @@ async def test_past_what_it_can_hold_each_client_gets_its_stream_or_a_503(
         base_url=web.url, headers=auth, timeout=WAIT, limits=limits
     ) as http:
         metrics = (await http.get("/metrics")).text
-        found = re.search(r"^taskstream_stream_capacity (\d+)", metrics, re.MULTILINE)
+        assert web.process is not None
+        found = own_metric(metrics, web.process.pid, "taskstream_stream_capacity")
         assert found is not None
-        capacity = int(found.group(1))
+        capacity = int(found)
         assert 0 < capacity <= OPEN_FILES - RESERVE_MIN
         async with AsyncExitStack() as stack:
             async with asyncio.timeout(WAIT):

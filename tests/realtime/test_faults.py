@@ -32,15 +32,17 @@ async def open_stream(port: int, token: str, task_id: str) -> asyncio.StreamWrit
     return writer
 
 
-async def gauge(http: httpx.AsyncClient, name: str) -> float:
+async def gauge(http: httpx.AsyncClient, pid: int, name: str) -> float:
+    """The process's own gauge, summed over its other labels."""
     text = (await http.get("/metrics")).text
-    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+    own = rf'^{name}{{process="{re.escape(socket.gethostname())}:{pid}"[^}}]*}} (\S+)$'
+    return sum(float(v) for v in re.findall(own, text, re.M))
 
 
-async def settles(http: httpx.AsyncClient, name: str, value: float) -> None:
+async def settles(http: httpx.AsyncClient, pid: int, name: str, value: float) -> None:
     """Wait (bounded) until the process's gauge reads `value`."""
     async with asyncio.timeout(WAIT * 2):
-        while await gauge(http, name) != value:
+        while await gauge(http, pid, name) != value:
             await asyncio.sleep(0.1)
 
 
@@ -65,12 +67,16 @@ async def test_a_storm_of_2000_clients_leaving_at_once_leaves_no_listener_behind
     async with httpx.AsyncClient(base_url=web.url, timeout=WAIT) as http:
         baseline = rss_kib(web.process.pid)
         await storm(web.port, account.access, ids)
-        await settles(http, "taskstream_open_streams", 0)
-        await settles(http, "taskstream_hub_channels", 1)  # revocations' channel stays
+        await settles(http, web.process.pid, "taskstream_open_streams", 0)
+        await settles(
+            http, web.process.pid, "taskstream_hub_channels", 1
+        )  # revocations' channel stays
         after_one = rss_kib(web.process.pid)
         await storm(web.port, account.access, ids)  # again: nothing may pile up
-        await settles(http, "taskstream_open_streams", 0)
-        await settles(http, "taskstream_hub_channels", 1)  # revocations' channel stays
+        await settles(http, web.process.pid, "taskstream_open_streams", 0)
+        await settles(
+            http, web.process.pid, "taskstream_hub_channels", 1
+        )  # revocations' channel stays
         after_two = rss_kib(web.process.pid)
     subscribed = await redis.pubsub_shardnumsub(*(channel(t) for t in ids[:50]))
     assert all(count == 0 for _, count in subscribed)

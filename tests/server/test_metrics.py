@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
 from typing import Any
 
 import httpx
@@ -10,7 +12,8 @@ from redis.asyncio import Redis
 
 from jobs.metrics import WORKERS
 from jobs.record.tasks import TaskStore
-from tests.support import SseStream, start_demo, wait_for_status
+from taskstream.loadtest.report import children
+from tests.support import WAIT, Proc, SseStream, start_demo, wait_for_status
 
 SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 
@@ -35,7 +38,13 @@ def value(samples: dict[tuple[str, frozenset[str]], float], name: str, **labels:
     return samples.get((name, wanted), 0.0)
 
 
-async def test_task_outcomes_durations_and_polls_are_counted(client: httpx.AsyncClient):
+def process(web: Proc) -> str:
+    """The `process` label of the web process's own figures."""
+    assert web.process is not None
+    return f"{socket.gethostname()}:{web.process.pid}"
+
+
+async def test_task_outcomes_durations_and_polls_are_counted(client: httpx.AsyncClient, web: Proc):
     before = await scrape(client)
     done = await start_demo(client, steps=2, stepSeconds=0.05)
     failing = await start_demo(client, steps=3, stepSeconds=0.05, failAtStep=2)
@@ -56,25 +65,60 @@ async def test_task_outcomes_durations_and_polls_are_counted(client: httpx.Async
     assert grew("taskstream_task_duration_seconds_count", 3, kind="demo")
     assert grew("taskstream_task_duration_seconds_bucket", 3, kind="demo", le="+Inf")
     assert grew("taskstream_task_polls_count", 3, kind="demo")
-    assert grew("taskstream_status_polls_total", 2)
+    assert grew("taskstream_status_polls_total", 2, process=process(web))
     workers = [k for k in after if k[0] == "taskstream_worker_jobs"]
     assert any('state="jobs_complete"' in labels for _, labels in workers)
 
 
 async def test_open_streams_and_delivered_events_are_this_process_own(
-    client: httpx.AsyncClient, store: TaskStore
+    client: httpx.AsyncClient, store: TaskStore, web: Proc
 ):
     task = await store.create("demo")
+    own = process(web)
     before = await scrape(client)
     async with SseStream(client, f"/api/v1/tasks/{task.id}/events") as stream:
         await stream.next()
         during = await scrape(client)
-    assert value(during, "taskstream_open_streams", transport="sse") >= 1
-    assert value(during, "taskstream_events_delivered_total", transport="sse") > value(
-        before, "taskstream_events_delivered_total", transport="sse"
+    assert value(during, "taskstream_open_streams", process=own, transport="sse") >= 1
+    delivered = "taskstream_events_delivered_total"
+    assert value(during, delivered, process=own, transport="sse") > value(
+        before, delivered, process=own, transport="sse"
     )
-    assert value(during, "taskstream_hub_channels") >= 2  # the task and revocations
-    assert ("taskstream_hub_lag_milliseconds_count", frozenset()) in during
+    assert value(during, "taskstream_hub_channels", process=own) >= 2  # task and revocations
+    assert ("taskstream_hub_lag_milliseconds_count", frozenset({f'process="{own}"'})) in during
+
+
+async def test_every_web_process_on_the_port_is_reported_whichever_answers(
+    private: Any, store: TaskStore, auth: dict[str, str]
+):
+    """Two processes on one port: streams open on both; any scrape reports each process's
+    own figures, labelled, and they add up to every stream open."""
+    web = private("web", TASKSTREAM_WEB_PROCESSES="2")
+    assert web.process is not None
+    pids = children(web.process.pid)
+    labels = {f"{socket.gethostname()}:{pid}" for pid in pids}
+    task = await store.create("demo")
+    async with httpx.AsyncClient(base_url=web.url, headers=auth, timeout=WAIT) as http:
+        # 16 connections: the kernel deals them over both processes by the client's port
+        streams = [SseStream(http, f"/api/v1/tasks/{task.id}/events") for _ in range(16)]
+        for stream in streams:
+            await stream.__aenter__()
+            await stream.next()
+        try:
+            async with asyncio.timeout(WAIT):  # the other process's figures, 2 s at most old
+                while True:
+                    samples = await scrape(http)
+                    open_by = {
+                        p: value(samples, "taskstream_open_streams", process=p, transport="sse")
+                        for p in labels
+                    }
+                    if sum(open_by.values()) == 16:
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            for stream in streams:
+                await stream.__aexit__()
+    assert all(count > 0 for count in open_by.values()), open_by  # both held some
 
 
 async def test_metrics_are_for_this_machine_or_the_holder_of_the_metrics_token(private: Any):
