@@ -62,11 +62,15 @@ async def submit(
     return task
 
 
-async def cancel(store: TaskStore, queue: ArqRedis, queue_name: str, task_id: str) -> None:
-    """End the task `cancelled` now, then have ARQ stop (or never start) its job.
+async def cancel(
+    store: TaskStore, queue: ArqRedis, settings: Settings, kind: Kind[Any], task_id: str
+) -> None:
+    """End the task `cancelled` now, then have ARQ stop (or never start) its job: the one
+    way every transport cancels (HTTP, the WebSocket).
 
     Raises `WriteRejected` ("final") when the task had already ended.
     """
+    queue_name = settings.queue_for(kind)
     await store.cancel(task_id)
     await FairQueue(queue, queue_name).unpark(task_id)  # a parked job: due now, to end
     async with queue.pipeline(transaction=True) as tr:

@@ -57,9 +57,9 @@ async def result(
 async def cancel(request: Request, kind: str | None = None, task: Task | None = None) -> Response:
     task = task or await load_task(request, kind=kind)
     state = app_state(request)
-    queue_name = state["settings"].queue_for(state["kinds"][task.snapshot["kind"]])
+    of_kind = state["kinds"][task.snapshot["kind"]]
     try:
-        await control.cancel(state["store"], state["queue"], queue_name, task.id)
+        await control.cancel(state["store"], state["queue"], state["settings"], of_kind, task.id)
     except WriteRejected as rejected:
         raise Conflict(
             f"the task has already ended ({rejected.status})",

@@ -242,9 +242,9 @@ class Session:
         state = self.state
         if (task := await self.owned(task_id)) is None:
             return
-        queue_name = state["settings"].queue_for(state["kinds"][task.snapshot["kind"]])
+        kind = state["kinds"][task.snapshot["kind"]]
         try:
-            await control.cancel(state["store"], state["queue"], queue_name, task_id)
+            await control.cancel(state["store"], state["queue"], state["settings"], kind, task_id)
         except WriteRejected as rejected:
             await self.error(
                 "TASK_FINISHED", f"the task has already ended ({rejected.status})", task_id
