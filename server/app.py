@@ -32,9 +32,9 @@ from server.cors import Cors
 from server.deadline import AnswerDeadline
 from server.errors import EXCEPTION_HANDLERS
 from server.headers import SecurityHeaders
+from server.lifespan import Stopping, lifespan_for
 from server.realtime import sse, ws
 from server.realtime.handover import with_handover
-from server.state import Stopping, lifespan_for
 
 # the page and the client library, shipped inside the package (`package-data`)
 STATIC = Path(__file__).resolve().parent / "static"

@@ -19,8 +19,8 @@ import uvicorn
 from jobs.config import ConfigError, Settings
 from server.app import create_app
 from server.guard import guarded
+from server.lifespan import Stopping
 from server.realtime.ws_protocol import LeanWebSocketProtocol
-from server.state import Stopping
 
 GRACE_S = 10
 WS_MAX_FRAME = 64 * 1024  # a client's frames are a few hundred bytes; a larger one: 1009

@@ -1,31 +1,28 @@
-"""The clients shared by every request, opened and closed by the app's lifespan."""
+"""The clients shared by every request (the lifespan's state, typed) and how a request
+reads them. What opens and closes them is `server/lifespan.py`; the types are imported for
+the type checker only, so that every module can read the state without importing back up
+into what builds it."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
-from typing import TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
-from arq.connections import ArqRedis
-from redis.asyncio import Redis
-from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
-from jobs.accounts import UserStore
-from jobs.config import Settings
-from jobs.connections import PROMPT, arq_pool, connect
-from jobs.export_store import ExportStore, export_store
-from jobs.kinds import Kinds
-from jobs.plans import PlanStore
-from jobs.record.tasks import TaskStore
-from server.realtime.figures import publish_every
-from server.realtime.gate import Gate, capacity
-from server.realtime.heartbeat import Heartbeat
-from server.realtime.hub import Hub
-from server.realtime.sessions import Sessions
-from server.realtime.tally import StreamTally
+if TYPE_CHECKING:
+    from arq.connections import ArqRedis
+    from redis.asyncio import Redis
+
+    from jobs.accounts import UserStore
+    from jobs.config import Settings
+    from jobs.export_store import ExportStore
+    from jobs.kinds import Kinds
+    from jobs.plans import PlanStore
+    from jobs.record.tasks import TaskStore
+    from server.realtime.gate import Gate
+    from server.realtime.heartbeat import Heartbeat
+    from server.realtime.hub import Hub
+    from server.realtime.sessions import Sessions
 
 
 class AppState(TypedDict):
@@ -45,72 +42,3 @@ class AppState(TypedDict):
 
 def app_state(conn: HTTPConnection) -> AppState:
     return cast(AppState, conn.scope["state"])
-
-
-class Stopping:
-    """What to do the moment the server is told to stop, before it waits for open
-    connections to close: the lifespan registers the hub's `close` (every open stream is
-    told to reconnect elsewhere); the server's signal handler calls `begin`."""
-
-    def __init__(self) -> None:
-        self._actions: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
-
-    def on_stop(self, action: Callable[[], None]) -> None:
-        self._actions.append((asyncio.get_running_loop(), action))
-
-    def begin(self) -> None:
-        """From a signal handler: each action runs on its own event loop."""
-        for loop, action in self._actions:
-            loop.call_soon_threadsafe(action)
-
-
-def lifespan_for(
-    settings: Settings, kinds: Kinds, stopping: Stopping | None = None
-) -> Callable[[Starlette], AbstractAsyncContextManager[AppState]]:
-    url, streams_url = settings.require_redis_url(), settings.require_streams_url()
-    exports = export_store(settings)  # a malformed TASKSTREAM_EXPORT_STORE stops the start
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        name = f"taskstream:web:{os.getpid()}"  # CLIENT LIST tells each process's connections
-        # a request never waits out an outage: it answers 503 within about two seconds
-        redis = connect(url, name, patience=PROMPT)
-        store = TaskStore.connected(redis, settings, name, PROMPT)
-        queue = arq_pool(url, settings.queue_name, PROMPT)
-        hub = Hub(streams_url, settings.listener_queue, name=f"{name}:hub")
-        await hub.start()
-        if stopping is not None:
-            stopping.on_stop(hub.close)
-        tally = StreamTally(redis, settings.max_streams_per_user)
-        await tally.start()
-        sessions = Sessions()
-        revocations = asyncio.create_task(sessions.follow_revocations(hub, redis))
-        gate = Gate(capacity(settings.max_streams), tally)
-        publishing = asyncio.create_task(publish_every(redis, gate, hub))
-        try:
-            yield {
-                "settings": settings,
-                "kinds": kinds,
-                "redis": redis,
-                "store": store,
-                "plans": PlanStore(redis),
-                "users": UserStore(redis),
-                "queue": queue,
-                "hub": hub,
-                "exports": exports,
-                "gate": gate,
-                "sessions": sessions,
-                "heartbeat": Heartbeat(settings.heartbeat_s),
-            }
-        finally:
-            for task in (revocations, publishing):
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-            await hub.stop()
-            await tally.stop()
-            await queue.aclose(close_connection_pool=True)
-            await redis.aclose()
-            await store.aclose()
-
-    return lifespan
