@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any, TypedDict, get_args, get_type_hints
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from jobs import metrics
 from jobs.config import Settings
-from jobs.connections import PATIENT, Client, Patience, connect_streams
+from jobs.connections import PATIENT, Client, Patience, Script, connect_streams
 from jobs.record import keys
 from jobs.record.batch import Batched
 
@@ -210,9 +209,9 @@ def _script(name: str) -> str:
     )
 
 
-def _register(client: Client, name: str) -> AsyncScript:
+def _register(client: Client, name: str) -> Script:
     """The script, run by its SHA on `client` (a cluster's too: typed for a server alone)."""
-    return AsyncScript(client, _script(name))  # type: ignore[arg-type]
+    return Script(client, _script(name))  # type: ignore[arg-type]
 
 
 def _task_from_hash(fields: dict[str, str]) -> Task:

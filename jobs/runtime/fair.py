@@ -26,7 +26,8 @@ from pathlib import Path
 
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
+
+from jobs.connections import Script
 
 TAG_KEPT_S = 3600  # how long a drained owner's tag is remembered
 MOVED_FOR_S = 2.0  # ARQ polls every 0.1 s: a job moved is started long before this
@@ -39,7 +40,7 @@ class FairQueue:
         self.parked = f"{queue_name}:parked"  # ARQ's queue name for parked jobs
         self._prefix = f"{queue_name}:fair:"
         self._keys = [queue_name, self.parked, self._prefix + "ring", self._prefix + "served"]
-        self._script = AsyncScript(redis, SCRIPT)
+        self._script = Script(redis, SCRIPT)
 
     async def park(self, owner: str, task_id: str) -> None:
         """Queue the owner's job (enqueued under `parked`) behind their others."""
