@@ -360,7 +360,10 @@ async def _status(http: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
 
 def _check(tally: Tally, seen: Followed, end: dict[str, Any], log: list[str]) -> None:
     tally.stuck += end.get("status") not in ENDED
-    tally.failed += end.get("status") in ENDED - {"completed"}
+    if end.get("status") in ENDED - {"completed"}:
+        tally.failed += 1
+        print("  ended", end.get("status"), end.get("errorCode"), end.get("errorMessage"),
+              end.get("taskId"), file=sys.stderr)  # fmt: skip
     tally.unended += not seen.ended
     tally.internal += end.get("errorCode") == "INTERNAL_ERROR"
     ids = [eid for eid, _, _ in seen.events]
