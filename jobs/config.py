@@ -315,7 +315,7 @@ class Settings:
     def queue_for(self, kind: Kind[Any]) -> str:
         """Account mail has a queue (and worker slots) of its own: however busy the
         workers are with users' work, a verification or reset mail goes out at once."""
-        return self.queue_name + ":mail" if kind.mail else self.queue_name
+        return self.queue_name if kind.queue == "main" else f"{self.queue_name}:{kind.queue}"
 
 
 MIN_KEY_BITS = 256

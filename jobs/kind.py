@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -62,7 +62,13 @@ class Kind(Generic[P]):
     policy: KindPolicy
     run: Callable[[JobContext, P], Awaitable[Any]]  # the job: its return value is the result
     path: str = TASKS_PATH  # where its tasks' status, result and cancel are served
-    mail: bool = False  # account mail: a queue of its own; a task nobody owns is its id's holder's
+    # "main", or "mail": account mail's queue, with worker slots of its own (however busy
+    # the workers are with users' work, a verification or reset mail goes out at once)
+    queue: Literal["main", "mail"] = "main"
+    ownerless: bool = False  # a task may have no owner: then it is its id's holder's
+    # counted among its owner's running jobs (their quota) and started in their turn
+    # (fair dispatch, `jobs/runtime/fair.py`)
+    counted: bool = True
     startable: bool = False  # `POST <path>` with `params` as the body starts one
 
     def result_url(self, task_id: str) -> str:

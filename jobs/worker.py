@@ -164,12 +164,13 @@ def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]
     """Keyword arguments for `arq.worker.Worker`, built from our settings: the main
     queue's worker, or (`mail`) the account-mail queue's."""
     every = kinds.load(settings.extra_kinds)
-    mine = [k for k in every.values() if k.mail == mail]
+    queue = "mail" if mail else "main"
+    mine = [k for k in every.values() if k.queue == queue]
     queue_name = settings.queue_for(mine[0])
     # how long each kind's ARQ in-progress marker lives (its queue's worker decides):
     # the reaper tells a dead run's marker by its age
     markers = {
-        k.name: marker_lifetime([q for q in every.values() if q.mail == k.mail], settings)
+        k.name: marker_lifetime([q for q in every.values() if q.queue == k.queue], settings)
         for k in every.values()
     }
     patience = Patience.within(settings.redis_patience_s)

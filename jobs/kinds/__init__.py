@@ -15,7 +15,7 @@ from typing import Any
 
 from jobs.config import ConfigError
 from jobs.kind import Kind
-from jobs.kinds import business_plan, demo, evaluation, export, financial, mail
+from jobs.kinds import business_plan, demo, email, evaluation, export, financial
 
 Kinds = dict[str, Kind[Any]]
 
@@ -25,7 +25,7 @@ BUILT_IN: tuple[Kind[Any], ...] = (
     evaluation.KIND,
     export.KIND,
     financial.KIND,
-    mail.KIND,
+    email.KIND,
 )
 
 

@@ -43,7 +43,7 @@ async def submit(
         try:
             queued = params.model_dump(mode="json")
             queue_name = settings.queue_for(kind)
-            fairly = owner and not kind.mail and settings.fair_dispatch
+            fairly = owner and kind.counted and settings.fair_dispatch
             fair = FairQueue(queue, queue_name) if fairly else None
             await queue.enqueue_job(
                 kind.name,

@@ -86,7 +86,7 @@ async def _attempt(
     quota = RunQuota(ctx["redis"], settings.max_running_per_user, settings.lease_s)
     task = await store.get(task_id)
     ended = task is None or task.terminal
-    owner = task.owner if task is not None and not kind.mail else ""
+    owner = task.owner if task is not None and kind.counted else ""
     # the waits for a quota or for the kind's room were tries ARQ counted; we do not
     attempt = int(ctx["job_try"]) - await quota.deferrals(task_id)
     if owner and not ended and not await quota.claim(owner, task_id):

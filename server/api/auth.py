@@ -20,8 +20,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobs.accounts import UserStore, public
-from jobs.kinds.mail import KIND as MAIL
-from jobs.kinds.mail import Params as MailParams
+from jobs.kinds.email import KIND as MAIL
+from jobs.kinds.email import Params as MailParams
 from jobs.runtime import control
 from server.auth import (
     authenticate,

@@ -107,11 +107,11 @@ def operations(kinds: Kinds) -> list[Op]:
         Op("get", "/healthz", "Liveness", "operations", auth=False),
         Op("get", "/readyz", "Readiness (Redis answers)", "operations", errors=(503,), auth=False),
     ]  # fmt: skip
-    # every kind's tasks under /api/v1/tasks and under the kind's own path; a mail's
-    # task may have no owner, and is then its id's holder's
+    # every kind's tasks under /api/v1/tasks and under the kind's own path; an ownerless
+    # kind's task may have no owner, and is then its id's holder's
     bases = {TASKS_PATH: ("tasks", True)}
     for kind in kinds.values():
-        bases.setdefault(kind.path, (kind.name, not kind.mail))
+        bases.setdefault(kind.path, (kind.name, not kind.ownerless))
         if kind.startable:
             ops.append(Op("post", kind.path, f"Start a `{kind.name}` task", kind.name, 202,
                           "Accepted", kind.params, (429,)))  # fmt: skip

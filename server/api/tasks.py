@@ -98,7 +98,7 @@ def kind_routes(kinds: Kinds) -> list[Route]:
         if kind.path == BASE:
             continue
         for name, endpoint, method in endpoints:
-            serve: Endpoint = partial(_anyones, endpoint) if kind.mail else endpoint
+            serve: Endpoint = partial(_anyones, endpoint) if kind.ownerless else endpoint
             path = f"{kind.path}/{{task_id}}/{name}"
             routes.append(Route(path, partial(serve, kind=kind.name), methods=[method]))
     return routes

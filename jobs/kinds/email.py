@@ -190,5 +190,7 @@ KIND = Kind(
     KindPolicy(timeout_s=60, max_tries=5, retry_backoff_s=2),
     email,
     path="/api/v1/auth/email-tasks",
-    mail=True,
+    queue="mail",
+    ownerless=True,
+    counted=False,
 )
