@@ -105,20 +105,31 @@ class Target:
         return "".join(f"{k}: {v}\r\n" for k, v in lines.items())
 
 
+async def _connect(
+    target: Target, tally: Tally
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """A connection for a streaming client (the storm's `drop` closes it); None, with the
+    client failed, when none can be made."""
+    try:
+        reader, writer = await asyncio.open_connection(
+            target.host, target.port, local_addr=local_address(target.host)
+        )
+    except OSError as error:
+        tally.failed = f"connect: {error}"
+        return None
+    tally.drop = writer.close
+    return reader, writer
+
+
 async def follow_sse(target: Target, tally: Tally) -> None:
     """Follow over SSE; reconnect with Last-Event-ID whenever the stream breaks."""
     while not tally.done:
         headers = {"Accept": "text/event-stream"}
         if tally.last_id:
             headers["Last-Event-ID"] = tally.last_id
-        try:
-            reader, writer = await asyncio.open_connection(
-                target.host, target.port, local_addr=local_address(target.host)
-            )
-        except OSError as error:
-            tally.failed = f"connect: {error}"
+        if (opened := await _connect(target, tally)) is None:
             return
-        tally.drop = writer.close
+        reader, writer = opened
         try:
             writer.write(
                 f"GET /api/v1/tasks/{tally.task_id}/events HTTP/1.0\r\n"
@@ -159,14 +170,9 @@ async def follow_ws(target: Target, tally: Tally) -> None:
     WebSocket library's tasks and queues per connection made the load generator, not the
     server, the slower side at 10,000 clients."""
     while not tally.done:
-        try:
-            reader, writer = await asyncio.open_connection(
-                target.host, target.port, local_addr=local_address(target.host)
-            )
-        except OSError as error:
-            tally.failed = f"connect: {error}"
+        if (opened := await _connect(target, tally)) is None:
             return
-        tally.drop = writer.close
+        reader, writer = opened
         try:
             key = base64.b64encode(os.urandom(16)).decode()
             upgrade = {"Upgrade": "websocket", "Connection": "Upgrade",
