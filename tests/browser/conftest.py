@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+
+from bench.common import wait_listening
+from taskstream.embedded import free_port
 
 CHROMIUM = os.environ.get("TASKSTREAM_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -46,3 +52,20 @@ async def screenshot(page: Page, name: str) -> None:
     folder = os.environ.get("TASKSTREAM_SCREENSHOTS")
     if folder:
         await page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+@asynccontextmanager
+async def static_origin(directory: Path) -> AsyncIterator[int]:
+    """`directory` served on a port of its own (a page's own origin): the port."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+         "--directory", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_listening(port)
+        yield port
+    finally:
+        server.terminate()
+        server.wait()

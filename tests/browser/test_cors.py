@@ -5,8 +5,6 @@ export with its progress; and a page of an origin not named gets nothing."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Page
 
-from bench.common import wait_listening
-from taskstream.embedded import free_port
+from tests.browser.conftest import static_origin
 from tests.server.test_exports import exported, project_with_everything
 from tests.support import WAIT, Proc, signup
 
@@ -95,18 +92,8 @@ REFUSED = """async ([base, wsUrl]) => {
 async def origin(tmp_path: Path) -> AsyncIterator[int]:
     """A page's own origin: a static server of one empty page, on a port of its own."""
     (tmp_path / "index.html").write_text("<!doctype html><title>app</title>")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-         "--directory", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        await wait_listening(port)
+    async with static_origin(tmp_path) as port:
         yield port
-    finally:
-        server.terminate()
-        server.wait()
 
 
 @pytest.fixture

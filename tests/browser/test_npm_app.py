@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -20,8 +19,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from bench.common import wait_listening
-from taskstream.embedded import free_port
+from tests.browser.conftest import static_origin
 from tests.server.conftest import ANSWERS
 from tests.support import ROOT, WAIT, Account, Proc, signup
 
@@ -65,18 +63,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 async def served(built: Path) -> AsyncIterator[int]:
     """The built app on an origin of its own."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-         "--directory", str(built)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        await wait_listening(port)
+    async with static_origin(built) as port:
         yield port
-    finally:
-        server.terminate()
-        server.wait()
 
 
 async def open_app(page: Page, port: int, api: str, user: Account, task_id: str) -> None:
