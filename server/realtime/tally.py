@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
-import socket
 from collections import Counter
 from contextlib import suppress
 
 from redis.asyncio import Redis
+
+from jobs import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,8 @@ class StreamTally:
     def __init__(self, redis: Redis, per_user: int) -> None:
         self.redis = redis
         self.per_user = per_user
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # host:pid and a nonce: a pid reused after a restart is another process
+        self.name = f"{metrics.process_name()}:{secrets.token_hex(4)}"
         self.held: Counter[str] = Counter()  # users' places this process counted in Redis
         self._dirty: set[str] = set()  # users whose count in Redis may be wrong
         self._released: Counter[str] = Counter()  # places given back, not yet sent
