@@ -41,11 +41,11 @@ class Cors:
         self.origins = frozenset(origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = Headers(scope=scope).get("origin") if scope["type"] == "http" else None
-        if not self.origins or origin is None:
+        headers = Headers(scope=scope) if scope["type"] == "http" and self.origins else None
+        origin = None if headers is None else headers.get("origin")
+        if headers is None or origin is None:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             await self._preflight(origin, headers)(scope, receive, send)
             return
