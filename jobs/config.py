@@ -11,14 +11,9 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
 
 from jobs.connections import ClusterTarget
-
-if TYPE_CHECKING:
-    from jobs.kind import Kind, KindPolicy
-
 
 # an origin as a browser sends it: a scheme, a host (a name, IPv4 or [IPv6]), maybe a port
 ORIGIN = re.compile(r"https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
@@ -294,28 +289,12 @@ class Settings:
         default the server of `REDIS_URL`."""
         return self.streams_url or self.require_redis_url()
 
-    def policy(self, kind: Kind[Any]) -> KindPolicy:
-        """The kind's policy, as overridden here."""
-        given, stated = self.policy_overrides.get(kind.name, {}), kind.policy
-        return replace(
-            stated,
-            timeout_s=given.get("timeout_s", stated.timeout_s),
-            max_tries=int(given.get("max_tries", stated.max_tries)),
-            retry_backoff_s=given.get("retry_backoff_s", stated.retry_backoff_s),
-            per_worker=int(given["per_worker"]) if "per_worker" in given else stated.per_worker,
-        )
-
     def task_limits(self, verified: bool) -> tuple[int, int]:
         """A user's tasks in flight, and started per hour: fewer until their address is
         verified (a throwaway account's share)."""
         if verified:
             return self.max_tasks_in_flight_per_user, self.max_tasks_per_hour_per_user
         return self.max_tasks_in_flight_unverified, self.max_tasks_per_hour_unverified
-
-    def queue_for(self, kind: Kind[Any]) -> str:
-        """Account mail has a queue (and worker slots) of its own: however busy the
-        workers are with users' work, a verification or reset mail goes out at once."""
-        return self.queue_name if kind.queue == "main" else f"{self.queue_name}:{kind.queue}"
 
 
 MIN_KEY_BITS = 256

@@ -9,7 +9,7 @@ routes under the kind's `path` and the OpenAPI document are made from the list.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -70,6 +70,23 @@ class Kind(Generic[P]):
     # (fair dispatch, `jobs/runtime/fair.py`)
     counted: bool = True
     startable: bool = False  # `POST <path>` with `params` as the body starts one
+
+    def policy_in(self, settings: Settings) -> KindPolicy:
+        """Its policy, as `settings` override it."""
+        given, stated = settings.policy_overrides.get(self.name, {}), self.policy
+        return replace(
+            stated,
+            timeout_s=given.get("timeout_s", stated.timeout_s),
+            max_tries=int(given.get("max_tries", stated.max_tries)),
+            retry_backoff_s=given.get("retry_backoff_s", stated.retry_backoff_s),
+            per_worker=int(given["per_worker"]) if "per_worker" in given else stated.per_worker,
+        )
+
+    def queue_in(self, settings: Settings) -> str:
+        """The ARQ queue its jobs wait in: account mail has its own (and worker slots of
+        its own), so that a verification or reset mail goes out however busy users' work is."""
+        main = settings.queue_name
+        return main if self.queue == "main" else f"{main}:{self.queue}"
 
     def result_url(self, task_id: str) -> str:
         return f"{self.path}/{task_id}/result"

@@ -166,7 +166,7 @@ def worker_settings(settings: Settings, *, mail: bool = False) -> dict[str, Any]
     every = kinds.load(settings.extra_kinds)
     queue = "mail" if mail else "main"
     mine = [k for k in every.values() if k.queue == queue]
-    queue_name = settings.queue_for(mine[0])
+    queue_name = mine[0].queue_in(settings)
     # how long each kind's ARQ in-progress marker lives (its queue's worker decides):
     # the reaper tells a dead run's marker by its age
     markers = {

@@ -34,7 +34,7 @@ async def submit(
     ("limit") when the owner has `in_flight_limit` tasks not ended."""
     task = await store.create(
         kind.name,
-        max_attempts=settings.policy(kind).max_tries,
+        max_attempts=kind.policy_in(settings).max_tries,
         owner=owner,
         estimatedTime=estimated_time,
         in_flight_limit=in_flight_limit,
@@ -42,7 +42,7 @@ async def submit(
     with bind_task(task.id):
         try:
             queued = params.model_dump(mode="json")
-            queue_name = settings.queue_for(kind)
+            queue_name = kind.queue_in(settings)
             fairly = owner and kind.counted and settings.fair_dispatch
             fair = FairQueue(queue, queue_name) if fairly else None
             await queue.enqueue_job(
@@ -70,7 +70,7 @@ async def cancel(
 
     Raises `WriteRejected` ("final") when the task had already ended.
     """
-    queue_name = settings.queue_for(kind)
+    queue_name = kind.queue_in(settings)
     await store.cancel(task_id)
     await FairQueue(queue, queue_name).unpark(task_id)  # a parked job: due now, to end
     async with queue.pipeline(transaction=True) as tr:

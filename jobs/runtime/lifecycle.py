@@ -52,7 +52,7 @@ OUTAGE_RETRY_S = 5.0
 
 def task_function(kind: Kind[Any], settings: Settings) -> Function:
     """The ARQ function that runs one attempt of a task of `kind`."""
-    policy = settings.policy(kind)
+    policy = kind.policy_in(settings)
 
     async def run(ctx: dict[str, Any], task_id: str, params: dict[str, Any]) -> str:
         if (dispatcher := ctx.get("dispatcher")) is not None:
@@ -82,7 +82,7 @@ async def _attempt(
 ) -> str:
     store: TaskStore = ctx["store"]
     settings: Settings = ctx["settings"]
-    policy = settings.policy(kind)
+    policy = kind.policy_in(settings)
     quota = RunQuota(ctx["redis"], settings.max_running_per_user, settings.lease_s)
     task = await store.get(task_id)
     ended = task is None or task.terminal
@@ -118,7 +118,7 @@ async def _run(
 ) -> str:
     store: TaskStore = ctx["store"]
     settings: Settings = ctx["settings"]
-    policy = settings.policy(kind)
+    policy = kind.policy_in(settings)
     if not ended:  # before `processing` is written: no task is ever processing unleased
         await store.hold_lease(task_id, settings.lease_s)
     try:
@@ -256,7 +256,7 @@ async def _let_go(
 def marker_lifetime(kinds: Iterable[Kind[Any]], settings: Settings) -> float:
     """How long ARQ's in-progress marker lives in a worker running `kinds`: ARQ's own
     rule (its longest function timeout, plus 10 s), for the reaper to tell a dead run's."""
-    return max(settings.policy(k).timeout_s + ARQ_TIMEOUT_MARGIN_S for k in kinds) + 10
+    return max(k.policy_in(settings).timeout_s + ARQ_TIMEOUT_MARGIN_S for k in kinds) + 10
 
 
 def _params(kind: Kind[Any], queued: dict[str, Any]) -> Any:

@@ -68,9 +68,9 @@ async def test_params_the_worker_cannot_read_fail_the_task_bad_params(
 
 def test_a_kinds_policy_is_its_modules_unless_the_environment_overrides_it():
     stated = countdown_kind.KIND.policy
-    assert Settings.from_env({}).policy(countdown_kind.KIND) == stated
+    assert countdown_kind.KIND.policy_in(Settings.from_env({})) == stated
     env = {"TASKSTREAM_TIMEOUT_COUNTDOWN": "7", "TASKSTREAM_MAX_TRIES_COUNTDOWN": "4"}
-    policy = Settings.from_env(env).policy(countdown_kind.KIND)
+    policy = countdown_kind.KIND.policy_in(Settings.from_env(env))
     assert (policy.timeout_s, policy.max_tries, policy.retry_backoff_s) == (
         7, 4, stated.retry_backoff_s,
     )  # fmt: skip
