@@ -1,9 +1,10 @@
 """What a task kind is: its name, the typed input of its job, its policy and its job.
 
 Each kind is one module of `jobs/kinds/` that defines a `KIND`; `jobs/kinds/__init__.py`
-lists them. The web process validates a request into the kind's `Params` and queues it;
-the worker validates the queued params into the same model and runs the job with it; the
-routes under the kind's `path` and the OpenAPI document are made from the list.
+lists them. The web process starts a task through the kind's `start` (`jobs/start.py`: its
+route, its body, the hook that builds the `Params`) and queues it; the worker validates
+the queued params into the same model and runs the job with it. The routes and the
+OpenAPI document are made from the list.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from jobs.plans import PlanStore
     from jobs.record.tasks import TaskStore
     from jobs.runtime.progress import Progress
+    from jobs.start import Start
 
 TASKS_PATH = "/api/v1/tasks"  # where every task is followed, whatever its kind
 
@@ -69,7 +71,7 @@ class Kind(Generic[P]):
     # counted among its owner's running jobs (their quota) and started in their turn
     # (fair dispatch, `jobs/runtime/fair.py`)
     counted: bool = True
-    startable: bool = False  # `POST <path>` with `params` as the body starts one
+    start: Start[Any] | None = None  # how it is started over HTTP, if it is
 
     def policy_in(self, settings: Settings) -> KindPolicy:
         """Its policy, as `settings` override it."""

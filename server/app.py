@@ -18,14 +18,12 @@ from jobs.config import Settings
 from server.api import (
     auth,
     business_plan,
-    demo,
-    evaluations,
     exports,
-    financial,
     health,
     mailbox,
     metrics,
     openapi,
+    starts,
     tasks,
 )
 from server.cors import Cors
@@ -76,10 +74,8 @@ def create_app(settings: Settings | None = None, stopping: Stopping | None = Non
             *metrics.routes,
             *tasks.routes,
             *tasks.kind_routes(registry),
-            *demo.routes,
+            *starts.routes_for(registry),
             *business_plan.routes,
-            *evaluations.routes,
-            *financial.routes,
             *exports.routes,
             *sse.routes,
             *ws.routes,

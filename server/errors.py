@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from jobs.connections import is_outage
+from jobs.start import Refused
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,11 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)  # a kind's start hook said no (`jobs/start.py`)
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
@@ -162,6 +168,7 @@ async def _store_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     ApiError: _api_error,
+    Refused: _refused,
     HTTPException: _http_error,
     RedisError: _store_error,
     RedisClusterException: _store_error,

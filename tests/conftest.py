@@ -219,6 +219,13 @@ def auth(account: Account) -> dict[str, str]:
     return account.headers
 
 
+@pytest.fixture(scope="module")
+async def stranger(web: Proc) -> Account:
+    """Another user: what is the suite's user's is not theirs."""
+    async with httpx.AsyncClient(base_url=web.url, timeout=10) as http:
+        return await signup(http)
+
+
 @pytest.fixture
 async def client(web: Proc, worker: Proc, auth: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=web.url, timeout=10, headers=auth) as http:

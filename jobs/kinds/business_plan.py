@@ -23,6 +23,7 @@ from jobs.korean import particle
 from jobs.model import Model, Prompt
 from jobs.plans import SECTION_KEYS, SECTIONS, section_title
 from jobs.record.tasks import now_iso
+from jobs.start import Caller, Prepared, Start
 
 EXPECTED_CHARS = 6000  # a model's plan's usual length, for progress and time left
 HEADING = re.compile(r"^##\s*\[(?P<key>[a-z_]+)\][^\n]*$", re.MULTILINE)
@@ -55,6 +56,14 @@ class Params(BaseModel):
     answers: Answers
     language: Language
     projectId: str
+
+
+class GenerateRequest(Answers):
+    """The wizard's answers, the project they are for (a new one when not given), and the
+    plan's language."""
+
+    projectId: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$")
+    language: Language = "ko"
 
 
 ANSWER_LABELS = {
@@ -199,10 +208,25 @@ async def business_plan(job: JobContext, params: Params) -> dict[str, Any]:
     return plan
 
 
+async def prepare(caller: Caller, body: GenerateRequest) -> Prepared:
+    answers = Answers.model_validate(body.model_dump(exclude={"projectId", "language"}))
+    project = await caller.project(body.projectId or str(uuid.uuid4()), claim=True)
+    params = Params(answers=answers, language=body.language, projectId=project)
+    return Prepared(params, 45 if caller.settings.gemini.api_key else 4)
+
+
+PATH = "/api/v1/business-plan"
 KIND = Kind(
     "business_plan",
     Params,
     KindPolicy(timeout_s=300, max_tries=3, retry_backoff_s=2),
     business_plan,
-    path="/api/v1/business-plan",
+    path=PATH,
+    start=Start(
+        PATH + "/generate",
+        GenerateRequest,
+        prepare,
+        "Write a business plan from the wizard's answers",
+        (404, 429),
+    ),
 )

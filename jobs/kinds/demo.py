@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.errors import JobError, TransientError
 from jobs.kind import JobContext, Kind, KindPolicy
+from jobs.start import Caller, Prepared, Refused, Start
 
 STAGES = ("analyzing", "generating", "formatting")
 
@@ -47,4 +48,17 @@ async def demo(job: JobContext, params: Params) -> dict[str, Any]:
     return {"steps": params.steps, "message": "demo finished"}
 
 
-KIND = Kind("demo", Params, KindPolicy(timeout_s=120, max_tries=3, retry_backoff_s=0.5), demo)
+async def prepare(caller: Caller, body: Params) -> Prepared:
+    longest = caller.settings.demo_max_s
+    if body.steps * body.stepSeconds > longest:
+        raise Refused.field("stepSeconds", f"steps × stepSeconds may be at most {longest:g} s here")
+    return Prepared(body, round(body.steps * body.stepSeconds, 1))
+
+
+KIND = Kind(
+    "demo",
+    Params,
+    KindPolicy(timeout_s=120, max_tries=3, retry_backoff_s=0.5),
+    demo,
+    start=Start("/api/v1/demo/tasks", Params, prepare, "A task that only reports progress"),
+)

@@ -15,6 +15,7 @@ from jobs.errors import JobError
 from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.model import Model, Prompt
 from jobs.plans import SECTION_KEYS
+from jobs.start import Caller, Prepared, Start
 
 Criterion = Literal["market", "feasibility", "differentiation", "financial_soundness", "team"]
 CRITERIA: tuple[Criterion, ...] = (
@@ -143,10 +144,18 @@ def plan_json(plan: dict[str, Any]) -> str:
     return json.dumps({"title": plan["title"], "sections": sections}, ensure_ascii=False)
 
 
+async def prepare(caller: Caller, body: Params) -> Prepared:
+    if body.businessPlanId is not None:
+        await caller.plan(body.businessPlanId)  # the caller's, or 404
+    return Prepared(body, 20 if caller.settings.gemini.api_key else 2)
+
+
+PATH = "/api/v1/evaluations"
 KIND = Kind(
     "evaluation",
     Params,
     KindPolicy(timeout_s=300, max_tries=3, retry_backoff_s=2),
     evaluation,
-    path="/api/v1/evaluations",
+    path=PATH,
+    start=Start(PATH, Params, prepare, "Score a business plan", (404, 429), "evaluationId"),
 )

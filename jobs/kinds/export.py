@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.documents import Part, Table, blocks_from_markdown, find_font, money
 from jobs.errors import JobError, TransientError
-from jobs.export_files import CONTENT_TYPES, PART_KEYS, export_name
+from jobs.export_files import CONTENT_TYPES, EXTRA_PARTS, PART_KEYS, export_name
 from jobs.export_store import ExportStore, StoreUnavailable
 from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.record.tasks import TaskStore, is_task_id, now_iso
+from jobs.start import Caller, Prepared, Refused, Start
 
 PATH = "/api/v1/exports"
 PartKey = Literal[PART_KEYS]  # type: ignore[valid-type]
@@ -209,4 +210,38 @@ async def sweep_exports(store: TaskStore, exports: ExportStore) -> list[str]:
 
 # a document is rendered whole in memory: four at once in a worker
 POLICY = KindPolicy(timeout_s=300, max_tries=2, retry_backoff_s=2, per_worker=4)
-KIND = Kind("export", Params, POLICY, export, path=PATH)
+
+
+async def prepare(caller: Caller, body: Choice) -> Prepared:
+    """Refused before any work when the project has nothing to export, or lacks a part
+    asked for by name."""
+    project = await caller.project(caller.path_params["project_id"], claim=False)
+    plans = caller.plans
+    plan = await plans.latest(project)
+    if plan is None:
+        raise Refused(404, "PLAN_NOT_FOUND", "the project has no business plan to export")
+    available = {
+        "evaluation": await plans.latest_evaluation(plan["businessPlanId"]) is not None,
+        "financial": await plans.latest_simulation(project) is not None,
+    }
+    missing = [key for key in body.sections or () if key in EXTRA_PARTS and not available[key]]
+    if missing:
+        raise Refused(
+            409,
+            "SECTION_UNAVAILABLE",
+            f"the project has no {' or '.join(missing)} to export yet",
+            details={"sections": missing},
+        )
+    return Prepared(Params(projectId=project, **body.model_dump()), 3)
+
+
+START = Start(
+    "/api/v1/projects/{project_id}/export",
+    Choice,
+    prepare,
+    "Render the project as a document",
+    (404, 409, 429),
+    "exportId",
+    ("download",),
+)
+KIND = Kind("export", Params, POLICY, export, path=PATH, start=START)

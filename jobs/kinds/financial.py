@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.simulation_input import SimulationInput
+from jobs.start import Caller, Prepared, Refused, Start
 
 if TYPE_CHECKING:
     from jobs.simulation import Batch
@@ -59,6 +60,15 @@ async def financial(job: JobContext, params: Params) -> dict[str, Any]:
     return result
 
 
+async def prepare(caller: Caller, body: SimulationInput) -> Prepared:
+    most = caller.settings.max_simulation_cells
+    if body.paths * body.horizonMonths > most:
+        raise Refused.field("paths", f"paths × horizonMonths may be at most {most:,} here")
+    project = await caller.project(caller.path_params["project_id"], claim=True)
+    estimated = max(1, body.paths * body.horizonMonths // 2_000_000)
+    return Prepared(Params(projectId=project, input=body), estimated)
+
+
 KIND = Kind(
     "financial",
     Params,
@@ -66,4 +76,12 @@ KIND = Kind(
     KindPolicy(timeout_s=300, max_tries=1, retry_backoff_s=1, per_worker=2),
     financial,
     path="/api/v1/financial/simulations",
+    start=Start(
+        "/api/v1/projects/{project_id}/financial/simulate",
+        SimulationInput,
+        prepare,
+        "Monte Carlo cash flow",
+        (404, 429),
+        "simulationId",
+    ),
 )

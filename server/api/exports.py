@@ -24,45 +24,16 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from jobs.export_files import EXTRA_PARTS, export_name
+from jobs.export_files import export_name
 from jobs.export_store import ExportStore, StoreUnavailable
-from jobs.kinds.export import KIND, Params
-from jobs.kinds.export import Choice as ExportRequest
-from server.access import load_finished, owned_project
-from server.auth import authenticate
-from server.errors import ApiError, Conflict, NotFound, Unavailable
+from jobs.kinds.export import KIND
+from server.access import load_finished
+from server.errors import ApiError, NotFound, Unavailable
 from server.errors import RangeNotSatisfiable as RangeRefused
-from server.responses import parse_body
 from server.state import app_state
-from server.submit import accepted, submit
 
 BASE = KIND.path
 logger = logging.getLogger(__name__)
-
-
-async def start(request: Request) -> Response:
-    await authenticate(request)
-    body = await parse_body(request, ExportRequest)
-    project = await owned_project(request, request.path_params["project_id"], claim=False)
-    plans = app_state(request)["plans"]
-    plan = await plans.latest(project)
-    if plan is None:
-        raise NotFound("the project has no business plan to export", code="PLAN_NOT_FOUND")
-    available = {
-        "evaluation": await plans.latest_evaluation(plan["businessPlanId"]) is not None,
-        "financial": await plans.latest_simulation(project) is not None,
-    }
-    missing = [key for key in body.sections or () if key in EXTRA_PARTS and not available[key]]
-    if missing:
-        raise Conflict(
-            f"the project has no {' or '.join(missing)} to export yet",
-            code="SECTION_UNAVAILABLE",
-            details={"sections": missing},
-        )
-    params = Params(projectId=project, **body.model_dump())
-    task = await submit(request, body, KIND.name, params, estimated_time=3)
-    download = {"download": f"{BASE}/{task.id}/download"}
-    return accepted(task, BASE, extra_links=download, exportId=task.id)
 
 
 async def download(request: Request) -> Response:
@@ -146,6 +117,5 @@ def check_range(header: str, size: int) -> list[tuple[int, int]]:
 
 
 routes = [
-    Route("/api/v1/projects/{project_id}/export", start, methods=["POST"]),
     Route(BASE + "/{task_id}/download", download),
 ]

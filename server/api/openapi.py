@@ -18,8 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from jobs.kind import TASKS_PATH
-from jobs.kinds import Kinds, demo, evaluation, export
-from jobs.simulation_input import SimulationInput
+from jobs.kinds import Kinds
 from server.api.auth import (
     LoginRequest,
     LogoutRequest,
@@ -29,7 +28,6 @@ from server.api.auth import (
     SignupRequest,
     TokenRequest,
 )
-from server.api.business_plan import GenerateRequest
 from server.api.tasks import STATUSES
 from server.state import app_state
 
@@ -40,8 +38,13 @@ REASONS = {
     409: "The state forbids it", 413: "Body too large", 416: "Range outside the file",
     422: "Invalid body or query", 429: "A limit; see Retry-After", 503: "Unavailable; retry",
 }  # fmt: skip
-TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
-PROJECT_ID = {"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+TASK_ID = _path_param("task_id")
 
 
 @dataclass(frozen=True)
@@ -90,20 +93,10 @@ def operations(kinds: Kinds) -> list[Op]:
         Op("get", "/api/v1/events", "Many tasks' events (SSE): `?tasks=a,b`, or all the "
            "caller's", "streams", errors=(400, 404, 429, 503), params=(
                {"name": "tasks", "in": "query", "schema": {"type": "string"}},)),
-        Op("post", "/api/v1/demo/tasks", "A task that only reports progress", "tasks", 202,
-           "Accepted", demo.Params, (429,)),
-        Op("post", "/api/v1/business-plan/generate", "Write a business plan from the wizard's "
-           "answers", "business plans", 202, "Accepted", GenerateRequest, (404, 429)),
-        Op("get", "/api/v1/business-plan/{plan_id}", "A stored business plan", "business plans",
-           errors=(404,), params=({**TASK_ID, "name": "plan_id"},)),
-        Op("post", "/api/v1/evaluations", "Score a business plan", "evaluations", 202,
-           "Accepted", evaluation.Params, (404, 429)),
-        Op("post", "/api/v1/projects/{project_id}/financial/simulate", "Monte Carlo cash flow",
-           "financial", 202, "Accepted", SimulationInput, (404, 429), params=(PROJECT_ID,)),
-        Op("post", "/api/v1/projects/{project_id}/export", "Render the project as a document",
-           "exports", 202, "Accepted", export.Choice, (404, 409, 429), params=(PROJECT_ID,)),
+        Op("get", "/api/v1/business-plan/{plan_id}", "A stored business plan", "business_plan",
+           errors=(404,), params=(_path_param("plan_id"),)),
         Op("get", "/api/v1/exports/{task_id}/download", "The exported file (Range supported)",
-           "exports", errors=(400, 404, 409, 416, 503), params=(TASK_ID,), more={206: ""}),
+           "export", errors=(400, 404, 409, 416, 503), params=(TASK_ID,), more={206: ""}),
         Op("get", "/healthz", "Liveness", "operations", auth=False),
         Op("get", "/readyz", "Readiness (Redis answers)", "operations", errors=(503,), auth=False),
     ]  # fmt: skip
@@ -112,9 +105,10 @@ def operations(kinds: Kinds) -> list[Op]:
     bases = {TASKS_PATH: ("tasks", True)}
     for kind in kinds.values():
         bases.setdefault(kind.path, (kind.name, not kind.ownerless))
-        if kind.startable:
-            ops.append(Op("post", kind.path, f"Start a `{kind.name}` task", kind.name, 202,
-                          "Accepted", kind.params, (429,)))  # fmt: skip
+        if (start := kind.start) is not None:
+            names = tuple(_path_param(name) for name in start.path_names)
+            ops.append(Op("post", start.path, start.summary, kind.name, 202, "Accepted",
+                          start.body, start.errors, params=names))  # fmt: skip
     for base, (tag, auth) in bases.items():
         ops += [
             Op("get", base + "/{task_id}/status", "The task (ETag; 304 when unchanged)", tag,

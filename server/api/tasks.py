@@ -2,8 +2,8 @@
 
 `kind_routes(kinds)` mounts them under each kind's own path too (the client plan's
 `/api/v1/business-plan/{taskId}/status`, …), where a task of another kind is not found;
-under `/api/v1/tasks` they serve every kind. A kind that asks for it is started by
-`POST <its path>` with its params as the body.
+under `/api/v1/tasks` they serve every kind. Tasks are started by their kinds' own
+routes (`starts.py`).
 """
 
 from __future__ import annotations
@@ -11,22 +11,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs.kind import TASKS_PATH, Kind
+from jobs.kind import TASKS_PATH
 from jobs.kinds import Kinds
 from jobs.record.tasks import Status, Task, TaskSnapshot, WriteRejected, is_digits
 from jobs.runtime import control
 from server.access import load_finished, load_task
 from server.auth import authenticate
 from server.errors import Conflict, Unprocessable
-from server.responses import ok, parse_body
+from server.responses import ok
 from server.state import app_state
-from server.submit import accepted, submit
 
 BASE = TASKS_PATH
 
@@ -71,12 +69,6 @@ async def cancel(request: Request, kind: str | None = None, task: Task | None = 
     return ok(cancelled.snapshot)
 
 
-async def start(request: Request, kind: Kind[Any]) -> Response:
-    await authenticate(request)
-    params = await parse_body(request, kind.params)
-    return accepted(await submit(request, params, kind.name, params), kind.path)
-
-
 Endpoint = Callable[..., Awaitable[Response]]
 
 
@@ -87,14 +79,12 @@ async def _anyones(endpoint: Endpoint, request: Request, kind: str) -> Response:
 
 
 def kind_routes(kinds: Kinds) -> list[Route]:
-    """Status, result and cancel under each kind's own path; `POST <path>` where asked."""
+    """Status, result and cancel under each kind's own path."""
     routes = []
     endpoints: list[tuple[str, Endpoint, str]] = [
         ("status", status, "GET"), ("result", result, "GET"), ("cancel", cancel, "POST"),
     ]  # fmt: skip
     for kind in kinds.values():
-        if kind.startable:
-            routes.append(Route(kind.path, partial(start, kind=kind), methods=["POST"]))
         if kind.path == BASE:
             continue
         for name, endpoint, method in endpoints:

@@ -56,12 +56,6 @@ async def things(web: Proc, worker: Proc, auth: dict[str, str]) -> Things:
         return Things(task, plan_task, plan["businessPlanId"], export)
 
 
-@pytest.fixture(scope="module")
-async def stranger(web: Proc) -> Account:
-    async with httpx.AsyncClient(base_url=web.url) as http:
-        return await signup(http)
-
-
 READS = [
     "/api/v1/tasks/{task}/status",
     "/api/v1/tasks/{task}/result",
