@@ -54,9 +54,6 @@ class ExportStore(Protocol):
     def read(self, name: str, start: int, stop: int) -> AsyncIterator[bytes]:
         """The bytes `start` to `stop` (exclusive), in chunks."""
 
-    def path(self, name: str) -> Path | None:
-        """The file on this machine's disk, when the store is a directory."""
-
     async def names(self) -> list[str]:
         """Every file stored (for the sweep of expired exports)."""
 
@@ -99,9 +96,6 @@ class Directory:
                     return
                 start += len(chunk)
                 yield chunk
-
-    def path(self, name: str) -> Path | None:
-        return self.folder / name
 
     async def names(self) -> list[str]:
         if not self.folder.is_dir():
@@ -166,9 +160,6 @@ class Bucket:
                 yield chunk
         finally:
             body.close()
-
-    def path(self, name: str) -> Path | None:
-        return None
 
     async def names(self) -> list[str]:
         def listed() -> list[str]:

@@ -1,12 +1,12 @@
-"""`/api/v1/projects/{projectId}/export` and `/api/v1/exports/{exportId}/…`: documents.
+"""`/api/v1/exports/{exportId}/download`: an exported document (the `export` kind,
+`jobs/kinds/export.py`, makes it).
 
-The download is the stored file (`jobs/export_store.py`), streamed in chunks: a directory's
-by Starlette's `FileResponse`, a bucket's by `_object_response`, both with Content-Length, a
-UTF-8 `filename*`, `Range` and `If-Range`, and the content's SHA-256 as the ETag, so it is
-the same from every web process. (A bucket's download serves one range; a request for
-several gets the whole file, as RFC 9110 allows.) A Range outside the file is refused here,
-in the envelope, before FileResponse would answer in plain text. Until the export has
-completed, the download is the result's 409, never part of a file.
+The download is the stored file (`jobs/export_store.py`, a directory or a bucket), read
+and sent in chunks, with Content-Length, a UTF-8 `filename*`, `Range` (`server/ranges.py`)
+and `If-Range`, and the content's SHA-256 as the ETag, so it is the same from every web
+process. One range is served as 206; a request for several gets the whole file, as
+RFC 9110 allows. A malformed Range is 400 and one outside the file 416, in the envelope.
+Until the export has completed, the download is the result's 409, never part of a file.
 """
 
 from __future__ import annotations
@@ -15,21 +15,16 @@ import logging
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import (
-    FileResponse,
-    MalformedRangeHeader,
-    RangeNotSatisfiable,
-    Response,
-    StreamingResponse,
-)
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from jobs.export_files import export_name
-from jobs.export_store import ExportStore, StoreUnavailable
+from jobs.export_store import StoreUnavailable
 from jobs.kinds.export import KIND
 from server.access import load_finished
 from server.errors import ApiError, NotFound, Unavailable
 from server.errors import RangeNotSatisfiable as RangeRefused
+from server.ranges import BadRange, Unsatisfiable, byte_ranges
 from server.state import app_state
 
 BASE = KIND.path
@@ -56,66 +51,43 @@ async def download(request: Request) -> Response:
     # a Range counts only with no If-Range or a matching one: else the whole file, even
     # for a range the file could not satisfy (RFC 9110 13.1.5)
     wanted = "range" in request.headers and request.headers.get("if-range", etag) == etag
-    ranges = check_range(request.headers["range"], size) if wanted else []
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    path = exports.path(name)
-    if path is not None:
-        return FileResponse(
-            path, media_type=made["contentType"], filename=made["fileName"], headers=headers
-        )
-    if len(ranges) != 1:
-        ranges = [(0, size)]  # none asked for, or several
-    return _object_response(request, exports, name, size, ranges[0], made, headers)
-
-
-def _object_response(
-    request: Request,
-    exports: ExportStore,
-    name: str,
-    size: int,
-    span: tuple[int, int],
-    made: dict[str, str],
-    headers: dict[str, str],
-) -> Response:
-    """A bucket's object, or the part of it asked for, passed on as it is read."""
-    start, stop = span
+    ranges = _ranges(request.headers["range"], size) if wanted else []
+    start, stop = ranges[0] if len(ranges) == 1 else (0, size)  # several: the whole file
     partial = (start, stop) != (0, size)
-    headers |= {
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
         "Accept-Ranges": "bytes",
         "Content-Length": str(stop - start),
         "Content-Disposition": _disposition(made["fileName"]),
     }
     if partial:
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-    status = 206 if partial else 200
+    status, media_type = (206 if partial else 200), made["contentType"]
     if request.method == "HEAD":
-        return Response(status_code=status, headers=headers, media_type=made["contentType"])
-    body = exports.read(name, start, stop)
-    return StreamingResponse(body, status, headers, media_type=made["contentType"])
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    return StreamingResponse(exports.read(name, start, stop), status, headers, media_type)
 
 
 def _disposition(filename: str) -> str:
-    """As `FileResponse` says it: the UTF-8 form when the name is not plain ASCII."""
+    """An attachment's name: the UTF-8 form (RFC 6266) when it is not plain ASCII."""
     quoted = quote(filename)
     if quoted != filename:
         return f"attachment; filename*=utf-8''{quoted}"
     return f'attachment; filename="{filename}"'
 
 
-def check_range(header: str, size: int) -> list[tuple[int, int]]:
-    """The ranges asked for ([start, stop)); refused in the envelope when malformed or
-    outside the file. FileResponse's own parser: what we accept is what it serves."""
+def _ranges(header: str, size: int) -> list[tuple[int, int]]:
+    """The ranges asked for; refused in the envelope when malformed or outside the file."""
     try:
-        return FileResponse._parse_range_header(header, size)
-    except MalformedRangeHeader as exc:
-        raise ApiError(f"malformed Range header: {exc.content}", code="BAD_RANGE") from None
-    except RangeNotSatisfiable:
+        return byte_ranges(header, size)
+    except BadRange as bad:
+        raise ApiError(f"malformed Range header: {bad}", code="BAD_RANGE") from None
+    except Unsatisfiable:
         raise RangeRefused(
             f"the range is outside the file ({size} bytes)",
             headers={"Content-Range": f"bytes */{size}"},
         ) from None
 
 
-routes = [
-    Route(BASE + "/{task_id}/download", download),
-]
+routes = [Route(BASE + "/{task_id}/download", download)]

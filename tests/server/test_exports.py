@@ -140,12 +140,25 @@ async def test_ranges_give_exactly_those_bytes_and_if_range_resumes(
     past = {"Range": f"bytes={size + 10}-", "If-Range": '"another"'}
     stale_past = await client.get(made["downloadUrl"], headers=past)
     assert stale_past.status_code == 200 and stale_past.content == whole
+    # ranges that touch are one; several apart get the whole file; HEAD says the same
+    joined = await client.get(made["downloadUrl"], headers={"Range": "bytes=0-9, 10-19"})
+    assert joined.status_code == 206 and joined.content == whole[:20]
+    several = await client.get(made["downloadUrl"], headers={"Range": "bytes=0-9,-10"})
+    assert several.status_code == 200 and several.content == whole
+    head = await client.head(made["downloadUrl"], headers={"Range": "bytes=-500"})
+    assert head.status_code == 206 and head.content == b""
+    assert head.headers["content-length"] == "500"
+    assert head.headers["content-range"] == f"bytes {size - 500}-{size - 1}/{size}"
 
 
 @pytest.mark.parametrize(
     ("header", "status", "code"),
-    [("bytes=999999999-", 416, "RANGE_NOT_SATISFIABLE"), ("lines=1-2", 400, "BAD_RANGE")],
-    ids=["past-the-end", "not-bytes"],
+    [
+        ("bytes=999999999-", 416, "RANGE_NOT_SATISFIABLE"),
+        ("lines=1-2", 400, "BAD_RANGE"),
+        ("bytes=20-10", 400, "BAD_RANGE"),
+    ],
+    ids=["past-the-end", "not-bytes", "backwards"],
 )
 async def test_a_bad_range_is_refused_in_the_envelope(
     client: httpx.AsyncClient, project: str, header: str, status: int, code: str
