@@ -17,7 +17,11 @@ sending an unfinished 20 MB header took a web process from 126 to 805 MB, one cl
 Every connection being read is in one table swept once a second (no timer per
 connection). It relies on uvicorn's internals (`data_received`, `on_header`,
 `on_message_complete`, `on_response_complete`, `handle_websocket_upgrade`,
-`send_400_response`); `pyproject.toml` bounds uvicorn's version.
+`send_400_response`); `pyproject.toml` bounds uvicorn to one minor version.
+
+On upgrading uvicorn: read `httptools_impl.py`'s diff for those methods (what they are
+called with, what they call), then `scripts/check --newest`, whose
+`test_hostile_connections.py` holds every bound here.
 """
 
 from __future__ import annotations

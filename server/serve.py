@@ -53,15 +53,15 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=GRACE_S,
         backlog=backlog,
-        # the lightest of uvicorn's WebSocket implementations (no tasks of its own per
-        # connection; it stops reading a client until the app took its last message),
-        # holding less per connection still (`ws_protocol.py`)
         # uvicorn's httptools protocol, bounded against connections that ask for nothing
         http=guarded(
             settings.request_read_s,
             settings.max_waiting_connections_per_client,
             {a.strip() for a in settings.trusted_proxies.split(",") if a.strip()},
         ),  # fmt: skip
+        # the lightest of uvicorn's WebSocket implementations (no tasks of its own per
+        # connection; it stops reading a client until the app took its last message),
+        # holding less per connection still (`ws_protocol.py`)
         ws=LeanWebSocketProtocol,
         ws_max_size=WS_MAX_FRAME,
         # no permessage-deflate: its zlib state is ~50 KiB per connection, for frames of a

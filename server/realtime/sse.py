@@ -93,9 +93,8 @@ class EventStream(Response):
         watch: Watch,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        self.status_code = 200
-        self.raw_headers = list(HEADERS)
-        self.background = None
+        super().__init__(status_code=200)
+        self.raw_headers = list(HEADERS)  # ours, in place of the empty body's
         self.events = body
         self.heartbeat = heartbeat
         self.send: Send | None = None

@@ -7,7 +7,12 @@ two go once the handshake has been answered, and holds the others in a list and 
 whose futures exist only while someone waits. It relies on uvicorn's internals (the
 attributes named here: `request`, `response`, `queue`, `writable`, `handshake_complete`,
 and what uvicorn calls on the queue and the flag); every WebSocket test runs through it,
-and `pyproject.toml` bounds uvicorn's version.
+and `pyproject.toml` bounds uvicorn to one minor version.
+
+On upgrading uvicorn: read `websockets_sansio_impl.py`'s diff for those attributes and for
+any new use of `queue` or `writable`; then `scripts/check --newest` (the streaming tests
+on the newest versions the pins allow) and `python -m bench.matrix --only ws-10k` (the
+memory per socket).
 """
 
 from __future__ import annotations
