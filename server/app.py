@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -33,9 +32,7 @@ from server.headers import SecurityHeaders
 from server.lifespan import Stopping, lifespan_for
 from server.realtime import sse, ws
 from server.realtime.handover import with_handover
-
-# the page and the client library, shipped inside the package (`package-data`)
-STATIC = Path(__file__).resolve().parent / "static"
+from server.static_files import STATIC
 
 
 def page(path: str, name: str, media_type: str | None = None) -> Route:

@@ -1,5 +1,5 @@
 """The client as an npm package, in a React app of its own: `npm pack` of
-server/static/js, installed into a fresh Vite + React + TypeScript app
+static/js, installed into a fresh Vite + React + TypeScript app
 (tests/browser/npm_app) with `npm install ./taskstream-client-<v>.tgz`, type-checked
 (`tsc --noEmit`), built (`vite build`), served on its own origin and driven in Chromium
 against a running Taskstream: a plan followed to completion with its live text, and a
@@ -23,7 +23,7 @@ from tests.browser.conftest import static_origin
 from tests.server.conftest import ANSWERS
 from tests.support import ROOT, WAIT, Account, Proc, signup
 
-CLIENT = ROOT / "server" / "static" / "js"
+CLIENT = ROOT / "static" / "js"
 APP = ROOT / "tests" / "browser" / "npm_app"
 TIMEOUT_MS = WAIT * 1000
 

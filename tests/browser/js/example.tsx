@@ -1,17 +1,17 @@
 // What the client team writes, typed: `tsc --noEmit` (scripts/check) checks the declarations
-// (server/static/js/*.d.ts) against it. Each @ts-expect-error is a mistake they must catch.
+// (static/js/*.d.ts) against it. Each @ts-expect-error is a mistake they must catch.
 import {
   storedSession,
   TaskstreamClient,
   type Task,
   type Transport,
-} from "../../../server/static/js/taskstream.js";
+} from "../../../static/js/taskstream.js";
 import {
   stageLabel,
   TaskProgress,
   TaskstreamProvider,
   useTask,
-} from "../../../server/static/js/taskstream-react.js";
+} from "../../../static/js/taskstream-react.js";
 
 const session = storedSession();
 session.save({ accessToken: "a", refreshToken: "r" });
