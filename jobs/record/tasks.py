@@ -144,7 +144,7 @@ class Replay:
     resync: bool
 
 
-class Refused(Exception):
+class ReadRefused(Exception):
     """A read refused because its guard key exists (the reader's login was revoked)."""
 
 
@@ -515,7 +515,7 @@ class TaskStore:
     ) -> Replay | None:
         """What a stream sends next, in one round trip (its start, or a catch-up): the task
         and the events after `after`; or, when there is no `after` or the events after it
-        are gone (`resync`), the task with its text for a snapshot. `Refused` when the key
+        are gone (`resync`), the task with its text for a snapshot. `ReadRefused` when the key
         `guard` exists."""
         if after is not None and parse_event_id(after) is None:
             after = None
@@ -529,7 +529,7 @@ class TaskStore:
             refused, reply = await asyncio.gather(self.redis.exists(guard), self._read(read, args))
             reply = ["refused"] if refused else reply
         if reply[0] == "refused":
-            raise Refused
+            raise ReadRefused
         if not reply[0]:
             return None
         task = _task_from_hash(_pairs(reply[0]))

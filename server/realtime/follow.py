@@ -14,7 +14,10 @@ client's last id stays) when the process shuts down, or with a `reauthenticate` 
 (no id either) when the caller's access token expires, or with `revoked` (no id) the
 moment the caller's login is revoked (`watch`: `sessions.py`). `follow_many()` merges
 several tasks into one stream whose ids are cursors: the last id of every task, in the
-order they were asked for.
+order they were asked for; `follow_all()`, every task of a user's, new ones included.
+
+`open_stream()` is how SSE and the WebSocket open one task's stream: steps 1 and 2 done
+before the answer starts, with the owner checked, so that a refusal is still an answer.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ T = TypeVar("T")
 MULTI_QUEUE = 64
 RECONNECT_MS = 1000
 FINISHED = Event("", "finished", "{}")  # internal: a followed task has ended
+NEWS = Event("", "news", "{}")  # internal: the user has a new task
 RECONNECT = Event("", "reconnect", f'{{"reason":"shutdown","retryMs":{RECONNECT_MS}}}')
 REAUTHENTICATE = Event(
     "",
@@ -107,20 +111,67 @@ def first_batch(opening: Replay, last_id: str | None) -> list[Event] | None:
     return opening.events
 
 
+class NoSuchTask(Exception):
+    """An unknown or malformed id, or another user's task: all answered alike."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A stream's start: the task's channel subscribed, then its first batch read. It
+    holds the listener until `close()` (`follow` closes it when it ends; a caller that
+    drops it unfollowed closes it; a second close does nothing)."""
+
+    hub: Hub
+    listener: Listener
+    batch: list[Event]
+
+    def close(self) -> None:
+        self.hub.release(self.listener)
+
+
+async def open_stream(
+    hub: Hub,
+    store: TaskStore,
+    task_id: str,
+    owner: str,
+    last_id: str | None,
+    guard: str | None = None,
+) -> Opened | None:
+    """Subscribe to the task's channel, then read the task and its first batch in one
+    round trip (refused, `ReadRefused`, when the key `guard` exists: a login's revocation
+    mark), so that no event falls between. `NoSuchTask` unless the task is `owner`'s;
+    None when the client has had the task's end already: nothing to follow."""
+    # never a channel for a made-up id (its read still tells a refused guard)
+    listener = await hub.subscribe(task_id) if is_task_id(task_id) else None
+    try:
+        opening = await store.replay(task_id, last_id, guard)
+        if listener is None or opening is None or opening.task.owner != owner:
+            raise NoSuchTask(task_id)
+        batch = first_batch(opening, last_id)
+    except BaseException:
+        if listener is not None:
+            hub.release(listener)
+        raise
+    if batch is None or has_seen_end(opening.task, last_id):
+        hub.release(listener)
+        return None
+    return Opened(hub, listener, batch)
+
+
 async def follow(
     hub: Hub,
     store: TaskStore,
     task_id: str,
     last_id: str | None = None,
     watch: Watch | None = None,
-    opened: tuple[Listener, list[Event]] | None = None,
+    opened: Opened | None = None,
 ) -> AsyncIterator[Event]:
     """The task's events for one stream, after `last_id`. `opened`: the stream's start is
-    done already (subscribed, and the first batch read: `first_batch`)."""
+    done already (`open_stream`)."""
     if opened is None:
         listener, batch = await hub.subscribe(task_id), None
     else:
-        listener, batch = opened
+        listener, batch = opened.listener, opened.batch
     try:
         cursor = Cursor(last_id)
         if batch is None:
@@ -163,6 +214,43 @@ async def _read_after(store: TaskStore, task_id: str, last_id: str | None) -> li
     return [] if replay is None else first_batch(replay, last_id)
 
 
+class Merge:
+    """Several tasks followed at once, their events through one bounded queue: a slow
+    client holds the pumps back, and their listeners fall back to catching up from the
+    streams."""
+
+    def __init__(self, hub: Hub, store: TaskStore, watch: Watch | None) -> None:
+        self.hub, self.store, self.watch = hub, store, watch
+        self.queue: asyncio.Queue[tuple[str, Event | Exception]] = asyncio.Queue(MULTI_QUEUE)
+        self.pumps: dict[str, asyncio.Task[None]] = {}
+
+    def follow(self, task_id: str, last_id: str | None) -> None:
+        self.pumps[task_id] = asyncio.create_task(self._pump(task_id, last_id))
+
+    async def _pump(self, task_id: str, last_id: str | None) -> None:
+        try:
+            async for event in follow(self.hub, self.store, task_id, last_id, self.watch):
+                await self.queue.put((task_id, event))
+        except Exception as error:
+            await self.queue.put((task_id, error))
+            return
+        await self.queue.put((task_id, FINISHED))
+
+    async def announce(self) -> None:
+        await self.queue.put(("", NEWS))
+
+    async def next(self) -> tuple[str, Event]:
+        """The next event of any task: `FINISHED` when a task's follow has ended, `NEWS`
+        once announced; a pump's failure is raised here."""
+        task_id, item = await self.queue.get()
+        if isinstance(item, Exception):
+            raise item
+        return task_id, item
+
+    async def close(self, *others: asyncio.Task[None]) -> None:
+        await _stop([*others, *self.pumps.values()])
+
+
 async def follow_many(
     hub: Hub,
     store: TaskStore,
@@ -170,36 +258,26 @@ async def follow_many(
     cursor: list[str | None],
     watch: Watch | None = None,
 ) -> AsyncIterator[Event]:
-    """Events of several tasks on one stream; each event's id is the cursor of all tasks."""
-    # bounded: a slow client holds the pumps back, and their listeners fall back to catch-up
-    queue: asyncio.Queue[tuple[int, Event | Exception | None]] = asyncio.Queue(MULTI_QUEUE)
-
-    async def pump(index: int) -> None:
-        try:
-            async for event in follow(hub, store, task_ids[index], cursor[index], watch):
-                await queue.put((index, event))
-        except Exception as error:
-            await queue.put((index, error))
-            return
-        await queue.put((index, None))  # this task ended
-
-    pumps = [asyncio.create_task(pump(i)) for i in range(len(task_ids))]
+    """Events of several distinct tasks on one stream; each event's id is the cursor of
+    all tasks."""
+    merge = Merge(hub, store, watch)
+    position = {task_id: index for index, task_id in enumerate(task_ids)}
+    for task_id, last_id in zip(task_ids, cursor, strict=True):
+        merge.follow(task_id, last_id)
     try:
-        open_count = len(pumps)
-        while open_count:
-            index, event = await queue.get()
-            if isinstance(event, Exception):
-                raise event
-            if event is None:
-                open_count -= 1
+        following = len(task_ids)
+        while following:
+            task_id, event = await merge.next()
+            if event is FINISHED:
+                following -= 1
                 continue
             if event in ENDINGS:
                 yield event
                 return
-            cursor[index] = event.id
+            cursor[position[task_id]] = event.id
             yield Event(",".join(c or "" for c in cursor), event.type, event.data)
     finally:
-        await _stop(pumps)
+        await merge.close()
 
 
 @dataclass
@@ -240,18 +318,8 @@ async def follow_all(
     A fresh stream follows the owner's unfinished tasks; a resumed one, the tasks of its
     cursor from their ids, and every task created since `since` from its start. New tasks
     are announced on the owner's channel (`write.lua` publishes each creation there)."""
-    queue: asyncio.Queue[tuple[str, Event | Exception | None]] = asyncio.Queue(MULTI_QUEUE)
-    pumps: dict[str, asyncio.Task[None]] = {}
+    merge = Merge(hub, store, watch)
     ended: set[str] = set()
-
-    async def pump(task_id: str, last_id: str | None) -> None:
-        try:
-            async for event in follow(hub, store, task_id, last_id or None, watch):
-                await queue.put((task_id, event))
-        except Exception as error:
-            await queue.put((task_id, error))
-            return
-        await queue.put((task_id, FINISHED))
 
     async with hub.listen(f"user:{owner}") as news:
         fresh = cursor is None
@@ -264,13 +332,13 @@ async def follow_all(
 
         def start(task_id: str, known: str | None) -> None:
             cursor.positions.setdefault(task_id, known or "")
-            pumps[task_id] = asyncio.create_task(pump(task_id, known))
+            merge.follow(task_id, known or None)
 
         async def discover() -> None:
             """Follow every task created since `since` (the index's work: not the owner's
             whole history) that the stream does not follow yet."""
             for task_id, _ in await store.of_user(owner, since=cursor.since):
-                if task_id not in pumps:
+                if task_id not in merge.pumps:
                     start(task_id, cursor.positions.get(task_id))
 
         async def prune() -> None:
@@ -291,7 +359,7 @@ async def follow_all(
                 await news.wait()
                 news.queue.clear()
                 news.stale = False
-                await queue.put(("", None))  # something was created: look again
+                await merge.announce()  # something was created: look again
 
         watcher = asyncio.create_task(announcements())
         try:
@@ -302,16 +370,14 @@ async def follow_all(
             await discover()
             while True:
                 try:
-                    task_id, event = await _before(watch, queue.get())
+                    task_id, event = await _before(watch, merge.next())
                 except TimeoutError:
                     yield _ending(watch)
                     return
                 if news.closing:
                     yield RECONNECT
                     return
-                if isinstance(event, Exception):
-                    raise event
-                if event is None:
+                if event is NEWS:
                     await discover()
                     continue
                 if event is FINISHED:
@@ -324,7 +390,7 @@ async def follow_all(
                 cursor.positions[task_id] = event.id
                 yield Event(str(cursor), event.type, event.data)
         finally:
-            await _stop([watcher, *pumps.values()])
+            await merge.close(watcher)
 
 
 async def _before(watch: Watch | None, waiting: Awaitable[T]) -> T:

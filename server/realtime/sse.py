@@ -38,24 +38,25 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from jobs.record.tasks import Event, Refused, is_task_id
+from jobs.record.tasks import Event, ReadRefused
 from server.auth import Principal, identify, session_revoked, watch_login
 from server.errors import ApiError, NotFound
 from server.realtime.follow import (
     RECONNECT,
     RECONNECT_MS,
     AllCursor,
-    first_batch,
+    NoSuchTask,
+    Opened,
     follow,
     follow_all,
     follow_many,
     has_seen_end,
+    open_stream,
     parse_cursor,
 )
 from server.realtime.gate import Admission
 from server.realtime.handover import hand_over
 from server.realtime.heartbeat import Heartbeat
-from server.realtime.hub import Listener
 from server.realtime.sessions import Watch, revoked_key
 from server.state import app_state
 
@@ -202,32 +203,30 @@ async def task_events(request: Request) -> Response:
     state["gate"].check(principal.user_id)  # a full process refuses before any read
     watch = await watch_login(request, principal, guarded=True)
     admission: Admission | None = None
-    listener: Listener | None = None
+    opened: Opened | None = None
     handed = False
     try:
         admission = await state["gate"].admit("sse", principal.user_id)
-        # never a channel for a made-up id (its read still tells a revoked login: 401)
-        listener = await hub.subscribe(task_id) if is_task_id(task_id) else None
+        guard = revoked_key(principal.family)
         try:
-            opening = await store.replay(task_id, last_id, revoked_key(principal.family))
-        except Refused:
+            opened = await open_stream(hub, store, task_id, principal.user_id, last_id, guard)
+        except ReadRefused:
             raise session_revoked() from None
-        if listener is None or opening is None or opening.task.owner != principal.user_id:
-            raise NotFound("no such task", code="TASK_NOT_FOUND")
-        batch = first_batch(opening, last_id)
-        if batch is None or has_seen_end(opening.task, last_id):
-            return Response(status_code=204)
-        events = partial(follow, hub, store, task_id, last_id, opened=(listener, batch))
-        answer = stream(request, admission, watch, events, partial(hub.release, listener))
-        handed = True
+        except NoSuchTask:
+            raise NotFound("no such task", code="TASK_NOT_FOUND") from None
+        if opened is None:
+            return Response(status_code=204)  # the client has had the task's end
+        events = partial(follow, hub, store, task_id, last_id, opened=opened)
+        answer = stream(request, admission, watch, events, opened.close)
+        handed = True  # from here on, the answer gives everything back
         return answer
     finally:
-        if not handed:
+        if not handed:  # refused, failed, or nothing to follow
             watch.close()
             if admission is not None:
                 admission.release()
-            if listener is not None:
-                hub.release(listener)
+            if opened is not None:
+                opened.close()
 
 
 async def many_events(request: Request) -> Response:

@@ -42,13 +42,13 @@ from server.realtime.follow import (
     RECONNECT,
     RECONNECT_MS,
     REVOKED,
-    first_batch,
+    NoSuchTask,
+    Opened,
     follow,
-    has_seen_end,
+    open_stream,
 )
 from server.realtime.gate import Admission
 from server.realtime.handover import hand_over
-from server.realtime.hub import Listener
 from server.realtime.sessions import Watch
 from server.responses import read_json
 from server.state import AppState, app_state
@@ -139,32 +139,31 @@ class Session:
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             await self.error("TOO_MANY_SUBSCRIPTIONS", "unsubscribe from a task first", task_id)
             return
-        # as an SSE stream opens: subscribed first, then one read (the socket's login was
-        # checked at the handshake; its revocation ends the socket through its `Watch`)
-        hub, store = self.state["hub"], self.state["store"]
-        listener: Listener | None = None
+        # as an SSE stream opens (the socket's login was checked at the handshake; its
+        # revocation ends the socket through its `Watch`)
+        state = self.state
         try:
-            listener = await hub.subscribe(task_id)
-            opening = await store.replay(task_id, last_id)
-        except BaseException as error:
-            if listener is not None:
-                hub.release(listener)
-            if isinstance(error, Exception) and is_outage(error):
-                await self.try_again_later()
-                return
-            raise
-        if opening is None or opening.task.owner != self.principal.user_id:
-            hub.release(listener)
+            opened = await open_stream(
+                state["hub"], state["store"], task_id, self.principal.user_id, last_id
+            )
+        except NoSuchTask:
             await self.error("TASK_NOT_FOUND", "no such task", task_id)
             return
-        await self.send({"event": "subscribed", "taskId": task_id})
-        batch = first_batch(opening, last_id)
-        if batch is None or has_seen_end(opening.task, last_id):
-            hub.release(listener)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            await self.try_again_later()
+            return
+        try:
+            await self.send({"event": "subscribed", "taskId": task_id})
+        except BaseException:
+            if opened is not None:
+                opened.close()
+            raise
+        if opened is None:  # the client has had the task's end
             await self.send({"event": "unsubscribed", "taskId": task_id, "reason": "ended"})
             return
-        pump = self._pump(task_id, last_id, listener, batch)
-        self.subscriptions[task_id] = asyncio.create_task(pump)
+        self.subscriptions[task_id] = asyncio.create_task(self._pump(task_id, last_id, opened))
 
     async def owned(self, task_id: str) -> Task | None:
         """The caller's task, or None after telling them it does not exist."""
@@ -174,12 +173,9 @@ class Session:
             return None
         return task
 
-    async def _pump(
-        self, task_id: str, last_id: str | None, listener: Listener, batch: list[Event]
-    ) -> None:
+    async def _pump(self, task_id: str, last_id: str | None, opened: Opened) -> None:
         state = self.state
         try:
-            opened = (listener, batch)
             events = follow(state["hub"], state["store"], task_id, last_id, self.watch, opened)
             async for event in events:
                 if event is RECONNECT:  # shutting down: 1012, "service restart"
@@ -199,7 +195,7 @@ class Session:
                 with suppress(Exception):  # the client may be gone already
                     await self.end({"event": "reconnect", "retryMs": RECONNECT_MS}, 1011)
         finally:
-            state["hub"].release(listener)  # also when cancelled before `follow` began
+            opened.close()  # also when cancelled before `follow` began
             self.subscriptions.pop(task_id, None)
 
     async def unsubscribe(self, task_id: str) -> None:
