@@ -38,6 +38,7 @@ from redis.exceptions import RedisError, ResponseError
 from jobs.connections import PubSubRoutes
 from jobs.record.keys import channel
 from jobs.record.tasks import Event
+from server.realtime.waitable import Waitable
 
 logger = logging.getLogger(__name__)
 
@@ -47,22 +48,22 @@ PING_EVERY_S = 5.0
 DOWN_WAIT_S = 2.0  # how long a new listener waits for a link that is down to come back
 
 
-class Listener:
+class Listener(Waitable):
     """One stream's view of one task's channel, read by one stream at a time.
 
     Lean on purpose (thousands per process): a list, not a deque, and no `asyncio.Event`
-    (each holds a deque of waiters) but a future made only while its stream waits."""
+    but a `Waitable`."""
 
-    __slots__ = ("_waiter", "_woken", "channel", "closing", "maxsize", "queue", "stale")
+    __slots__ = ("_woken", "channel", "closing", "maxsize", "queue", "stale")
 
     def __init__(self, channel: str, maxsize: int, closing: bool = False) -> None:
+        super().__init__()
         self.channel = channel
         self.maxsize = maxsize
         self.queue: list[Event] = []
         self.stale = False
         self.closing = closing  # the process is shutting down: end, and tell to reconnect
         self._woken = closing
-        self._waiter: asyncio.Future[None] | None = None
 
     def push(self, event: Event) -> None:
         if self.stale:
@@ -85,46 +86,40 @@ class Listener:
 
     async def wait(self) -> None:
         """Until something happened since the last wait: an event, staleness, closing."""
-        if not self._woken:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+        await self._until_ready()
         self._woken = False
+
+    def _ready(self) -> bool:
+        return self._woken
 
     def _wake(self) -> None:
         self._woken = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._notify()
 
 
-class _Channel:
-    __slots__ = ("_ready", "confirmed", "link", "listeners", "resubscribed")
+class _Channel(Waitable):
+    __slots__ = ("confirmed", "link", "listeners", "resubscribed")
+    shared = True  # every stream opening on the channel waits for its confirmation
 
     def __init__(self, link: _Link) -> None:
+        super().__init__()
         self.link = link
         self.listeners: set[Listener] = set()
         self.confirmed = False
         self.resubscribed = False
-        self._ready: asyncio.Future[None] | None = None  # only while someone waits
 
     def confirm(self) -> None:
         self.confirmed = True
-        if self._ready is not None and not self._ready.done():
-            self._ready.set_result(None)
+        self._notify()
 
     def unconfirm(self) -> None:
         self.confirmed = False
-        if self._ready is not None and self._ready.done():
-            self._ready = None
 
     async def until_confirmed(self) -> None:
-        if self.confirmed:
-            return
-        if self._ready is None:
-            self._ready = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._ready)  # one waiter's cancel must not cancel the others'
+        await self._until_ready()
+
+    def _ready(self) -> bool:
+        return self.confirmed
 
 
 class Hub:

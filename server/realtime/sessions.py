@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from server.realtime.hub import Hub
+from server.realtime.waitable import Waitable
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +36,16 @@ def revoked_key(family: str) -> str:
     return f"ts:token-family:{family}:revoked"
 
 
-class Watch:
+class Watch(Waitable):
     """One stream's login: when its token expires, and whether it has been revoked.
 
     No timer of its own: `Sessions` keeps one timer per second in which watched tokens
     expire, so a stream learns of its token's expiry within a second of it."""
 
-    __slots__ = ("_bounded", "_sessions", "_waiter", "deadline", "expired", "family", "revoked")
+    __slots__ = ("_bounded", "_sessions", "deadline", "expired", "family", "revoked")
 
     def __init__(self, sessions: Sessions, family: str, expires_at: float) -> None:
+        super().__init__()  # a `Waitable`: no `asyncio.Event` per stream
         self._sessions: Sessions | None = sessions
         self.family = family
         self.deadline = asyncio.get_running_loop().time() + expires_at - time.time()
@@ -51,8 +53,6 @@ class Watch:
         self.expired = False
         # the tasks interrupted when the login ends, with whether they have been
         self._bounded: dict[asyncio.Task[Any], bool] = {}
-        # made only while someone waits for the end (no `asyncio.Event` per stream)
-        self._waiter: asyncio.Future[None] | None = None
 
     @property
     def ended(self) -> bool:
@@ -77,12 +77,10 @@ class Watch:
 
     async def until_ended(self) -> None:
         """For one waiter at a time (a WebSocket with no subscription)."""
-        if not self.ended:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+        await self._until_ready()
+
+    def _ready(self) -> bool:
+        return self.ended
 
     def revoke(self) -> None:
         self.revoked = True
@@ -93,8 +91,7 @@ class Watch:
         self._end()
 
     def _end(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._notify()
         for task, interrupted in self._bounded.items():
             if not interrupted:
                 self._bounded[task] = True

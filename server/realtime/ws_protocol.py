@@ -17,71 +17,64 @@ memory per socket).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from server.realtime.waitable import Waitable
 
-class _Messages:
+
+class _Messages(Waitable):
     """The client's messages for the app: what uvicorn asks of its queue. Short: uvicorn
     stops reading the client until the app has taken its message."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items",)
 
     def __init__(self) -> None:
+        super().__init__()
         self._items: list[Any] = []
-        self._waiter: asyncio.Future[None] | None = None
 
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._notify()
 
     async def get(self) -> Any:
-        while not self._items:  # one reader: the app's `receive`
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+        await self._until_ready()  # one reader: the app's `receive`
         return self._items.pop(0)
+
+    def _ready(self) -> bool:
+        return bool(self._items)
 
     def empty(self) -> bool:
         return not self._items
 
 
-class _Flag:
+class _Flag(Waitable):
     """Whether the transport takes writes: `asyncio.Event`'s set/clear/wait, with no
     deque of waiters held while nobody waits."""
 
-    __slots__ = ("_set", "_waiters")
+    __slots__ = ("_set",)
+    shared = True  # every writer waits for the transport
 
     def __init__(self) -> None:
+        super().__init__()
         self._set = True
-        self._waiters: list[asyncio.Future[None]] | None = None
 
     def is_set(self) -> bool:
         return self._set
 
     def set(self) -> None:
         self._set = True
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
+        self._notify()
 
     def clear(self) -> None:
         self._set = False
 
     async def wait(self) -> None:
-        if self._set:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
-        await waiter
+        await self._until_ready()
+
+    def _ready(self) -> bool:
+        return self._set
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
