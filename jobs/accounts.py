@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from jobs import keys
 from jobs.record.tasks import now_iso
 
 Purpose = Literal["verify", "reset"]
@@ -54,7 +55,7 @@ class UserStore:
     ) -> dict[str, Any] | None:
         """The new account, or None when the address is taken."""
         user_id = str(uuid.uuid4())
-        if not await self.redis.set(f"ts:user-email:{normalize(email)}", user_id, nx=True):
+        if not await self.redis.set(keys.user_by_email(normalize(email)), user_id, nx=True):
             return None
         user = {
             "id": user_id,
@@ -65,38 +66,38 @@ class UserStore:
             "emailVerified": "0",
             "createdAt": now_iso(),
         }
-        await self.redis.hset(f"ts:user:{user_id}", mapping=user)  # type: ignore[misc]
+        await self.redis.hset(keys.user(user_id), mapping=user)  # type: ignore[misc]
         return user
 
     async def get(self, user_id: str) -> dict[str, Any] | None:
-        user: dict[str, Any] = await self.redis.hgetall(f"ts:user:{user_id}")  # type: ignore[misc]
+        user: dict[str, Any] = await self.redis.hgetall(keys.user(user_id))  # type: ignore[misc]
         return user or None
 
     async def by_email(self, email: str) -> dict[str, Any] | None:
-        user_id = await self.redis.get(f"ts:user-email:{normalize(email)}")
+        user_id = await self.redis.get(keys.user_by_email(normalize(email)))
         return None if user_id is None else await self.get(user_id)
 
     async def update(self, user_id: str, **fields: str) -> None:
-        await self.redis.hset(f"ts:user:{user_id}", mapping=fields)  # type: ignore[misc]
+        await self.redis.hset(keys.user(user_id), mapping=fields)  # type: ignore[misc]
 
     async def issue_token(self, purpose: Purpose, user_id: str) -> str:
         token = secrets.token_urlsafe(32)
         ttl = TOKEN_TTL_S[purpose]
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"ts:mail-token:{purpose}:{digest(token)}", user_id, ex=ttl)
-            pipe.sadd(_outstanding(purpose, user_id), digest(token))
-            pipe.expire(_outstanding(purpose, user_id), ttl)
+            pipe.set(keys.mail_token(purpose, digest(token)), user_id, ex=ttl)
+            pipe.sadd(keys.mail_tokens(purpose, user_id), digest(token))
+            pipe.expire(keys.mail_tokens(purpose, user_id), ttl)
             await pipe.execute()
         return token
 
     async def use_token(self, purpose: Purpose, token: str) -> str | None:
         """The user id the token was issued to, once; None if unknown, used or expired.
         Using one ends every other token of the same purpose mailed to that user."""
-        user_id: str | None = await self.redis.getdel(f"ts:mail-token:{purpose}:{digest(token)}")
+        user_id: str | None = await self.redis.getdel(keys.mail_token(purpose, digest(token)))
         if user_id is None:
             return None
         # one atomic step, so that of two tokens used at once only one wins
-        claim = self.redis.eval(CLAIM, 1, _outstanding(purpose, user_id), digest(token))
+        claim = self.redis.eval(CLAIM, 1, keys.mail_tokens(purpose, user_id), digest(token))
         claimed = await claim  # type: ignore[misc]
         return user_id if claimed else None
 
@@ -109,7 +110,3 @@ if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
 end
 return 0
 """
-
-
-def _outstanding(purpose: Purpose, user_id: str) -> str:
-    return f"ts:mail-tokens:{purpose}:{user_id}"

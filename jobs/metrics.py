@@ -19,9 +19,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-KEY = "ts:metrics"
-WORKERS = "ts:metrics:worker:"
-WEBS = "ts:metrics:web:"  # each web process's stream figures (`server/realtime/figures.py`)
+from jobs import keys
+
+KEY = keys.METRICS
+WORKERS = keys.WORKER_METRICS
+WEBS = keys.WEB_METRICS  # each web process's stream figures (`server/realtime/figures.py`)
 WORKER_GAUGES = ("jobs_running", "jobs_complete", "jobs_failed", "jobs_retried")
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 POLL_BUCKETS = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 100.0)

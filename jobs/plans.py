@@ -9,9 +9,12 @@ each project lists its plans and simulations, each plan its evaluations, newest 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+
+from jobs import keys
 
 # (key, English title, Korean title), in the order a plan presents them
 SECTIONS = (
@@ -44,19 +47,17 @@ class PlanStore:
 
     async def save(self, plan: dict[str, Any]) -> None:
         plan_id = plan["businessPlanId"]
-        await self._save(
-            f"ts:plan:{plan_id}", plan, f"ts:project:{plan['projectId']}:plans", plan_id
-        )
+        await self._save(keys.plan(plan_id), plan, keys.project_plans(plan["projectId"]), plan_id)
 
     async def save_evaluation(self, evaluation: dict[str, Any]) -> None:
         evaluation_id = evaluation["evaluationId"]
-        index = f"ts:plan:{evaluation['businessPlanId']}:evaluations"
-        await self._save(f"ts:evaluation:{evaluation_id}", evaluation, index, evaluation_id)
+        index = keys.plan_evaluations(evaluation["businessPlanId"])
+        await self._save(keys.evaluation(evaluation_id), evaluation, index, evaluation_id)
 
     async def save_simulation(self, simulation: dict[str, Any]) -> None:
         simulation_id = simulation["simulationId"]
-        index = f"ts:project:{simulation['projectId']}:simulations"
-        await self._save(f"ts:simulation:{simulation_id}", simulation, index, simulation_id)
+        index = keys.project_simulations(simulation["projectId"])
+        await self._save(keys.simulation(simulation_id), simulation, index, simulation_id)
 
     async def _save(self, key: str, record: dict[str, Any], index: str, record_id: str) -> None:
         """The record, and its id first in its owner's list, at once."""
@@ -67,29 +68,29 @@ class PlanStore:
 
     async def claim_project(self, project_id: str, owner: str) -> bool:
         """Make `owner` the project's owner if it has none; whether it is theirs now."""
-        earlier = await self.redis.set(f"ts:project:{project_id}:owner", owner, nx=True, get=True)
+        earlier = await self.redis.set(keys.project_owner(project_id), owner, nx=True, get=True)
         return earlier is None or earlier == owner
 
     async def project_owner(self, project_id: str) -> str | None:
-        owner: str | None = await self.redis.get(f"ts:project:{project_id}:owner")
+        owner: str | None = await self.redis.get(keys.project_owner(project_id))
         return owner
 
     async def get(self, plan_id: str) -> dict[str, Any] | None:
-        return await self._load(f"ts:plan:{plan_id}")
+        return await self._load(keys.plan(plan_id))
 
     async def latest(self, project_id: str) -> dict[str, Any] | None:
         """The project's newest plan."""
-        return await self._newest(f"ts:project:{project_id}:plans", "ts:plan:")
+        return await self._newest(keys.project_plans(project_id), keys.plan)
 
     async def latest_evaluation(self, plan_id: str) -> dict[str, Any] | None:
-        return await self._newest(f"ts:plan:{plan_id}:evaluations", "ts:evaluation:")
+        return await self._newest(keys.plan_evaluations(plan_id), keys.evaluation)
 
     async def latest_simulation(self, project_id: str) -> dict[str, Any] | None:
-        return await self._newest(f"ts:project:{project_id}:simulations", "ts:simulation:")
+        return await self._newest(keys.project_simulations(project_id), keys.simulation)
 
-    async def _newest(self, index: str, prefix: str) -> dict[str, Any] | None:
+    async def _newest(self, index: str, key: Callable[[str], str]) -> dict[str, Any] | None:
         newest: str | None = await self.redis.lindex(index, 0)  # type: ignore[misc]
-        return None if newest is None else await self._load(prefix + newest)
+        return None if newest is None else await self._load(key(newest))
 
     async def _load(self, key: str) -> dict[str, Any] | None:
         raw = await self.redis.get(key)

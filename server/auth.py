@@ -27,11 +27,12 @@ from typing import Any
 import jwt
 from starlette.requests import HTTPConnection
 
+from jobs import keys
 from jobs.accounts import digest
 from jobs.record.keys import channel
 from jobs.record.tasks import Event
 from server.errors import Unauthorized
-from server.realtime.sessions import REVOCATIONS, Watch, revoked_key
+from server.realtime.sessions import REVOCATIONS, Watch
 from server.state import app_state
 
 logger = logging.getLogger(__name__)
@@ -60,10 +61,10 @@ async def issue_tokens(conn: HTTPConnection, user_id: str, family: str | None = 
     record = {"userId": user_id, "family": family, "used": 0}
     ttl = int(auth.refresh_ttl_s)
     async with redis.pipeline(transaction=True) as tx:
-        tx.hset(f"ts:refresh:{digest(refresh)}", mapping=record)
-        tx.expire(f"ts:refresh:{digest(refresh)}", ttl)
-        tx.sadd(f"ts:user:{user_id}:families", family)
-        tx.expire(f"ts:user:{user_id}:families", ttl)
+        tx.hset(keys.refresh(digest(refresh)), mapping=record)
+        tx.expire(keys.refresh(digest(refresh)), ttl)
+        tx.sadd(keys.login_families(user_id), family)
+        tx.expire(keys.login_families(user_id), ttl)
         await tx.execute()
     return {
         "accessToken": access,
@@ -76,9 +77,9 @@ async def issue_tokens(conn: HTTPConnection, user_id: str, family: str | None = 
 async def rotate(conn: HTTPConnection, refresh: str) -> Any:
     """A new pair for a refresh token used for the first time."""
     redis = app_state(conn)["redis"]
-    key = f"ts:refresh:{digest(refresh)}"
+    key = keys.refresh(digest(refresh))
     record: dict[str, str] = await redis.hgetall(key)  # type: ignore[misc]
-    if not record or await redis.exists(revoked_key(record["family"])):
+    if not record or await redis.exists(keys.revoked(record["family"])):
         raise Unauthorized("the refresh token is not valid", code="INVALID_REFRESH_TOKEN")
     if await redis.hincrby(key, "used", 1) > 1:  # type: ignore[misc]
         await revoke(conn, record["family"])
@@ -95,7 +96,7 @@ async def revoke(conn: HTTPConnection, family: str) -> None:
     state = app_state(conn)
     ttl = int(state["settings"].auth.refresh_ttl_s)  # outlives every token of the family
     redis = state["redis"]
-    await redis.set(revoked_key(family), "1", ex=ttl)
+    await redis.set(keys.revoked(family), "1", ex=ttl)
     announced = Event(f"{int(time.time() * 1000)}-0", "revoked", family)  # now: the hub's lag
     # on the streams store, whose channels the hubs follow
     records = state["store"].records
@@ -105,14 +106,14 @@ async def revoke(conn: HTTPConnection, family: str) -> None:
 async def revoke_all(conn: HTTPConnection, user_id: str) -> None:
     """End every session of the user (after a password reset)."""
     redis = app_state(conn)["redis"]
-    for family in await redis.smembers(f"ts:user:{user_id}:families"):  # type: ignore[misc]
+    for family in await redis.smembers(keys.login_families(user_id)):  # type: ignore[misc]
         await revoke(conn, family)
 
 
 async def family_of(conn: HTTPConnection, refresh: str, user_id: str) -> str | None:
     """The login of `user_id`'s refresh token; None for a token of someone else's."""
     redis = app_state(conn)["redis"]
-    key = f"ts:refresh:{digest(refresh)}"
+    key = keys.refresh(digest(refresh))
     owner, family = await redis.hmget(key, ["userId", "family"])  # type: ignore[misc]
     return family if owner == user_id else None
 
@@ -133,7 +134,7 @@ async def authenticate(conn: HTTPConnection, *, ticket: bool = False) -> Princip
 async def identify(conn: HTTPConnection, *, ticket: bool = False) -> Principal:
     """The caller as their token or ticket names them, not yet checked against
     revocation: the caller of this does that in its own read (a stream's first one,
-    guarded by `revoked_key(principal.family)`), else it must use `authenticate`."""
+    guarded by `keys.revoked(principal.family)`), else it must use `authenticate`."""
     header = conn.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     raw = conn.query_params.get("ticket") if ticket else None
@@ -177,7 +178,7 @@ async def watch_login(
     """Start watching the login of a stream being opened (`sessions.py`), then make sure
     it was not revoked before: a revocation announced before the watch began found nothing
     to end, and a check made before it (`authenticate`'s) cannot see one announced in
-    between. `guarded`: the stream's own first read checks `revoked_key` (cheaper)."""
+    between. `guarded`: the stream's own first read checks `keys.revoked` (cheaper)."""
     state = app_state(conn)
     pause = state["settings"].stream_open_pause_s
     if pause:  # tests only: a revocation lands here (`tests/realtime/test_revocation.py`)
@@ -194,7 +195,7 @@ async def watch_login(
 
 
 async def _unrevoked(conn: HTTPConnection, principal: Principal) -> Principal:
-    if await app_state(conn)["redis"].exists(revoked_key(principal.family)):
+    if await app_state(conn)["redis"].exists(keys.revoked(principal.family)):
         raise session_revoked()
     return principal
 
@@ -208,13 +209,13 @@ async def issue_ticket(conn: HTTPConnection, principal: Principal) -> dict[str, 
     ttl = state["settings"].auth.ticket_ttl_s
     ticket = secrets.token_urlsafe(24)
     record = {"userId": principal.user_id, "exp": principal.expires_at, "fam": principal.family}
-    await state["redis"].set(f"ts:ticket:{digest(ticket)}", json.dumps(record), ex=int(ttl))
+    await state["redis"].set(keys.ticket(digest(ticket)), json.dumps(record), ex=int(ttl))
     return {"ticket": ticket, "expiresIn": int(ttl)}
 
 
 async def _from_ticket(conn: HTTPConnection, ticket: str) -> Principal:
     state = app_state(conn)
-    raw = await state["redis"].getdel(f"ts:ticket:{digest(ticket)}")
+    raw = await state["redis"].getdel(keys.ticket(digest(ticket)))
     if raw is None:
         raise Unauthorized(
             "the stream ticket is not valid (used or expired)", code="INVALID_TICKET"

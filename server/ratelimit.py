@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from starlette.requests import Request
 
+from jobs import keys
 from jobs.accounts import digest, normalize
 from server.clients import client_of
 from server.errors import TooManyRequests
@@ -54,9 +55,9 @@ async def limit(
     scopes = [(f"client:{client_of(request)}", per_client)]
     if email is not None and per_email:
         scopes.append((f"email:{digest(normalize(email))}", per_address))
-    keys = tuple(f"ts:rate:{action}:{scope}:{window}" for scope, _ in scopes)
+    counted = tuple(keys.rate(action, scope, window) for scope, _ in scopes)
     async with redis.pipeline(transaction=False) as pipe:
-        for key in keys:
+        for key in counted:
             pipe.incr(key)
             pipe.expire(key, math.ceil(auth.window_s) + 1)
         counts = (await pipe.execute())[::2]
@@ -66,11 +67,11 @@ async def limit(
             f"too many {action} attempts; try again in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
-    return Spent(redis, keys)
+    return Spent(redis, counted)
 
 
 def _known_key(request: Request, email: str) -> str:
-    return f"ts:known-client:{digest(normalize(email))}:{client_of(request)}"
+    return keys.known_client(digest(normalize(email)), client_of(request))
 
 
 async def is_known_client(request: Request, email: str) -> bool:

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
+from jobs import keys
 from jobs.kind import TASKS_PATH
 from jobs.record.tasks import Task, WriteRejected
 from jobs.runtime import control
@@ -82,7 +83,7 @@ async def submit(
         )
     request_json = json.dumps([request.url.path, body.model_dump(mode="json")], sort_keys=True)
     fingerprint = hashlib.sha256(request_json.encode()).hexdigest()
-    slot = f"ts:idempotency:{owner}:{hashlib.sha256(key.encode()).hexdigest()}"
+    slot = keys.idempotency(owner, hashlib.sha256(key.encode()).hexdigest())
     if await redis.set(slot, f"{fingerprint}:", nx=True, ex=settings.retention_s):
         try:
             task = await start()
@@ -110,7 +111,7 @@ async def _count_start(redis: Redis, owner: str, hourly: int, verified: bool) ->
     """Count a start against the owner's clock hour; 429 `TOO_MANY_TASKS_STARTED` past
     `hourly`. The key counted, to give the start back if it does not happen."""
     now = time.time()
-    key = f"ts:user:{owner}:started:{int(now // 3600)}"
+    key = keys.started(owner, int(now // 3600))
     async with redis.pipeline(transaction=True) as tx:
         tx.incr(key)
         tx.expire(key, 3601)

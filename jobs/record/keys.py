@@ -3,14 +3,11 @@
 Every key of one task carries the hash tag `{<taskId>}`, and so does its channel, so that
 they live on one shard of a cluster and `write.lua` touches one slot. The keys of a user's
 tasks and the user's channel carry `{user:<id>}` (`owner.lua`). These live on the streams
-store (`TASKSTREAM_STREAMS_URL`); `LEASES`, `deferrals` and `user_running` are the worker's
-and live with the queue on `REDIS_URL`, as do accounts, tokens and rate limits, whose keys
-are named in `accounts.py`, `server/auth.py` and `server/ratelimit.py`.
+store (`TASKSTREAM_STREAMS_URL`); the keys on `REDIS_URL` (the worker's leases, accounts,
+logins, plans, limits) are named in `jobs/keys.py`.
 """
 
 from __future__ import annotations
-
-LEASES = "ts:leases"  # running attempts' leases: task id → expiry (epoch s)
 
 
 def channel(name: str) -> str:
@@ -47,11 +44,6 @@ def polls(task_id: str) -> str:
     return f"{channel(task_id)}:polls"
 
 
-def deferrals(task_id: str) -> str:
-    """How many times the job went back to the queue to wait for its owner's quota."""
-    return f"{channel(task_id)}:deferrals"
-
-
 def user_tasks(owner: str) -> str:
     """A user's tasks, scored by creation time (ms)."""
     return f"{channel(f'user:{owner}')}:tasks"
@@ -60,8 +52,3 @@ def user_tasks(owner: str) -> str:
 def user_in_flight(owner: str) -> str:
     """A user's tasks not yet ended."""
     return f"{channel(f'user:{owner}')}:inflight"
-
-
-def user_running(owner: str) -> str:
-    """A user's jobs running now: task id → lease expiry (epoch s)."""
-    return f"ts:user:{owner}:running"

@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from jobs import metrics
 from jobs.config import Settings
 from jobs.connections import PATIENT, Client, Patience, Script, connect_streams
+from jobs.keys import LEASES
 from jobs.record import keys
 from jobs.record.batch import Batched
 
@@ -486,14 +487,14 @@ class TaskStore:
     # its worker died (`jobs/runtime/reaper.py`).
 
     async def hold_lease(self, task_id: str, seconds: float) -> None:
-        await self.redis.zadd(keys.LEASES, {task_id: time.time() + seconds})
+        await self.redis.zadd(LEASES, {task_id: time.time() + seconds})
 
     async def drop_lease(self, task_id: str) -> bool:
         """Forget the lease; False when it was already gone (another reaper took it)."""
-        return bool(await self.redis.zrem(keys.LEASES, task_id))
+        return bool(await self.redis.zrem(LEASES, task_id))
 
     async def lapsed_leases(self) -> list[str]:
-        found: list[str] = await self.redis.zrangebyscore(keys.LEASES, 0, time.time())
+        found: list[str] = await self.redis.zrangebyscore(LEASES, 0, time.time())
         return found
 
     async def count_poll(self, task_id: str) -> None:

@@ -13,7 +13,7 @@ import time
 
 from redis.asyncio import Redis
 
-from jobs.record import keys
+from jobs import keys
 
 # KEYS[1]: the owner's running jobs (task id → lease expiry); ARGV: task id, now, lease
 # expiry, the quota. Forget lapsed places, then take one if the quota allows.

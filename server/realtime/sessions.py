@@ -23,17 +23,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from jobs import keys
 from server.realtime.hub import Hub
 from server.realtime.waitable import Waitable
 
 logger = logging.getLogger(__name__)
 
 REVOCATIONS = "sessions"  # the hub's name for the channel revocations are announced on
-
-
-def revoked_key(family: str) -> str:
-    """Set (with the longest token's lifetime) once a login's tokens are revoked."""
-    return f"ts:token-family:{family}:revoked"
 
 
 class Watch(Waitable):
@@ -164,7 +160,7 @@ class Sessions:
             return
         async with redis.pipeline(transaction=False) as pipe:
             for family in families:
-                pipe.exists(revoked_key(family))
+                pipe.exists(keys.revoked(family))
             revoked = await pipe.execute()
         for family, gone in zip(families, revoked, strict=True):
             if gone:

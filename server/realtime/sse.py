@@ -38,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from jobs import keys
 from jobs.record.tasks import Event, ReadRefused
 from server.auth import Principal, identify, session_revoked, watch_login
 from server.errors import ApiError, NotFound
@@ -57,7 +58,7 @@ from server.realtime.follow import (
 from server.realtime.gate import Admission
 from server.realtime.handover import hand_over
 from server.realtime.heartbeat import Heartbeat
-from server.realtime.sessions import Watch, revoked_key
+from server.realtime.sessions import Watch
 from server.state import app_state
 
 MAX_TASKS_PER_STREAM = 100
@@ -207,7 +208,7 @@ async def task_events(request: Request) -> Response:
     handed = False
     try:
         admission = await state["gate"].admit("sse", principal.user_id)
-        guard = revoked_key(principal.family)
+        guard = keys.revoked(principal.family)
         try:
             opened = await open_stream(hub, store, task_id, principal.user_id, last_id, guard)
         except ReadRefused:

@@ -29,18 +29,13 @@ from contextlib import suppress
 
 from redis.asyncio import Redis
 
-from jobs import metrics
+from jobs import keys, metrics
 
 logger = logging.getLogger(__name__)
 
 LEASE_S = 5.0
 RENEW_S = 1.5
 KEPT_S = 86_400  # a user's hash outlives their last admission by a day at most
-PROCESSES = "ts:{streams}:processes"
-
-
-def user_key(user: str) -> str:
-    return f"ts:{{streams}}:user:{user}"
 
 
 # KEYS: the live processes, the user's counts. ARGV: this process, the limit, KEPT_S.
@@ -111,16 +106,17 @@ class StreamTally:
                     await task
         with suppress(Exception):
             await self._send()
-            await self.redis.zrem(PROCESSES, self.name)
+            await self.redis.zrem(keys.STREAM_PROCESSES, self.name)
 
     async def claim(self, user: str) -> bool:
         """One more of `user`'s streams, if all processes together hold fewer than the limit."""
-        args = (self.name, str(self.per_user), str(KEPT_S))
+        held = (keys.STREAM_PROCESSES, keys.user_streams(user))
+        args = (*held, self.name, str(self.per_user), str(KEPT_S))
         try:
-            claimed = await self.redis.eval(_CLAIM, 2, PROCESSES, user_key(user), *args)  # type: ignore[misc]
+            claimed = await self.redis.eval(_CLAIM, 2, *args)  # type: ignore[misc]
             if claimed == -1:
                 await self._renew()
-                claimed = await self.redis.eval(_CLAIM, 2, PROCESSES, user_key(user), *args)  # type: ignore[misc]
+                claimed = await self.redis.eval(_CLAIM, 2, *args)  # type: ignore[misc]
         except BaseException:  # it may have counted, unanswered: write the count whole
             self._dirty.add(user)
             raise
@@ -151,7 +147,7 @@ class StreamTally:
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for user, count in released.items():
-                        pipe.hincrby(user_key(user), self.name, -count)
+                        pipe.hincrby(keys.user_streams(user), self.name, -count)
                     await pipe.execute()
             except Exception:
                 self._dirty |= set(released)  # the next renewal writes their counts
@@ -166,7 +162,9 @@ class StreamTally:
                 logger.warning("the streams' lease could not be renewed: %s", error)
 
     async def _renew(self) -> None:
-        lapsed = await self.redis.eval(_RENEW, 1, PROCESSES, self.name, str(int(LEASE_S * 1000)))  # type: ignore[misc]
+        lapsed = await self.redis.eval(
+            _RENEW, 1, keys.STREAM_PROCESSES, self.name, str(int(LEASE_S * 1000))
+        )  # type: ignore[misc]
         if lapsed and self.held:
             logger.warning("this process's streams' lease had lapsed: counting them again")
         users = set(self.held) if lapsed else self._dirty
@@ -179,10 +177,10 @@ class StreamTally:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for user in users:
                     if self.held[user]:
-                        pipe.hset(user_key(user), self.name, str(self.held[user]))
-                        pipe.expire(user_key(user), KEPT_S)
+                        pipe.hset(keys.user_streams(user), self.name, str(self.held[user]))
+                        pipe.expire(keys.user_streams(user), KEPT_S)
                     else:
-                        pipe.hdel(user_key(user), self.name)
+                        pipe.hdel(keys.user_streams(user), self.name)
                 await pipe.execute()
         except BaseException:
             self._dirty |= users

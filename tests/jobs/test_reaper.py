@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError
 
 from jobs.config import Settings
 from jobs.connections import Patience, connect
+from jobs.keys import LEASES
 from jobs.record import keys
 from jobs.record.tasks import TaskStore
 from jobs.runtime.reaper import Reaper
@@ -87,7 +88,7 @@ async def test_after_an_outage_lapsed_leases_get_another_lease_before_any_is_tak
     reaper.store, reaper.redis = store, store.redis  # Redis is back
     assert task_id not in await reaper()  # its lease lapsed in the outage: the worker may live
     assert task_id not in await store.lapsed_leases()
-    assert await store.redis.zscore(keys.LEASES, task_id) is not None
+    assert await store.redis.zscore(LEASES, task_id) is not None
     assert (await store.get(task_id)).status == "processing"  # type: ignore[union-attr]
 
 

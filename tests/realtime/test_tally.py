@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from redis.asyncio import Redis
 
+from jobs import keys
 from jobs.connections import PROMPT, connect
-from server.realtime.tally import PROCESSES, StreamTally, user_key
+from server.realtime.tally import StreamTally
 from taskstream.embedded import Valkey
 from tests.support import WAIT
 
@@ -34,7 +35,7 @@ async def tallies(own_valkey: Valkey) -> AsyncIterator[Callable[[int], StreamTal
 
 
 async def counted(redis: Redis, user: str) -> dict[str, str]:
-    fields: dict[str, str] = await redis.hgetall(user_key(user))  # type: ignore[misc]
+    fields: dict[str, str] = await redis.hgetall(keys.user_streams(user))  # type: ignore[misc]
     return fields
 
 
@@ -74,7 +75,7 @@ async def test_a_process_whose_lease_lapsed_counts_its_streams_again(
     await tally.start()
     await other.start()
     assert await tally.claim("u") and await tally.claim("u")
-    await tally.redis.zadd(PROCESSES, {tally.name: 0})  # lapsed
+    await tally.redis.zadd(keys.STREAM_PROCESSES, {tally.name: 0})  # lapsed
     assert await other.claim("u")  # its two no longer count...
     assert tally.name not in await counted(tally.redis, "u")  # ...and were forgotten
     await until(lambda: _field_is(tally.redis, "u", tally.name, "2"))

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from jobs import keys
 from tests.support import collect, signup, wait_for_status
 
 BASE = "/api/v1/financial/simulations"
@@ -128,7 +129,7 @@ async def test_bad_input_is_a_422_with_the_field_and_queues_nothing(
     error = response.json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
     assert any(d["field"].startswith(field) for d in error["details"]), error
-    assert await redis.llen(f"ts:project:{project_id}:simulations") == 0
+    assert await redis.llen(keys.project_simulations(project_id)) == 0
 
 
 async def test_the_largest_inputs_allowed_give_finite_figures_that_read(
