@@ -20,7 +20,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from jobs import keys
-from jobs.record.tasks import now_iso
+from jobs.record.clock import now_iso
 
 Purpose = Literal["verify", "reset"]
 TOKEN_TTL_S: dict[Purpose, int] = {"verify": 24 * 3600, "reset": 3600}

@@ -12,7 +12,8 @@ from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 
-from jobs.record.tasks import Status, Task, is_task_id
+from jobs.record.ids import is_task_id
+from jobs.record.values import Status, Task
 from server.auth import authenticate, has_credentials
 from server.errors import Conflict, NotFound
 from server.state import app_state

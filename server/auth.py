@@ -30,7 +30,7 @@ from starlette.requests import HTTPConnection
 from jobs import keys
 from jobs.accounts import digest
 from jobs.record.keys import channel
-from jobs.record.tasks import Event
+from jobs.record.values import Event
 from server.errors import Unauthorized
 from server.realtime.sessions import REVOCATIONS, Watch
 from server.state import app_state

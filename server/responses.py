@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from jobs.record.tasks import is_digits
+from jobs.record.ids import is_digits
 from server.errors import PayloadTooLarge, Unprocessable
 from server.state import app_state
 

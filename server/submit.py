@@ -23,7 +23,8 @@ from starlette.responses import Response
 
 from jobs import keys
 from jobs.kind import TASKS_PATH
-from jobs.record.tasks import Task, WriteRejected
+from jobs.record.tasks import WriteRejected
+from jobs.record.values import Task
 from jobs.runtime import control
 from server.auth import authenticate
 from server.errors import ApiError, Conflict, TooManyRequests, Unprocessable

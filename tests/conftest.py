@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 
 from jobs.config import Settings
 from jobs.connections import Client
-from jobs.record.tasks import Task, TaskStore
+from jobs.record.tasks import TaskStore
+from jobs.record.values import Task
 from taskstream.embedded import Valkey, free_port
 from tests.smtp import MailServer
 from tests.support import WAIT, Account, Proc, signup

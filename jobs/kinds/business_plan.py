@@ -22,7 +22,7 @@ from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.korean import particle
 from jobs.model import Model, Prompt
 from jobs.plans import SECTION_KEYS, SECTIONS, section_title
-from jobs.record.tasks import now_iso
+from jobs.record.clock import now_iso
 from jobs.start import Caller, Prepared, Start
 
 EXPECTED_CHARS = 6000  # a model's plan's usual length, for progress and time left

@@ -24,7 +24,9 @@ from jobs.errors import JobError, TransientError
 from jobs.export_files import CONTENT_TYPES, EXTRA_PARTS, PART_KEYS, export_name
 from jobs.export_store import ExportStore, StoreUnavailable
 from jobs.kind import JobContext, Kind, KindPolicy
-from jobs.record.tasks import TaskStore, is_task_id, now_iso
+from jobs.record.clock import now_iso
+from jobs.record.ids import is_task_id
+from jobs.record.tasks import TaskStore
 from jobs.start import Caller, Prepared, Refused, Start
 
 PATH = "/api/v1/exports"

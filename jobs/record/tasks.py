@@ -16,133 +16,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypedDict, get_args, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from redis.asyncio import Redis
 
 from jobs import metrics
 from jobs.config import Settings
 from jobs.connections import PATIENT, Client, Patience, Script, connect_streams
-from jobs.keys import LEASES
 from jobs.record import keys
 from jobs.record.batch import Batched
+from jobs.record.clock import now_iso
+from jobs.record.ids import is_task_id, parse_event_id
+from jobs.record.leases import Leases
+from jobs.record.values import Event, Replay, Status, Task, TaskSnapshot
 
 logger = logging.getLogger(__name__)
-
-
-class Status(StrEnum):
-    """Where a task is in its life: pending → processing → completed | failed | cancelled
-    (a retry goes back to pending)."""
-
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
-
-
-class TaskSnapshot(TypedDict, total=False):
-    """The public state of a task, as the status endpoint and `status` events show it."""
-
-    taskId: str
-    kind: str
-    status: str
-    progress: int
-    currentStage: str | None
-    estimatedRemaining: float | None
-    errorCode: str | None
-    errorMessage: str | None
-    attempt: int
-    maxAttempts: int
-    createdAt: str
-    startedAt: str | None
-    finishedAt: str | None
-    estimatedTime: float | None
-    version: int
-    textLength: int | None
-    resultUrl: str | None
-    text: str
-    resync: bool
-
-
-@dataclass(frozen=True)
-class Event:
-    """One event of a task: its stream id, its type and its JSON data, already encoded."""
-
-    id: str
-    type: str
-    data: str
-
-    @classmethod
-    def from_message(cls, message: bytes | str) -> Event:
-        text = message.decode() if isinstance(message, bytes) else message
-        event_id, event_type, data = text.split("\n", 2)
-        return cls(event_id, event_type, data)
-
-    @property
-    def message(self) -> str:
-        """As published on a channel (`write.lua` publishes the same form)."""
-        return f"{self.id}\n{self.type}\n{self.data}"
-
-    @property
-    def terminal(self) -> bool:
-        return self.type in TERMINAL
-
-
-@dataclass(frozen=True)
-class Task:
-    """What the store knows of a task: its public snapshot and the fields kept private."""
-
-    snapshot: TaskSnapshot
-    owner: str
-    last_event_id: str
-    raw: str = ""  # the snapshot's JSON as `write.lua` wrote it (without `text`)
-
-    @property
-    def id(self) -> str:
-        return self.snapshot["taskId"]
-
-    @property
-    def status(self) -> Status:
-        return Status(self.snapshot["status"])
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    def as_event(self, *, resync: bool = False) -> Event:
-        """The snapshot as a `status` event carrying the id of the last event it includes:
-        the JSON as written, with the text so far and `resync` added, not encoded again."""
-        if not self.raw:
-            data: dict[str, Any] = dict(self.snapshot)
-            if resync:
-                data["resync"] = True
-            return Event(self.last_event_id, "status", _compact(data))
-        extra = ""
-        if (text := self.snapshot.get("text")) is not None:
-            extra += ',"text":' + json.dumps(text, ensure_ascii=False)
-        if resync:
-            extra += ',"resync":true'
-        data_json = self.raw[:-1] + extra + "}" if extra else self.raw
-        return Event(self.last_event_id, "status", data_json)
-
-
-@dataclass(frozen=True)
-class Replay:
-    """The task and the events after a given id, or `resync` when some were trimmed."""
-
-    task: Task
-    events: list[Event]
-    resync: bool
 
 
 class ReadRefused(Exception):
@@ -156,39 +46,6 @@ class WriteRejected(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status = status
-
-
-MAX_DIGITS = 20  # a 64-bit number's; a stream id's parts are
-
-
-def is_digits(value: str) -> bool:
-    """Only 0–9 (`str.isdigit` also takes "²", which `int` refuses), at most `MAX_DIGITS`
-    of them (`int` refuses more than 4,300, and no number we read needs more than 20)."""
-    return len(value) <= MAX_DIGITS and value.isascii() and value.isdigit()
-
-
-def parse_event_id(value: str | None) -> tuple[int, int] | None:
-    """`"1764136800000-3"` → `(1764136800000, 3)`; `"0"` (as `"0-0"`: before every event,
-    so a replay from the task's creation) → `(0, 0)`; anything else → None."""
-    if value == "0":
-        return 0, 0
-    if not value:
-        return None
-    ms, sep, seq = value.partition("-")
-    if not sep or not is_digits(ms) or not is_digits(seq):
-        return None
-    return int(ms), int(seq)
-
-
-def is_task_id(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value, version=4)) == value
-    except ValueError:
-        return False
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # the snapshot's fields as `write.lua` builds it (`text` and `resync` are added on the way
@@ -220,10 +77,6 @@ def _task_from_hash(fields: dict[str, str]) -> Task:
     return Task(json.loads(raw), fields.get("owner", ""), fields["lastEventId"], raw)
 
 
-def _compact(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
 def _event(event_id: str, fields: dict[str, str]) -> Event:
     return Event(event_id, fields["event"], fields["data"])
 
@@ -240,6 +93,7 @@ class TaskStore:
 
     def __init__(self, redis: Redis, settings: Settings, records: Client | None = None) -> None:
         self.redis = redis
+        self.leases = Leases(redis)  # of running attempts, beside the queue
         self.records = redis if records is None else records
         self.settings = settings
         self._write = _register(self.records, "write.lua")
@@ -482,20 +336,6 @@ class TaskStore:
             except Exception:  # the state is written; a lost count must not undo that
                 logger.exception("could not count the task's end")
         return written
-
-    # Leases of running attempts: refreshed while an attempt runs; one that lapsed means
-    # its worker died (`jobs/runtime/reaper.py`).
-
-    async def hold_lease(self, task_id: str, seconds: float) -> None:
-        await self.redis.zadd(LEASES, {task_id: time.time() + seconds})
-
-    async def drop_lease(self, task_id: str) -> bool:
-        """Forget the lease; False when it was already gone (another reaper took it)."""
-        return bool(await self.redis.zrem(LEASES, task_id))
-
-    async def lapsed_leases(self) -> list[str]:
-        found: list[str] = await self.redis.zrangebyscore(LEASES, 0, time.time())
-        return found
 
     async def count_poll(self, task_id: str) -> None:
         """One more status poll of this task (for the polls-per-task histogram)."""

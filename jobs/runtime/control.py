@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from jobs.config import Settings
 from jobs.kind import Kind
 from jobs.logs import bind_task
-from jobs.record.tasks import Task, TaskStore, WriteRejected
+from jobs.record.tasks import TaskStore, WriteRejected
+from jobs.record.values import Task
 from jobs.runtime.fair import FairQueue
 
 logger = logging.getLogger(__name__)

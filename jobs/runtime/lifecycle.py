@@ -34,7 +34,8 @@ from jobs.connections import is_outage
 from jobs.errors import JobError, TaskGone, TransientError
 from jobs.kind import JobContext, Kind
 from jobs.logs import bind_task
-from jobs.record.tasks import Event, TaskStore, WriteRejected
+from jobs.record.tasks import TaskStore, WriteRejected
+from jobs.record.values import Event
 from jobs.runtime.progress import Progress
 from jobs.runtime.quota import RunQuota
 
@@ -120,14 +121,14 @@ async def _run(
     settings: Settings = ctx["settings"]
     policy = kind.policy_in(settings)
     if not ended:  # before `processing` is written: no task is ever processing unleased
-        await store.hold_lease(task_id, settings.lease_s)
+        await store.leases.hold(task_id, settings.lease_s)
     try:
         await store.start(task_id, attempt)
     except WriteRejected as rejected:
         logger.info("task not started: %s", rejected.reason, extra={"kind": kind.name})
         if owner:
             await quota.release(owner, task_id)
-        await store.drop_lease(task_id)
+        await store.leases.drop(task_id)
         return rejected.reason
 
     logger.info("task started", extra={"kind": kind.name, "attempt": attempt})
@@ -244,9 +245,9 @@ async def _let_go(
         if owner:
             await quota.release(owner, task_id)
         if settle_s is not None:
-            await store.hold_lease(task_id, settle_s)
+            await store.leases.hold(task_id, settle_s)
         elif recorded:
-            await store.drop_lease(task_id)
+            await store.leases.drop(task_id)
     except Exception as error:
         if not is_outage(error):
             raise
@@ -299,7 +300,7 @@ async def _hold_lease(
     the reaper takes over tasks whose lease lapsed."""
     while True:
         try:
-            await store.hold_lease(task_id, lease_s)
+            await store.leases.hold(task_id, lease_s)
             if owner:
                 await quota.claim(owner, task_id)
         except Exception as error:  # held again once Redis is back (the reaper waits for it)

@@ -29,7 +29,8 @@ from redis.asyncio import Redis
 from jobs import keys
 from jobs.connections import is_outage
 from jobs.logs import bind_task
-from jobs.record.tasks import Task, TaskStore, WriteRejected
+from jobs.record.tasks import TaskStore, WriteRejected
+from jobs.record.values import Task
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Reaper:
             raise
 
     async def _grace(self) -> None:
-        lapsed = await self.store.lapsed_leases()
+        lapsed = await self.store.leases.lapsed()
         if lapsed:
             until = time.time() + self.store.settings.lease_s
             await self.redis.zadd(keys.LEASES, dict.fromkeys(lapsed, until), xx=True)
@@ -76,8 +77,8 @@ class Reaper:
         """Handle every lapsed lease once; returns the ids taken over."""
         store = self.store
         taken: list[str] = []
-        for task_id in await store.lapsed_leases():
-            if not await store.drop_lease(task_id):
+        for task_id in await store.leases.lapsed():
+            if not await store.leases.drop(task_id):
                 continue  # another reaper has it
             task = await store.get(task_id)
             if task is None or task.terminal:

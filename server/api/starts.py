@@ -27,7 +27,7 @@ from jobs.config import Settings
 from jobs.kind import Kind
 from jobs.kinds import Kinds
 from jobs.plans import PlanStore
-from jobs.record.tasks import is_digits
+from jobs.record.ids import is_digits
 from server.access import owned_plan, owned_project
 from server.api.tasks import result
 from server.auth import authenticate

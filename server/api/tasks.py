@@ -18,7 +18,9 @@ from starlette.routing import Route
 
 from jobs.kind import TASKS_PATH
 from jobs.kinds import Kinds
-from jobs.record.tasks import Status, Task, TaskSnapshot, WriteRejected, is_digits
+from jobs.record.ids import is_digits
+from jobs.record.tasks import WriteRejected
+from jobs.record.values import Status, Task, TaskSnapshot
 from jobs.runtime import control
 from server.access import load_finished, load_task
 from server.auth import authenticate

@@ -30,15 +30,9 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TypeVar
 
-from jobs.record.tasks import (
-    Event,
-    Replay,
-    Task,
-    TaskStore,
-    is_digits,
-    is_task_id,
-    parse_event_id,
-)
+from jobs.record.ids import is_digits, is_task_id, parse_event_id
+from jobs.record.tasks import TaskStore
+from jobs.record.values import Event, Replay, Task
 from server.realtime.hub import Hub, Listener
 from server.realtime.sessions import Watch
 

@@ -37,7 +37,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from jobs.connections import PubSubRoutes
 from jobs.record.keys import channel
-from jobs.record.tasks import Event
+from jobs.record.values import Event
 from server.realtime.waitable import Waitable
 
 logger = logging.getLogger(__name__)

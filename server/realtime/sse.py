@@ -39,7 +39,8 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from jobs import keys
-from jobs.record.tasks import Event, ReadRefused
+from jobs.record.tasks import ReadRefused
+from jobs.record.values import Event
 from server.auth import Principal, identify, session_revoked, watch_login
 from server.errors import ApiError, NotFound
 from server.realtime.follow import (

@@ -32,7 +32,9 @@ from starlette.types import Receive, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from jobs.connections import is_outage
-from jobs.record.tasks import Event, Task, WriteRejected, is_task_id
+from jobs.record.ids import is_task_id
+from jobs.record.tasks import WriteRejected
+from jobs.record.values import Event, Task
 from jobs.runtime import control
 from server.auth import Principal, identify, watch_login
 from server.cors import origin_allowed

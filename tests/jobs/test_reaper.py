@@ -28,7 +28,7 @@ async def test_a_processing_task_whose_job_is_gone_ends_worker_lost(
     # what an attempt that could not write its end, and whose job ARQ then dropped, leaves
     task = await store.create("demo", max_attempts=3)
     await store.start(task.id, 1)
-    await store.hold_lease(task.id, -1)  # lapsed; no ARQ job holds it
+    await store.leases.hold(task.id, -1)  # lapsed; no ARQ job holds it
     ended = await wait_for_status(client, task.id, {"failed", "completed", "cancelled"})
     assert (ended["status"], ended["errorCode"], ended["attempt"]) == ("failed", "WORKER_LOST", 1)
 
@@ -72,7 +72,7 @@ async def quiet(own_valkey: Valkey, settings: Settings) -> AsyncIterator[TaskSto
 async def lapsed_task(store: TaskStore) -> str:
     task = await store.create("demo", max_attempts=3)
     await store.start(task.id, 1)
-    await store.hold_lease(task.id, -1)
+    await store.leases.hold(task.id, -1)
     await store.redis.set(job_key_prefix + task.id, "{}")  # ARQ still holds the job
     return task.id
 
@@ -87,7 +87,7 @@ async def test_after_an_outage_lapsed_leases_get_another_lease_before_any_is_tak
         await reaper()  # a pass in the outage
     reaper.store, reaper.redis = store, store.redis  # Redis is back
     assert task_id not in await reaper()  # its lease lapsed in the outage: the worker may live
-    assert task_id not in await store.lapsed_leases()
+    assert task_id not in await store.leases.lapsed()
     assert await store.redis.zscore(LEASES, task_id) is not None
     assert (await store.get(task_id)).status == "processing"  # type: ignore[union-attr]
 

@@ -8,7 +8,9 @@ from dataclasses import replace
 import pytest
 
 from jobs.record import keys
-from jobs.record.tasks import Status, TaskStore, WriteRejected, parse_event_id
+from jobs.record.ids import parse_event_id
+from jobs.record.tasks import TaskStore, WriteRejected
+from jobs.record.values import Status
 
 
 async def test_create_writes_a_pending_snapshot_and_a_first_status_event(store: TaskStore):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jobs.record.tasks import Event, Task
+from jobs.record.values import Event, Task
 from server.realtime.follow import AllCursor, Cursor, has_seen_end, parse_cursor
 
 A, B = str(uuid.uuid4()), str(uuid.uuid4())
