@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 
 from bench.common import ready_user, server_env
-from jobs.config import Settings
-from jobs.connections import connect
-from jobs.export_files import export_name
+from jobs.documents.files import export_name
+from jobs.infra.config import Settings
+from jobs.infra.connections import connect
 from jobs.record.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
 from taskstream.loadtest.report import rss_kib

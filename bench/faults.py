@@ -36,7 +36,7 @@ import httpx
 import websockets
 
 from bench.common import server_env, wait_ready
-from jobs.connections import Client, connect_streams
+from jobs.infra.connections import Client, connect_streams
 from jobs.record import keys
 from taskstream.embedded import Cluster, ClusterNode, Valkey, free_port
 from taskstream.loadtest.report import children

@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 
 from bench.common import server_env, wait_ready
-from jobs.config import Settings
-from jobs.connections import connect
+from jobs.infra.config import Settings
+from jobs.infra.connections import connect
 from jobs.record.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
 

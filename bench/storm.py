@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import pin, ready_user, server_env, wait_listening
-from jobs.config import Settings
-from jobs.connections import connect
+from jobs.infra.config import Settings
+from jobs.infra.connections import connect
 from jobs.record.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
 from taskstream.loadtest.report import cpu_seconds, percentiles, rss_kib

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import pin, ready_user, server_env, wait_listening
-from jobs.config import Settings
-from jobs.connections import connect
-from jobs.openfiles import raise_open_files
+from jobs.infra.config import Settings
+from jobs.infra.connections import connect
+from jobs.infra.openfiles import raise_open_files
 from jobs.record.tasks import TaskStore
 from taskstream.embedded import Valkey, free_port
 from taskstream.loadtest.clients import local_address

@@ -1,7 +1,8 @@
-"""The work, and the record of it: the task record (`tasks.py`, `write.lua`, `keys.py`),
-the task kinds (`kind.py`, `kinds/`), the worker runtime (`worker.py`, `lifecycle.py`,
-`progress.py`, `reaper.py`, `quota.py`, `control.py`) and what both processes share
-(`config.py`, `connections.py`, `logs.py`, `metrics.py`, …). Never imports `server`.
+"""The work, and the record of it: the ARQ worker (`worker.py`), the task kinds
+(`kind.py`, `start.py`, `kinds/`), the runtime around a job (`runtime/`), the task record
+(`record/`), the stores of accounts and plans, the language model (`language/`), the
+documents (`documents/`), the simulation (`simulation/`) and what every process shares
+(`infra/`). Never imports `server`.
 
 A map of the rooms and the path of an event: `docs/architecture.md`.
 """

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
-from jobs import keys
+from jobs.infra import keys
 from jobs.record.clock import now_iso
 
 Purpose = Literal["verify", "reset"]

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from jobs.accounts import UserStore
-    from jobs.config import Settings
+    from jobs.infra.config import Settings
     from jobs.plans import PlanStore
     from jobs.record.tasks import TaskStore
     from jobs.runtime.progress import Progress

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from jobs import keys
+from jobs.infra import keys
 
 # (key, English title, Korean title), in the order a plan presents them
 SECTIONS = (

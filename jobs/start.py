@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from jobs.config import Settings
+    from jobs.infra.config import Settings
     from jobs.plans import PlanStore
 
 B = TypeVar("B", bound=BaseModel)

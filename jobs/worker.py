@@ -26,14 +26,15 @@ from typing import Any
 
 from arq.worker import Worker
 
-from jobs import kinds, logs, metrics
+from jobs import kinds
 from jobs.accounts import UserStore
-from jobs.config import Settings
-from jobs.connections import SERIALIZERS, Patience, arq_pool, arq_settings, connect, is_outage
-from jobs.documents import find_font
-from jobs.export_store import export_store
+from jobs.documents.parts import find_font
+from jobs.documents.store import export_store
+from jobs.infra import logs, metrics
+from jobs.infra.config import Settings
+from jobs.infra.connections import SERIALIZERS, Patience, arq_pool, arq_settings, connect, is_outage
 from jobs.kinds.export import sweep_exports
-from jobs.llm import model_from
+from jobs.language.gemini import model_from
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
 from jobs.runtime.fair import Dispatcher, FairQueue

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from jobs import kinds
-from jobs.config import Settings
+from jobs.infra.config import Settings
 from server.api import (
     auth,
     business_plan,

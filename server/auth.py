@@ -27,8 +27,8 @@ from typing import Any
 import jwt
 from starlette.requests import HTTPConnection
 
-from jobs import keys
 from jobs.accounts import digest
+from jobs.infra import keys
 from jobs.record.keys import channel
 from jobs.record.values import Event
 from server.errors import Unauthorized

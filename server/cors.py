@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobs.config import Settings
+from jobs.infra.config import Settings
 from server.errors import error_response
 
 METHODS = ("GET", "POST", "DELETE")

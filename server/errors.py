@@ -10,7 +10,7 @@
     └── TooManyRequests      429 (a rate limit; `Retry-After`)
 
 Endpoints raise; `EXCEPTION_HANDLERS` answers `{"success": false, "error": {...}}`. A Redis
-error that means the store is unreachable or not ready (`jobs.connections.is_outage`) is
+error that means the store is unreachable or not ready (`jobs.infra.connections.is_outage`) is
 `503 REDIS_UNAVAILABLE` with a jittered `Retry-After`, never a 500: the clients retry.
 """
 
@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from jobs.connections import is_outage
+from jobs.infra.connections import is_outage
 from jobs.start import Refused
 
 logger = logging.getLogger(__name__)

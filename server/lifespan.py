@@ -11,9 +11,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from starlette.applications import Starlette
 
 from jobs.accounts import UserStore
-from jobs.config import Settings
-from jobs.connections import PROMPT, arq_pool, connect
-from jobs.export_store import export_store
+from jobs.documents.store import export_store
+from jobs.infra.config import Settings
+from jobs.infra.connections import PROMPT, arq_pool, connect
 from jobs.kinds import Kinds
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore

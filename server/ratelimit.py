@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from starlette.requests import Request
 
-from jobs import keys
 from jobs.accounts import digest, normalize
-from server.clients import client_of
+from jobs.infra import keys
+from server.client_address import client_of
 from server.errors import TooManyRequests
 from server.state import app_state
 

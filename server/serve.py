@@ -16,7 +16,7 @@ from types import FrameType
 
 import uvicorn
 
-from jobs.config import ConfigError, Settings
+from jobs.infra.config import ConfigError, Settings
 from server.app import create_app
 from server.guard import guarded
 from server.lifespan import Stopping

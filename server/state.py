@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from jobs.accounts import UserStore
-    from jobs.config import Settings
-    from jobs.export_store import ExportStore
+    from jobs.documents.store import ExportStore
+    from jobs.infra.config import Settings
     from jobs.kinds import Kinds
     from jobs.plans import PlanStore
     from jobs.record.tasks import TaskStore

@@ -21,11 +21,11 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
-from jobs import keys
+from jobs.infra import keys
 from jobs.kind import TASKS_PATH
 from jobs.record.tasks import WriteRejected
 from jobs.record.values import Task
-from jobs.runtime import control
+from jobs.runtime import intake
 from server.auth import authenticate
 from server.errors import ApiError, Conflict, TooManyRequests, Unprocessable
 from server.responses import ok
@@ -59,7 +59,7 @@ async def submit(
         limit, hourly = settings.task_limits(verified)
         started = await _count_start(redis, owner, hourly, verified)
         try:
-            return await control.submit(
+            return await intake.submit(
                 store, queue, settings, chosen, params,
                 owner=owner, estimated_time=estimated_time, in_flight_limit=limit,
             )  # fmt: skip

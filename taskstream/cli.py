@@ -19,8 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from jobs import logs
-from jobs.config import ConfigError, Settings
+from jobs.infra import logs
+from jobs.infra.config import ConfigError, Settings
 from taskstream.embedded import Cluster, Valkey, free_port
 from taskstream.mailcatcher import MailCatcher
 from taskstream.supervisor import Supervisor, command, server

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from jobs.config import Settings
-from jobs.connections import Client
+from jobs.infra.config import Settings
+from jobs.infra.connections import Client
 from jobs.record.tasks import TaskStore
 from jobs.record.values import Task
 from taskstream.embedded import Valkey, free_port

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from redis import Redis as SyncRedis
 
-from jobs.config import ConfigError, Settings
+from jobs.infra.config import ConfigError, Settings
 from taskstream.embedded import free_port
 from tests.support import ROOT, WAIT, Account, collect, signup, start_demo, wait_for_task
 

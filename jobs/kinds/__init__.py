@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Iterable
 from typing import Any
 
-from jobs.config import ConfigError
+from jobs.infra.config import ConfigError
 from jobs.kind import Kind
 from jobs.kinds import business_plan, demo, email, evaluation, export, financial
 

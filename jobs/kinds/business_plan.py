@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.errors import JobError
 from jobs.kind import JobContext, Kind, KindPolicy
-from jobs.korean import particle
-from jobs.model import Model, Prompt
+from jobs.language.korean import particle
+from jobs.language.model import Model, Prompt
 from jobs.plans import SECTION_KEYS, SECTIONS, section_title
 from jobs.record.clock import now_iso
 from jobs.start import Caller, Prepared, Start

@@ -19,8 +19,8 @@ from typing import Any, Literal
 import aiosmtplib
 from pydantic import BaseModel
 
-from jobs.config import SmtpSettings
 from jobs.errors import JobError, TransientError
+from jobs.infra.config import SmtpSettings
 from jobs.kind import JobContext, Kind, KindPolicy
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.errors import JobError
 from jobs.kind import JobContext, Kind, KindPolicy
-from jobs.model import Model, Prompt
+from jobs.language.model import Model, Prompt
 from jobs.plans import SECTION_KEYS
 from jobs.start import Caller, Prepared, Start
 

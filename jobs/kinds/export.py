@@ -2,7 +2,7 @@
 rendered as Markdown, DOCX or PDF, one section at a time.
 
 The file is rendered into a scratch file and then stored whole (renamed into place in a
-directory, uploaded to a bucket: `jobs/export_store.py`), so a download never sees half a
+directory, uploaded to a bucket: `jobs/documents/store.py`), so a download never sees half a
 file; a failed or cancelled attempt removes what it wrote. Files are stored as
 `{exportId}.{format}` and removed with their task (`sweep_exports`, run by the worker
 beside the reaper).
@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.documents import Part, Table, blocks_from_markdown, find_font, money
+from jobs.documents.files import CONTENT_TYPES, EXTRA_PARTS, PART_KEYS, export_name
+from jobs.documents.parts import Part, Table, blocks_from_markdown, find_font, money
+from jobs.documents.store import ExportStore, StoreUnavailable
 from jobs.errors import JobError, TransientError
-from jobs.export_files import CONTENT_TYPES, EXTRA_PARTS, PART_KEYS, export_name
-from jobs.export_store import ExportStore, StoreUnavailable
 from jobs.kind import JobContext, Kind, KindPolicy
 from jobs.record.clock import now_iso
 from jobs.record.ids import is_task_id
@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 async def export(job: JobContext, params: Params) -> dict[str, Any]:
     # the office formats' libraries load here, in the worker: the web process reads this
     # module for `Params` and must stay without them
-    from jobs.office import writer_for
+    from jobs.documents.office import writer_for
 
     fmt = params.format
     plans = job.plans

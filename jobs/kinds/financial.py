@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from jobs.kind import JobContext, Kind, KindPolicy
-from jobs.simulation_input import SimulationInput
+from jobs.simulation.input import SimulationInput
 from jobs.start import Caller, Prepared, Refused, Start
 
 if TYPE_CHECKING:
-    from jobs.simulation import Batch
+    from jobs.simulation.engine import Batch
 
 
 class Params(BaseModel):
@@ -31,7 +31,7 @@ async def financial(job: JobContext, params: Params) -> dict[str, Any]:
     # NumPy loads here, in the worker: the web process reads this module for `Params`
     import numpy as np
 
-    from jobs.simulation import BATCH_PATHS, simulate_batch, summarize
+    from jobs.simulation.engine import BATCH_PATHS, simulate_batch, summarize
 
     spec = params.input
     seed = spec.seed if spec.seed is not None else secrets.randbits(63)

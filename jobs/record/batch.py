@@ -24,7 +24,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from jobs.connections import is_outage
+from jobs.infra.connections import is_outage
 
 MAX_BATCH = 500
 

@@ -4,7 +4,7 @@ Every key of one task carries the hash tag `{<taskId>}`, and so does its channel
 they live on one shard of a cluster and `write.lua` touches one slot. The keys of a user's
 tasks and the user's channel carry `{user:<id>}` (`owner.lua`). These live on the streams
 store (`TASKSTREAM_STREAMS_URL`); the keys on `REDIS_URL` (the worker's leases, accounts,
-logins, plans, limits) are named in `jobs/keys.py`.
+logins, plans, limits) are named in `jobs/infra/keys.py`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import time
 
 from redis.asyncio import Redis
 
-from jobs.keys import LEASES
+from jobs.infra.keys import LEASES
 
 
 class Leases:

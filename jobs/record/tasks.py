@@ -22,9 +22,9 @@ from typing import Any, get_args, get_type_hints
 
 from redis.asyncio import Redis
 
-from jobs import metrics
-from jobs.config import Settings
-from jobs.connections import PATIENT, Client, Patience, Script, connect_streams
+from jobs.infra import metrics
+from jobs.infra.config import Settings
+from jobs.infra.connections import PATIENT, Client, Patience, Script, connect_streams
 from jobs.record import keys
 from jobs.record.batch import Batched
 from jobs.record.clock import now_iso

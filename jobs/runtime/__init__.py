@@ -1,4 +1,5 @@
 """The worker's runtime around a kind's job: one attempt's life (`lifecycle.py`), the
 progress reporter (`progress.py`), lapsed leases (`reaper.py`), jobs running per user
-(`quota.py`); and what the web process asks of the queue (`control.py`: submit, cancel).
+(`quota.py`), users' turns (`fair.py`); and the web process's side of the queue
+(`intake.py`: submit, cancel).
 The ARQ worker itself is `jobs/worker.py`."""

@@ -27,7 +27,7 @@ from pathlib import Path
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
-from jobs.connections import Script
+from jobs.infra.connections import Script
 
 TAG_KEPT_S = 3600  # how long a drained owner's tag is remembered
 MOVED_FOR_S = 2.0  # ARQ polls every 0.1 s: a job moved is started long before this

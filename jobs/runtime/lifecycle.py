@@ -29,11 +29,11 @@ from typing import Any
 from arq.worker import Function, Retry, func
 from pydantic import ValidationError
 
-from jobs.config import Settings
-from jobs.connections import is_outage
 from jobs.errors import JobError, TaskGone, TransientError
+from jobs.infra.config import Settings
+from jobs.infra.connections import is_outage
+from jobs.infra.logs import bind_task
 from jobs.kind import JobContext, Kind
-from jobs.logs import bind_task
 from jobs.record.tasks import TaskStore, WriteRejected
 from jobs.record.values import Event
 from jobs.runtime.progress import Progress

@@ -13,7 +13,7 @@ import time
 
 from redis.asyncio import Redis
 
-from jobs import keys
+from jobs.infra import keys
 
 # KEYS[1]: the owner's running jobs (task id → lease expiry); ARGV: task id, now, lease
 # expiry, the quota. Forget lapsed places, then take one if the quota allows.

@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.asyncio import Redis
 
-from jobs import keys
-from jobs.connections import is_outage
-from jobs.logs import bind_task
+from jobs.infra import keys
+from jobs.infra.connections import is_outage
+from jobs.infra.logs import bind_task
 from jobs.record.tasks import TaskStore, WriteRejected
 from jobs.record.values import Task
 

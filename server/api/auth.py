@@ -22,7 +22,7 @@ from starlette.routing import Route
 from jobs.accounts import UserStore, public
 from jobs.kinds.email import KIND as MAIL
 from jobs.kinds.email import Params as MailParams
-from jobs.runtime import control
+from jobs.runtime import intake
 from server.auth import (
     authenticate,
     family_of,
@@ -101,7 +101,7 @@ def users(request: Request) -> UserStore:
 
 async def mail_task(request: Request, params: MailParams, owner: str) -> dict[str, Any]:
     state = app_state(request)
-    task = await control.submit(
+    task = await intake.submit(
         state["store"], state["queue"], state["settings"], MAIL, params,
         owner=owner, estimated_time=2,
     )  # fmt: skip

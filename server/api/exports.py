@@ -1,7 +1,7 @@
 """`/api/v1/exports/{exportId}/download`: an exported document (the `export` kind,
 `jobs/kinds/export.py`, makes it).
 
-The download is the stored file (`jobs/export_store.py`, a directory or a bucket), read
+The download is the stored file (`jobs/documents/store.py`, a directory or a bucket), read
 and sent in chunks, with Content-Length, a UTF-8 `filename*`, `Range` (`server/ranges.py`)
 and `If-Range`, and the content's SHA-256 as the ETag, so it is the same from every web
 process. One range is served as 206; a request for several gets the whole file, as
@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from jobs.export_files import export_name
-from jobs.export_store import StoreUnavailable
+from jobs.documents.files import export_name
+from jobs.documents.store import StoreUnavailable
 from jobs.kinds.export import KIND
 from server.access import load_finished
 from server.errors import ApiError, NotFound, Unavailable

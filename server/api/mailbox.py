@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from jobs.config import Settings
-from server.clients import is_local
+from jobs.infra.config import Settings
+from server.client_address import is_local
 from server.errors import NotFound
 
 LINK = re.compile(r"https?://[^\s<>\"]+")

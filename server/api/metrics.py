@@ -1,6 +1,6 @@
 """`GET /metrics`, in Prometheus' text format.
 
-Three sources: the task metrics in Redis (`jobs.metrics`; cluster-wide, the same from
+Three sources: the task metrics in Redis (`jobs.infra.metrics`; cluster-wide, the same from
 every process: take `max` over instances), each live web process's own (streams open,
 events delivered, status polls, the hub's link and lag; labelled `process`, this one's
 live, the others' as they published them at most two seconds ago: sum over `process`),
@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from jobs import metrics
-from server.clients import is_local
+from jobs.infra import metrics
+from server.client_address import is_local
 from server.errors import NotFound
 from server.realtime.figures import figures
 from server.state import app_state

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs.config import Settings
+from jobs.infra.config import Settings
 from jobs.kind import Kind
 from jobs.kinds import Kinds
 from jobs.plans import PlanStore

@@ -21,7 +21,7 @@ from jobs.kinds import Kinds
 from jobs.record.ids import is_digits
 from jobs.record.tasks import WriteRejected
 from jobs.record.values import Status, Task, TaskSnapshot
-from jobs.runtime import control
+from jobs.runtime import intake
 from server.access import load_finished, load_task
 from server.auth import authenticate
 from server.errors import Conflict, Unprocessable
@@ -59,7 +59,7 @@ async def cancel(request: Request, kind: str | None = None, task: Task | None = 
     state = app_state(request)
     of_kind = state["kinds"][task.snapshot["kind"]]
     try:
-        await control.cancel(state["store"], state["queue"], state["settings"], of_kind, task.id)
+        await intake.cancel(state["store"], state["queue"], state["settings"], of_kind, task.id)
     except WriteRejected as rejected:
         raise Conflict(
             f"the task has already ended ({rejected.status})",

@@ -13,7 +13,7 @@ import logging
 
 from redis.asyncio import Redis
 
-from jobs import metrics
+from jobs.infra import metrics
 from server.realtime.gate import Gate
 from server.realtime.hub import Hub
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from jobs.openfiles import raise_open_files
+from jobs.infra.openfiles import raise_open_files
 from server.errors import ApiError, TooManyRequests, retry_after
 from server.realtime.tally import StreamTally
 

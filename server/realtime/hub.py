@@ -35,7 +35,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
-from jobs.connections import PubSubRoutes
+from jobs.infra.connections import PubSubRoutes
 from jobs.record.keys import channel
 from jobs.record.values import Event
 from server.realtime.waitable import Waitable

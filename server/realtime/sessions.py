@@ -23,7 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from jobs import keys
+from jobs.infra import keys
 from server.realtime.hub import Hub
 from server.realtime.waitable import Waitable
 

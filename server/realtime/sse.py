@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from jobs import keys
+from jobs.infra import keys
 from jobs.record.tasks import ReadRefused
 from jobs.record.values import Event
 from server.auth import Principal, identify, session_revoked, watch_login

@@ -29,7 +29,7 @@ from contextlib import suppress
 
 from redis.asyncio import Redis
 
-from jobs import keys, metrics
+from jobs.infra import keys, metrics
 
 logger = logging.getLogger(__name__)
 

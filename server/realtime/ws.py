@@ -31,11 +31,11 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from jobs.connections import is_outage
+from jobs.infra.connections import is_outage
 from jobs.record.ids import is_task_id
 from jobs.record.tasks import WriteRejected
 from jobs.record.values import Event, Task
-from jobs.runtime import control
+from jobs.runtime import intake
 from server.auth import Principal, identify, watch_login
 from server.cors import origin_allowed
 from server.errors import ApiError, Forbidden, Unprocessable, api_error_response
@@ -242,7 +242,7 @@ class Session:
             return
         kind = state["kinds"][task.snapshot["kind"]]
         try:
-            await control.cancel(state["store"], state["queue"], state["settings"], kind, task_id)
+            await intake.cancel(state["store"], state["queue"], state["settings"], kind, task_id)
         except WriteRejected as rejected:
             await self.error(
                 "TASK_FINISHED", f"the task has already ended ({rejected.status})", task_id

@@ -32,7 +32,7 @@ from multiprocessing import get_context
 
 import httpx
 
-from jobs.openfiles import raise_open_files
+from jobs.infra.openfiles import raise_open_files
 from taskstream.loadtest.clients import Tally, Target, follow_poll, follow_sse, follow_ws
 from taskstream.loadtest.report import Probe, Report, summarize
 

@@ -16,7 +16,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from jobs.connections import (
+from jobs.infra.connections import (
     ClusterTarget,
     Patience,
     SentinelTarget,

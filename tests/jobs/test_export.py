@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from jobs.accounts import UserStore
-from jobs.config import Settings
+from jobs.documents.store import Bucket, Directory, ExportStore
 from jobs.errors import JobError
-from jobs.export_store import Bucket, Directory, ExportStore
+from jobs.infra.config import Settings
 from jobs.kind import JobContext
 from jobs.kinds.export import Params, export
 from jobs.plans import SECTIONS, PlanStore

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from jobs.accounts import UserStore
-from jobs.config import Settings
+from jobs.infra.config import Settings
 from jobs.kind import JobContext
 from jobs.kinds.financial import Params, financial
 from jobs.plans import PlanStore
 from jobs.record.tasks import TaskStore
 from jobs.runtime.progress import Progress
-from jobs.simulation import Batch, simulate_batch
-from jobs.simulation_input import SimulationInput
+from jobs.simulation.engine import Batch, simulate_batch
+from jobs.simulation.input import SimulationInput
 
 SPEC = {"paths": 5000, "horizonMonths": 12, "revenue": {"initialUnits": 10, "unitPrice": 5}}
 
@@ -56,7 +56,7 @@ class GatedBatches:
                 raise RuntimeError("the gate was never opened: the event loop was blocked")
             return simulate_batch(spec, paths, rng)
 
-        monkeypatch.setattr("jobs.simulation.simulate_batch", gated)
+        monkeypatch.setattr("jobs.simulation.engine.simulate_batch", gated)
 
 
 async def test_a_batch_runs_while_the_event_loop_goes_on(

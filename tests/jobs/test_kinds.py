@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from jobs import kinds
-from jobs.config import ConfigError, Settings
-from jobs.connections import arq_pool
+from jobs.infra.config import ConfigError, Settings
+from jobs.infra.connections import arq_pool
 from jobs.record.tasks import TaskStore
 from tests import countdown_kind
 from tests.support import Account, collect, wait_for_status

@@ -7,7 +7,7 @@ import pytest
 
 from jobs.kinds.business_plan import offline_plan
 from jobs.kinds.evaluation import offline_evaluation
-from jobs.korean import particle
+from jobs.language.korean import particle
 
 ANSWERS = {"projectName": "동네빵집", "industry": "식품 소매", "targetCustomers": "출근길 직장인",
            "problem": "아침을 거르는 직장인이 많다", "solution": "빵 정기 구독",

@@ -17,8 +17,8 @@ import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import Job
 
-from jobs.config import Settings
-from jobs.connections import SERIALIZERS, load_job
+from jobs.infra.config import Settings
+from jobs.infra.connections import SERIALIZERS, load_job
 from jobs.record import keys
 from jobs.record.tasks import TaskStore
 from tests.support import WAIT, Proc, start_demo, wait_for_status, wait_for_task

@@ -2,7 +2,7 @@
 a code of its own, retried with the attempt visible, then failed with that code.
 
 The first tests call the SDK in-process against `BrokenGemini`; they fail if the SDK ever
-raises what `jobs/llm.py` does not recognise (as when it moved from httpx to httpx2).
+raises what `jobs/language/gemini.py` does not recognise (as when it moved from httpx to httpx2).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from jobs.config import GeminiSettings
 from jobs.errors import TransientError
-from jobs.llm import GeminiModel
-from jobs.model import Prompt
+from jobs.infra.config import GeminiSettings
+from jobs.language.gemini import GeminiModel
+from jobs.language.model import Prompt
 from tests.fake_gemini import BrokenGemini
 from tests.server.conftest import ANSWERS, model_web
 from tests.support import WAIT, Proc, collect

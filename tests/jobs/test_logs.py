@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from jobs.logs import JsonFormatter
+from jobs.infra.logs import JsonFormatter
 
 
 def test_log_lines_mask_tokens_and_tickets_in_urls():

@@ -12,9 +12,9 @@ import pytest
 from arq.constants import job_key_prefix
 from redis.exceptions import ConnectionError
 
-from jobs.config import Settings
-from jobs.connections import Patience, connect
-from jobs.keys import LEASES
+from jobs.infra.config import Settings
+from jobs.infra.connections import Patience, connect
+from jobs.infra.keys import LEASES
 from jobs.record import keys
 from jobs.record.tasks import TaskStore
 from jobs.runtime.reaper import Reaper

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from jobs.simulation import irr, monthly_rate, simulate_batch, summarize
-from jobs.simulation_input import SimulationInput
+from jobs.simulation.engine import irr, monthly_rate, simulate_batch, summarize
+from jobs.simulation.input import SimulationInput
 
 
 def run(paths: int = 3, seed: int = 7, **fields: Any) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from jobs.config import Settings
-from jobs.connections import Client, connect_streams
+from jobs.infra.config import Settings
+from jobs.infra.connections import Client, connect_streams
 from jobs.record import keys
 from jobs.record.tasks import TaskStore
 from taskstream.embedded import Cluster

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from redis.asyncio import Redis
 
-from jobs import keys
-from jobs.connections import PROMPT, connect
+from jobs.infra import keys
+from jobs.infra.connections import PROMPT, connect
 from server.realtime.tally import StreamTally
 from taskstream.embedded import Valkey
 from tests.support import WAIT

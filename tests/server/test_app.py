@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from jobs.config import ConfigError, Settings
+from jobs.infra.config import ConfigError, Settings
 from server.app import create_app
 from tests.conftest import TEST_ENV
 from tests.support import ROOT, WAIT
@@ -21,7 +21,7 @@ WORKER_ONLY = ("numpy", "fpdf", "docx", "google.genai")
 def test_the_web_app_loads_no_library_that_only_jobs_use():
     program = f"""
 import sys
-from jobs.config import Settings
+from jobs.infra.config import Settings
 from server.app import create_app
 create_app(Settings.from_env({{"REDIS_URL": "redis://127.0.0.1:1/0", **{KEY!r}}}))
 print(",".join(m for m in {WORKER_ONLY!r} if m in sys.modules))

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from jobs.config import ConfigError, Settings
+from jobs.infra.config import ConfigError, Settings
 from tests.support import Proc, SseStream, WsClient, signup, start_demo
 
 APP = "http://app.example:5173"  # the React app's origin, named

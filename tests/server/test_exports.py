@@ -14,10 +14,10 @@ import pytest
 from docx.oxml.ns import qn
 from pypdf import PdfReader
 
-from jobs.config import Settings
-from jobs.export_store import ExportStore, export_store
+from jobs.documents.office import DOCX_EAST_ASIAN_FONT
+from jobs.documents.store import ExportStore, export_store
+from jobs.infra.config import Settings
 from jobs.kinds.export import sweep_exports
-from jobs.office import DOCX_EAST_ASIAN_FONT
 from jobs.record import keys
 from jobs.record.tasks import TaskStore
 from tests.server.conftest import ANSWERS

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobs.config import Settings
-from jobs.export_store import Bucket, ExportStore, export_store
+from jobs.documents.store import Bucket, ExportStore, export_store
+from jobs.infra.config import Settings
 from tests.conftest import CREDENTIALS, new_bucket, own_deployment
 from tests.server.test_exports import (  # noqa: F401  (run here, on the bucket)
     exported,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobs import keys
+from jobs.infra import keys
 from tests.support import collect, signup, wait_for_status
 
 BASE = "/api/v1/financial/simulations"

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobs.config import Settings
+from jobs.infra.config import Settings
 from server.app import create_app
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from jobs.metrics import WORKERS
+from jobs.infra.metrics import WORKERS
 from jobs.record.tasks import TaskStore
 from taskstream.loadtest.report import children
 from tests.support import WAIT, Proc, SseStream, start_demo, wait_for_status

@@ -1,4 +1,5 @@
-"""Starting and cancelling tasks: what the web process asks of the queue."""
+"""Where work comes in: a task created and queued (`submit`), or called off (`cancel`).
+The web process's side of the queue; the worker takes it from there."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
 from pydantic import BaseModel
 
-from jobs.config import Settings
+from jobs.infra.config import Settings
+from jobs.infra.logs import bind_task
 from jobs.kind import Kind
-from jobs.logs import bind_task
 from jobs.record.tasks import TaskStore, WriteRejected
 from jobs.record.values import Task
 from jobs.runtime.fair import FairQueue

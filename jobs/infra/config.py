@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from jobs.connections import ClusterTarget
+from jobs.infra.connections import ClusterTarget
 
 # an origin as a browser sends it: a scheme, a host (a name, IPv4 or [IPv6]), maybe a port
 ORIGIN = re.compile(r"https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")

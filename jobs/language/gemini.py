@@ -15,7 +15,7 @@ its fork httpx2 in google-genai 3), so a transport error is recognised by the AP
 family shares (`TransportError`, `TimeoutException`, `ConnectError`) on the module that
 raised it. An error of any other kind is not guessed at: it fails the task as a bug.
 
-With no `GEMINI_API_KEY`, `model_from` gives `OfflineModel` (`jobs/model.py`), which
+With no `GEMINI_API_KEY`, `model_from` gives `OfflineModel` (`jobs/language/model.py`), which
 writes from templates through the same interface; its results say `offline`.
 """
 
@@ -30,9 +30,9 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from jobs.config import GeminiSettings
 from jobs.errors import JobError, TransientError
-from jobs.model import Model, OfflineModel, Prompt, Schema, parse_json
+from jobs.infra.config import GeminiSettings
+from jobs.language.model import Model, OfflineModel, Prompt, Schema, parse_json
 
 
 def model_from(settings: GeminiSettings) -> Model:

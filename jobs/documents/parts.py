@@ -1,4 +1,4 @@
-"""A project's documents as parts, and the Markdown writer (DOCX and PDF: `jobs/office.py`).
+"""A project's documents as parts, and the Markdown writer (DOCX and PDF: `office.py`).
 
 A part is a heading and blocks (paragraphs, bullets, tables) built from the stored plan,
 its evaluation and the financial simulation; a writer takes parts one at a time (the

@@ -1,6 +1,6 @@
 """What a language model does for a job, and the one that needs no network.
 
-`Prompt` is what a job asks; `Model` is what answers (`jobs/llm.py` makes the Gemini one);
+`Prompt` is what a job asks; `Model` is what answers (`gemini.py` makes the Gemini one);
 `OfflineModel` answers from each prompt's own template, so that everything works with no
 key. This module loads no model SDK: the job kinds import it, and the web process imports
 the kinds.

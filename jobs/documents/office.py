@@ -14,7 +14,7 @@ from docx.oxml.ns import qn
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from jobs.documents import MarkdownWriter, Part, Table, Writer
+from jobs.documents.parts import MarkdownWriter, Part, Table, Writer
 
 DOCX_EAST_ASIAN_FONT = "Malgun Gothic"
 

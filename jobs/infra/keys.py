@@ -126,7 +126,7 @@ def plan_evaluations(plan_id: str) -> str:
     return f"ts:plan:{plan_id}:evaluations"
 
 
-# metrics (`jobs/metrics.py`)
+# metrics (`jobs/infra/metrics.py`)
 
 METRICS = "ts:metrics"  # counters and histograms, every process's
 WORKER_METRICS = "ts:metrics:worker:"  # + a worker's name: its gauges

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jobs.simulation_input import DRIVERS, Range, SimulationInput
+from jobs.simulation.input import DRIVERS, Range, SimulationInput
 
 Array = npt.NDArray[np.float64]
 BATCH_PATHS = 1_000

@@ -1,6 +1,6 @@
 """What a financial simulation takes: its input, validated at the HTTP boundary and again
 by the job. No NumPy here, so the web process can validate without loading it
-(`jobs/simulation.py` is the model that runs it)."""
+(`jobs/simulation/engine.py` is the model that runs it)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from jobs import keys
+from jobs.infra import keys
 
 KEY = keys.METRICS
 WORKERS = keys.WORKER_METRICS

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from jobs.config import ConfigError, Settings
+from jobs.infra.config import ConfigError, Settings
 
 CHUNK = 1 << 16
 
